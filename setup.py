@@ -1,0 +1,32 @@
+"""Installs tfcolor: `pip install -e .[test]`."""
+
+import pathlib
+
+import setuptools
+
+HERE = pathlib.Path(__file__).parent
+
+
+def _requirements(name: str) -> list[str]:
+    lines = (HERE / name).read_text().splitlines()
+    return [line.strip() for line in lines if line.strip() and not line.startswith("#")]
+
+
+setuptools.setup(
+    name="tfcolor",
+    version="0.1.0",
+    description="Colorize grayscale photos and videos with TensorFlow/Keras convolutional networks.",
+    long_description=(HERE / "README.md").read_text(),
+    long_description_content_type="text/markdown",
+    packages=setuptools.find_packages(include=["tfcolor", "tfcolor.*"]),
+    python_requires=">=3.10,<3.14",
+    install_requires=_requirements("requirements.txt"),
+    extras_require={"test": _requirements("requirements-test.txt")},
+    entry_points={
+        "console_scripts": [
+            "tfcolor-train=tfcolor.train:main",
+            "tfcolor-colorize=tfcolor.colorize:main",
+            "tfcolor-bench=tfcolor.bench:main",
+        ]
+    },
+)

@@ -1,0 +1,54 @@
+import keras
+import numpy as np
+import pytest
+
+from tfcolor.models import UNet
+
+
+@pytest.mark.parametrize(
+    "filters, head, params",
+    [
+        # Pinned counts: a change in the architecture must be deliberate.
+        ((8, 16, 32), 324, 35908),
+        ((16, 32, 64, 128, 128), 324, 1430020),
+    ],
+)
+def test_unet_shapes_and_counts(filters, head, params):
+    model = UNet(filters=filters, head_channels=head)
+    if params is not None:
+        assert model.count_params() == params
+    step = 2 ** (len(filters) - 1)
+    for height, width in [(step * 2, step * 2), (step * 3, step * 5)]:
+        out = model(np.zeros((2, height, width, 1), "float32"))
+        assert tuple(out.shape) == (2, height, width, head)
+        assert out.dtype == "float32"
+
+
+def test_unet_rejects_bad_arguments():
+    with pytest.raises(ValueError, match="filters=\\(8,\\)"):
+        UNet(filters=(8,))
+    with pytest.raises(ValueError, match="head_activation='relu'"):
+        UNet(head_activation="relu")
+
+
+@pytest.mark.parametrize("activation", [None, "sigmoid", "tanh"])
+def test_unet_config_and_keras_file_round_trip(tmp_path, activation):
+    model = UNet(filters=(4, 8), head_channels=2, head_activation=activation)
+    clone = UNet.from_config(model.get_config())
+    assert clone.get_config() == model.get_config()
+    path = str(tmp_path / "unet.keras")
+    model.save(path)
+    loaded = keras.saving.load_model(path, safe_mode=True)
+    x = np.random.default_rng(0).random((2, 16, 24, 1)).astype("float32")
+    np.testing.assert_allclose(model(x), loaded(x), atol=1e-6)
+    if activation == "sigmoid":
+        assert 0 <= float(np.min(loaded(x))) and float(np.max(loaded(x))) <= 1
+    if activation == "tanh":
+        assert -1 <= float(np.min(loaded(x))) and float(np.max(loaded(x))) <= 1
+
+
+def test_unet_has_no_lambda_layers():
+    model = UNet(filters=(16, 32, 64, 128, 128), head_channels=36)
+    assert not any(isinstance(layer, keras.layers.Lambda) for layer in model.layers)
+    names = [layer.name for layer in model.layers]
+    assert len(names) == len(set(names)) and "head" in names

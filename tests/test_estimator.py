@@ -1,0 +1,93 @@
+"""Colorizer: continuing runs, NaN stops, learning the shapes, config checks."""
+
+import json
+import os
+
+import numpy as np
+import pytest
+import tensorflow as tf
+
+from tests.helpers import small_config
+from tfcolor.estimator import Colorizer, TrainingDivergedError
+
+
+def test_model_dir_holds_the_run(trained_run):
+    colorizer, _ = trained_run
+    names = set(os.listdir(colorizer.model_dir))
+    assert {"config.json", "codec.json", "codec_state.npz", "backup", "logs",
+            "final.weights.h5", "best.weights.h5", "samples", "export"} <= names
+    with open(os.path.join(colorizer.model_dir, "config.json")) as f:
+        assert json.load(f)["preset"] == "unet_shapes"
+    assert colorizer.epochs_done == 1
+    assert len(os.listdir(os.path.join(colorizer.model_dir, "samples"))) == 4
+
+
+def test_tensorboard_logs_scalars_and_panel(trained_run):
+    colorizer, _ = trained_run
+    tags = {}
+    for split in ("train", "validation"):
+        folder = os.path.join(colorizer.model_dir, "logs", split)
+        for name in os.listdir(folder):
+            for event in tf.compat.v1.train.summary_iterator(os.path.join(folder, name)):
+                for value in event.summary.value:
+                    tags.setdefault(split, set()).add(value.tag)
+    assert {"epoch_loss", "epoch_bin_accuracy", "epoch_learning_rate",
+            "steps_per_second"} <= tags["train"]
+    assert {"epoch_loss", "epoch_bin_accuracy", "gray_predicted_truth"} <= tags["validation"]
+
+
+def test_reopening_a_model_dir_restores_the_model(trained_run):
+    colorizer, _ = trained_run
+    reopened = Colorizer(model_dir=colorizer.model_dir)
+    images = np.asarray(
+        tf.image.resize(np.random.default_rng(1).integers(0, 255, (2, 32, 32, 3)), (32, 32)),
+        np.uint8,
+    )
+    np.testing.assert_array_equal(reopened.predict(images), colorizer.predict(images))
+    np.testing.assert_allclose(
+        reopened.codec.get_state()["bin_means"], colorizer.codec.get_state()["bin_means"]
+    )
+
+
+def test_train_again_continues_and_never_restarts(tmp_path):
+    colorizer = Colorizer(small_config(epochs=1, steps_per_epoch=5), str(tmp_path))
+    first = colorizer.train(verbose=0)
+    assert len(first["loss"]) == 1 and colorizer.epochs_done == 1
+    again = Colorizer(small_config(epochs=1, steps_per_epoch=5), str(tmp_path))
+    assert again.train(verbose=0) == {}  # already trained its epoch: nothing redone
+    further = Colorizer(small_config(epochs=3, steps_per_epoch=5), str(tmp_path))
+    history = further.train(verbose=0)
+    assert len(history["loss"]) == 2 and further.epochs_done == 3
+
+
+def test_a_different_model_in_the_same_model_dir_is_refused(trained_run):
+    colorizer, _ = trained_run
+    config = small_config()
+    config.model.filters = (4, 8, 16)
+    with pytest.raises(ValueError, match="filters"):
+        Colorizer(config, colorizer.model_dir)
+
+
+def test_nan_loss_stops_with_a_message(tmp_path):
+    colorizer = Colorizer(small_config(epochs=2, steps_per_epoch=5), str(tmp_path))
+    colorizer.fit_codec()
+
+    def poisoned():
+        lightness = tf.fill([4, 32, 32, 1], float("nan"))
+        target = tf.zeros([4, 32, 32], tf.int32)
+        return tf.data.Dataset.from_tensors((lightness, target)).repeat(5)
+
+    with pytest.raises(TrainingDivergedError, match="NaN or infinite at epoch 1, step 1"):
+        colorizer.train(poisoned, validation_fn=lambda: None, verbose=0)
+
+
+@pytest.mark.slow
+def test_unet_learns_the_shapes(tmp_path):
+    """The thesis's toy result, in a short run: most shape pixels get their colour bin."""
+    config = small_config(epochs=4, steps_per_epoch=None, panel_images=0)
+    colorizer = Colorizer(config, str(tmp_path))
+    colorizer.train(verbose=0)
+    results = colorizer.evaluate()
+    # A model predicting the black background everywhere scores about 0.87 / 0.0.
+    assert results["bin_accuracy"] > 0.93, results
+    assert results["colored_bin_accuracy"] > 0.6, results

@@ -1,0 +1,122 @@
+"""Keras callbacks of a tfcolor training run: resume backup, NaN stop, throughput, image panel."""
+
+from __future__ import annotations
+
+import math
+import time
+
+import keras
+import numpy as np
+import tensorflow as tf
+from absl import logging
+
+__all__ = ["Backup", "ImagePanel", "StopOnNaN", "Throughput"]
+
+
+def _finite(logs) -> bool:
+    loss = (logs or {}).get("loss")
+    return loss is None or math.isfinite(float(loss))
+
+
+class Backup(keras.callbacks.BackupAndRestore):
+    """`BackupAndRestore` that keeps its backup and never backs up a diverged model.
+
+    It saves every `save_freq` steps and at the end of every epoch (Keras' own class saves at
+    only one of the two), and keeps the backup after training, so calling `train` again on the
+    model_dir continues from it, as an Estimator did.
+    """
+
+    def __init__(self, backup_dir: str, save_freq: int):
+        super().__init__(backup_dir, save_freq=save_freq, delete_checkpoint=False)
+
+    def on_train_batch_end(self, batch, logs=None):
+        if _finite(logs):
+            super().on_train_batch_end(batch, logs)
+
+    def on_epoch_end(self, epoch, logs=None):
+        self._current_epoch = epoch + 1
+        self._last_batch_seen = 0
+        self._batches_seen_since_last_saving = 0
+        if _finite(logs) and not getattr(self.model, "tfcolor_nan", None):
+            self._save_model()
+
+
+class StopOnNaN(keras.callbacks.Callback):
+    """Stops training at the first non-finite loss and records where (`self.where`)."""
+
+    def __init__(self):
+        super().__init__()
+        self.where = None
+        self._epoch = 0
+
+    def on_epoch_begin(self, epoch, logs=None):
+        self._epoch = epoch
+
+    def on_train_batch_end(self, batch, logs=None):
+        if not _finite(logs):
+            self.where = (self._epoch + 1, batch + 1)
+            self.model.tfcolor_nan = self.where
+            self.model.stop_training = True
+            logging.error(
+                "loss became %s at epoch %d, step %d; training stopped",
+                logs.get("loss"),
+                *self.where,
+            )
+
+
+class Throughput(keras.callbacks.Callback):
+    """Writes training steps/s and images/s per epoch to TensorBoard and the epoch logs."""
+
+    def __init__(self, log_dir: str, batch_size: int):
+        super().__init__()
+        self._writer = tf.summary.create_file_writer(log_dir)
+        self._batch_size = batch_size
+        self._start = 0.0
+        self._steps = 0
+
+    def on_epoch_begin(self, epoch, logs=None):
+        self._start = time.perf_counter()
+        self._steps = 0
+
+    def on_train_batch_end(self, batch, logs=None):
+        self._steps += 1
+
+    def on_epoch_end(self, epoch, logs=None):
+        seconds = max(time.perf_counter() - self._start, 1e-9)
+        steps_per_second = self._steps / seconds
+        with self._writer.as_default(step=epoch + 1):
+            tf.summary.scalar("steps_per_second", steps_per_second)
+            tf.summary.scalar("images_per_second", steps_per_second * self._batch_size)
+        self._writer.flush()
+        if logs is not None:
+            logs["steps_per_second"] = steps_per_second
+
+
+class ImagePanel(keras.callbacks.Callback):
+    """Writes a gray | predicted | truth panel of fixed validation images to TensorBoard.
+
+    Args:
+        log_dir: the TensorBoard run directory to write to.
+        images: uint8 [N, S, S, 3], the fixed truth images.
+        colorize: a function from uint8 images [N, S, S, 3] to colorized uint8 [N, S, S, 3].
+    """
+
+    def __init__(self, log_dir: str, images: np.ndarray, colorize):
+        super().__init__()
+        self._writer = tf.summary.create_file_writer(log_dir)
+        self._images = images
+        self._colorize = colorize
+
+    def on_epoch_end(self, epoch, logs=None):
+        if not len(self._images):
+            return
+        predicted = np.asarray(self._colorize(self._images))
+        gray = np.asarray(tf.image.rgb_to_grayscale(self._images))
+        gray = np.repeat(gray, 3, axis=-1)
+        panel = np.concatenate([gray, predicted, self._images], axis=2)
+        with self._writer.as_default(step=epoch + 1):
+            tf.summary.image(
+                "gray_predicted_truth", panel, max_outputs=len(panel),
+                description="Validation images: gray input | prediction | truth.",
+            )
+        self._writer.flush()

@@ -1,0 +1,129 @@
+"""Colorizes image files and folders with an exported tfcolor model.
+
+    python -m tfcolor.colorize old_photos/ scan.jpg --model runs/unet_shapes --output colorized/
+
+A folder is searched recursively; each result is a PNG at the input's relative path (under the
+folder) in --output. A file that cannot be decoded is reported by name and the rest are still
+processed; the exit status is 1 if any failed. --model is an export (a directory holding
+saved_model.pb) or a model_dir (its latest export). Only TensorFlow is needed to run an export.
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import sys
+
+IMAGE_EXTENSIONS = (".jpg", ".jpeg", ".png", ".bmp", ".gif", ".webp")
+
+
+def find_export(path: str) -> str:
+    """The SavedModel directory for an export or a model_dir.
+
+    Raises:
+        FileNotFoundError: neither form holds a SavedModel.
+    """
+    if os.path.exists(os.path.join(path, "saved_model.pb")):
+        return path
+    for base in (os.path.join(path, "export"), path):
+        if os.path.isdir(base):
+            versions = [
+                int(name) for name in os.listdir(base)
+                if name.isdigit() and os.path.exists(os.path.join(base, name, "saved_model.pb"))
+            ]
+            if versions:
+                return os.path.join(base, str(max(versions)))
+    raise FileNotFoundError(
+        f"{path} is neither a SavedModel nor a model_dir with an export "
+        "(train with `python -m tfcolor.train`, which exports at the end)"
+    )
+
+
+def collect_inputs(inputs: list[str]) -> list[tuple[str, str]]:
+    """(path, relative output name) for every input file; folders are searched recursively.
+
+    Raises:
+        FileNotFoundError: an input does not exist.
+    """
+    pairs = []
+    for item in inputs:
+        if os.path.isdir(item):
+            for root, dirs, files in os.walk(item):
+                dirs.sort()
+                for name in sorted(files):
+                    if name.lower().endswith(IMAGE_EXTENSIONS):
+                        path = os.path.join(root, name)
+                        pairs.append((path, os.path.relpath(path, item)))
+        elif os.path.isfile(item):
+            pairs.append((item, os.path.basename(item)))
+        else:
+            raise FileNotFoundError(f"{item}: no such file or folder")
+    return pairs
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(
+        prog="python -m tfcolor.colorize",
+        description=__doc__,
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+    )
+    parser.add_argument("inputs", nargs="+", help="image files and folders")
+    parser.add_argument("--model", required=True, help="an export or a model_dir")
+    parser.add_argument("--output", required=True, help="folder for the colorized PNGs")
+    parser.add_argument("--render-size", type=int,
+                        help="side at which colours are predicted (default: the export's)")
+    return parser
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = build_parser()
+    args = parser.parse_args(argv)
+    if args.render_size is not None and args.render_size < 1:
+        parser.error(f"--render-size must be positive, got {args.render_size}")
+    try:
+        export = find_export(args.model)
+        pairs = collect_inputs(args.inputs)
+    except FileNotFoundError as error:
+        print(f"tfcolor.colorize: error: {error}", file=sys.stderr)
+        return 2
+    if not pairs:
+        print("tfcolor.colorize: error: no image files in the inputs", file=sys.stderr)
+        return 2
+
+    import tensorflow as tf
+    from tqdm import tqdm
+
+    loaded = tf.saved_model.load(export)
+    if args.render_size is None:
+        serve = loaded.signatures["serving_default"]
+        call = lambda data: serve(image_bytes=data)  # noqa: E731
+    else:
+        serve = loaded.signatures["colorize_bytes_at_size"]
+        size = tf.constant(args.render_size, tf.int32)
+        call = lambda data: serve(image_bytes=data, render_size=size)  # noqa: E731
+
+    failed = []
+    for path, relative in tqdm(pairs, unit="image", desc="colorizing"):
+        try:
+            with open(path, "rb") as f:
+                data = f.read()
+            png = call(tf.constant([data]))["colorized_png"][0].numpy()
+        except (tf.errors.OpError, OSError) as error:
+            message = getattr(error, "message", str(error)).strip().splitlines()[0]
+            failed.append((path, message))
+            tqdm.write(f"skipped {path}: cannot colorize it ({message})", file=sys.stderr)
+            continue
+        target = os.path.join(args.output, os.path.splitext(relative)[0] + ".png")
+        os.makedirs(os.path.dirname(target) or ".", exist_ok=True)
+        with open(target, "wb") as f:
+            f.write(png)
+    done = len(pairs) - len(failed)
+    print(f"colorized {done} of {len(pairs)} images into {args.output} with {export}")
+    if failed:
+        print(f"{len(failed)} failed: " + ", ".join(path for path, _ in failed), file=sys.stderr)
+        return 1
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

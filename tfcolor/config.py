@@ -1,0 +1,291 @@
+"""Typed configs (one dataclass per concern) and the named presets, one per seed system.
+
+A `Config` is everything about a run; `Colorizer` writes it as JSON into its model_dir, and
+`Config.from_dict(json.load(...))` reads it back.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import json
+import math
+from typing import Any
+
+__all__ = [
+    "CodecConfig",
+    "Config",
+    "DataConfig",
+    "ModelConfig",
+    "TrainConfig",
+    "PRESETS",
+    "get_preset",
+]
+
+
+@dataclasses.dataclass
+class DataConfig:
+    """Where the images come from and how they become model inputs.
+
+    Attributes:
+        source: `shapes`, `folder:DIR`, `tfds:NAME[:SPLIT]`.
+        validation_source: a source for validation; None splits it off `source` (shapes: its
+            fixed 324-image validation set; folder: a deterministic hash split; tfds: the
+            dataset's `test` split).
+        validation_fraction: share of a folder held out for validation when
+            `validation_source` is None.
+        image_size: training images are resized (shorter side) and centre-cropped to this square.
+        batch_size: global batch size.
+        augment: the thesis's augmentation (flips, rotation up to 30 degrees, zoom up to 30 %).
+        gray_threshold: drop images whose every pixel has |a| and |b| below this (the Iizuka
+            course report used 1, Zhang et al. 5); None keeps every image.
+        classes: a subset of class names of a labelled TFDS dataset (or of the folder's
+            subfolders); None keeps all.
+        shuffle_buffer: shuffle buffer of the training path.
+        seed: shuffling and augmentation seed.
+    """
+
+    source: str = "shapes"
+    validation_source: str | None = None
+    validation_fraction: float = 0.1
+    image_size: int = 32
+    batch_size: int = 32
+    augment: bool = False
+    gray_threshold: float | None = None
+    classes: tuple[str, ...] | None = None
+    shuffle_buffer: int = 2048
+    seed: int = 0
+
+
+@dataclasses.dataclass
+class CodecConfig:
+    """What the model predicts per pixel (see `tfcolor.codecs`).
+
+    Attributes:
+        name: `grid` (the thesis's bins) or `regression`.
+        n_bins: grid bins, a perfect square (the thesis used 36 and 324).
+        normalization: regression target: `sigmoid` ((ab / 100 + 1) / 2 with a sigmoid head,
+            decoded as ab = (2 * sigmoid - 1) * 100 as in Iizuka et al.; the course report), `tanh` (ab / 128 with a tanh head, the Keras baseline),
+            `unit` ((ab + 128) / 255 with a linear head, the thesis's MSE variant).
+        decode: bin decoding: `interp` (the thesis: mode - (mode - mean) * T) or
+            `annealed_mean` (expectation under softmax(log p / T)).
+        temperature: decoding temperature T.
+        rebalance: class-rebalancing lambda (Zhang et al. 2016 use 0.5); None trains plain CE.
+    """
+
+    name: str = "grid"
+    n_bins: int = 324
+    normalization: str = "sigmoid"
+    decode: str = "interp"
+    temperature: float = 0.0
+    rebalance: float | None = 0.5
+
+
+@dataclasses.dataclass
+class ModelConfig:
+    """The network body. The head's size comes from the codec, never from here.
+
+    Attributes:
+        name: `unet`.
+        filters: filters per U-Net level; len(filters) - 1 max-pools.
+    """
+
+    name: str = "unet"
+    filters: tuple[int, ...] = (8, 16, 32)
+
+
+@dataclasses.dataclass
+class TrainConfig:
+    """Optimisation and bookkeeping.
+
+    Attributes:
+        epochs: total epochs of the run (calling train again continues up to this number).
+        steps_per_epoch: None runs each epoch over the whole training set.
+        learning_rate: Adam's learning rate.
+        jit_compile: XLA; `auto` uses it where measured faster (see README).
+        backup_every_steps: the resume backup is also written every this many steps, so a
+            killed run loses at most this much work.
+        render_size: the square size at which ab is predicted in `predict` and the export; None
+            uses `data.image_size` (the size the model was trained at).
+        panel_images: validation images shown in TensorBoard's gray | predicted | truth panel.
+        seed: Keras' global seed (weights initialisation).
+    """
+
+    epochs: int = 12
+    steps_per_epoch: int | None = None
+    learning_rate: float = 1e-3
+    jit_compile: str = "auto"
+    backup_every_steps: int = 200
+    render_size: int | None = None
+    panel_images: int = 8
+    seed: int = 0
+
+
+@dataclasses.dataclass
+class Config:
+    """A whole run."""
+
+    preset: str = "unet_shapes"
+    data: DataConfig = dataclasses.field(default_factory=DataConfig)
+    codec: CodecConfig = dataclasses.field(default_factory=CodecConfig)
+    model: ModelConfig = dataclasses.field(default_factory=ModelConfig)
+    train: TrainConfig = dataclasses.field(default_factory=TrainConfig)
+
+    def validate(self) -> None:
+        """Raises ValueError naming the first bad value."""
+        if self.data.image_size < 8:
+            raise ValueError(f"image_size must be at least 8. Received: {self.data.image_size}")
+        pools = len(self.model.filters) - 1
+        if self.data.image_size % (2**pools):
+            raise ValueError(
+                f"image_size must be divisible by {2**pools} (the U-Net pools {pools} times). "
+                f"Received: image_size={self.data.image_size}"
+            )
+        if self.data.batch_size < 1:
+            raise ValueError(f"batch_size must be positive. Received: {self.data.batch_size}")
+        if not 0.0 < self.data.validation_fraction < 1.0:
+            raise ValueError(
+                "validation_fraction must be in (0, 1). "
+                f"Received: {self.data.validation_fraction}"
+            )
+        if self.codec.name not in ("grid", "regression"):
+            raise ValueError(
+                f"codec must be 'grid' or 'regression'. Received: codec={self.codec.name!r}"
+            )
+        if self.codec.name == "grid":
+            root = math.isqrt(self.codec.n_bins)
+            if self.codec.n_bins < 4 or root * root != self.codec.n_bins:
+                raise ValueError(
+                    f"n_bins must be a perfect square >= 4. Received: n_bins={self.codec.n_bins}"
+                )
+        if self.codec.temperature < 0:
+            raise ValueError(
+                f"temperature must be >= 0. Received: temperature={self.codec.temperature}"
+            )
+        if self.codec.decode == "interp" and self.codec.temperature > 1:
+            raise ValueError(
+                "the interp decoding takes a temperature in [0, 1]. "
+                f"Received: temperature={self.codec.temperature}"
+            )
+        if self.train.epochs < 1:
+            raise ValueError(f"epochs must be positive. Received: {self.train.epochs}")
+        if self.train.learning_rate <= 0:
+            raise ValueError(
+                f"learning_rate must be positive. Received: {self.train.learning_rate}"
+            )
+        if self.train.jit_compile not in ("auto", "on", "off"):
+            raise ValueError(
+                f"jit_compile must be auto, on or off. Received: {self.train.jit_compile!r}"
+            )
+
+    @property
+    def render_size(self) -> int:
+        return self.train.render_size or self.data.image_size
+
+    def to_dict(self) -> dict[str, Any]:
+        return dataclasses.asdict(self)
+
+    def to_json(self) -> str:
+        return json.dumps(self.to_dict(), indent=2, sort_keys=True)
+
+    @classmethod
+    def from_dict(cls, values: dict[str, Any]) -> Config:
+        def build(kind, part):
+            fields = {f.name: f for f in dataclasses.fields(kind)}
+            unknown = set(part) - set(fields)
+            if unknown:
+                raise ValueError(f"unknown {kind.__name__} keys: {sorted(unknown)}")
+            part = dict(part)
+            for key in ("filters", "classes"):
+                if key in part and part[key] is not None:
+                    part[key] = tuple(part[key])
+            return kind(**part)
+
+        return cls(
+            preset=values.get("preset", "custom"),
+            data=build(DataConfig, values.get("data", {})),
+            codec=build(CodecConfig, values.get("codec", {})),
+            model=build(ModelConfig, values.get("model", {})),
+            train=build(TrainConfig, values.get("train", {})),
+        )
+
+
+# The thesis's 12 CIFAR-100 classes (nature scenes and plants, colour mostly predictable).
+THESIS_CIFAR100_CLASSES = (
+    "apple",
+    "sunflower",
+    "rose",
+    "cloud",
+    "maple_tree",
+    "oak_tree",
+    "pine_tree",
+    "willow_tree",
+    "palm_tree",
+    "mountain",
+    "forest",
+    "sea",
+)
+
+
+def _unet_shapes() -> Config:
+    # The thesis's toy run: 32x32 shapes, 8/16/32 filters, 324 bins. Plain CE at Adam 1e-3
+    # predicted only the black background for 14 epochs (DESIGN.md, measured); rebalancing
+    # (lambda 0.5, Zhang et al.) with Adam 3e-3 reached 98.5 % of pixels in 12 epochs.
+    return Config(
+        preset="unet_shapes",
+        data=DataConfig(source="shapes", image_size=32, batch_size=32),
+        codec=CodecConfig(name="grid", n_bins=324, decode="interp", temperature=0.0,
+                          rebalance=0.5),
+        model=ModelConfig(name="unet", filters=(8, 16, 32)),
+        train=TrainConfig(epochs=12, learning_rate=3e-3),
+    )
+
+
+def _unet_cifar() -> Config:
+    # The thesis's CIFAR-100 subset: 12 nature classes at 32x32, 324 bins, Adam 1e-3.
+    return Config(
+        preset="unet_cifar",
+        data=DataConfig(source="tfds:cifar100", image_size=32, batch_size=32, augment=True,
+                        classes=THESIS_CIFAR100_CLASSES),
+        codec=CodecConfig(name="grid", n_bins=324, decode="interp", temperature=0.8),
+        model=ModelConfig(name="unet", filters=(8, 16, 32)),
+        train=TrainConfig(epochs=30, learning_rate=1e-3),
+    )
+
+
+def _unet_128() -> Config:
+    # The thesis's 128x128 U-Net (16-128 filters, down to 8x8) on the user's photos.
+    return Config(
+        preset="unet_128",
+        data=DataConfig(source="folder:images", image_size=128, batch_size=16, augment=True,
+                        gray_threshold=1.0),
+        codec=CodecConfig(name="grid", n_bins=324, decode="interp", temperature=0.8),
+        model=ModelConfig(name="unet", filters=(16, 32, 64, 128, 128)),
+        train=TrainConfig(epochs=30, learning_rate=1e-3),
+    )
+
+
+def _unet_mse() -> Config:
+    # The thesis's regression variant: (ab + 128) / 255, MSE.
+    config = _unet_shapes()
+    config.preset = "unet_mse"
+    config.codec = CodecConfig(name="regression", normalization="unit", rebalance=None)
+    return config
+
+
+PRESETS = {
+    "unet_shapes": (_unet_shapes, "thesis U-Net, 324 grid bins, 32x32 shapes (the default)"),
+    "unet_cifar": (_unet_cifar, "thesis U-Net, 324 grid bins, 12 CIFAR-100 classes via TFDS"),
+    "unet_128": (_unet_128, "thesis 128x128 U-Net (16-128 filters), 324 bins, your photos"),
+    "unet_mse": (_unet_mse, "thesis U-Net, regression on (ab + 128) / 255 with MSE"),
+}
+
+
+def get_preset(name: str) -> Config:
+    """Returns a fresh Config for a named preset.
+
+    Raises:
+        ValueError: the name is not a preset.
+    """
+    if name not in PRESETS:
+        raise ValueError(f"unknown preset {name!r}; choose one of {', '.join(PRESETS)}")
+    return PRESETS[name][0]()

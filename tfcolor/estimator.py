@@ -1,0 +1,351 @@
+"""`Colorizer`: the estimator-style API (train / evaluate / predict / export) on top of Keras.
+
+Everything about a run lives under `model_dir`:
+
+    config.json         the resolved Config
+    codec.json, codec_state.npz   the codec and its fitted statistics
+    backup/             the resume backup (weights + optimizer + epoch), written every
+                        `backup_every_steps` steps and every epoch, kept after training
+    best.weights.h5     the weights with the lowest validation loss so far
+    final.weights.h5    the weights at the end of the last `train` call
+    logs/train, logs/validation   TensorBoard
+    samples/            the fixed validation images of the TensorBoard panel, as PNG
+    export/<version>/   SavedModels
+"""
+
+from __future__ import annotations
+
+import json
+import os
+from collections.abc import Callable, Sequence
+
+import keras
+import numpy as np
+import tensorflow as tf
+from absl import logging
+
+from tfcolor import callbacks as callbacks_lib
+from tfcolor import codecs as codecs_lib
+from tfcolor import input_pipeline
+from tfcolor.config import Config
+from tfcolor.export import serving
+from tfcolor.models import build_model
+
+__all__ = ["Colorizer", "TrainingDivergedError"]
+
+InputFn = Callable[[], tf.data.Dataset]
+
+
+class TrainingDivergedError(RuntimeError):
+    """The loss became NaN or infinite; the backup holds the last finite state."""
+
+
+def _jit_compile(config: Config) -> bool:
+    if config.train.jit_compile != "auto":
+        return config.train.jit_compile == "on"
+    # Measured on 2 CPU cores (DESIGN.md): XLA slowed the 32x32 U-Net (110 -> 86 images/s)
+    # and sped up the 128x128 one (3.9 -> 6.3 images/s).
+    return config.data.image_size >= 64
+
+
+class Colorizer:
+    """Trains, evaluates, applies and exports one colorization model.
+
+    Args:
+        config: the run's Config. None reads `model_dir/config.json` (an existing run).
+        model_dir: where everything about the run lives. An existing model_dir continues: its
+            model and codec must match `config`'s; training settings (epochs, learning rate,
+            data) may change.
+
+    Raises:
+        ValueError: a bad config value, or a config whose model or codec differs from the one
+            already trained in `model_dir`.
+        FileNotFoundError: config is None and model_dir holds no run.
+    """
+
+    def __init__(self, config: Config | None = None, model_dir: str = "runs/default"):
+        self.model_dir = os.path.abspath(model_dir)
+        config_path = os.path.join(self.model_dir, "config.json")
+        saved = None
+        if os.path.exists(config_path):
+            with open(config_path) as f:
+                saved = Config.from_dict(json.load(f))
+        if config is None:
+            if saved is None:
+                raise FileNotFoundError(f"{self.model_dir} holds no tfcolor run (no config.json)")
+            config = saved
+        elif saved is not None:
+            for part in ("model", "codec"):
+                old, new = getattr(saved, part), getattr(config, part)
+                if old != new and not (part == "codec" and _same_codec_body(old, new)):
+                    raise ValueError(
+                        f"{self.model_dir} holds a run with {part} {old}; the config asks for "
+                        f"{new}. Use a new --model-dir, or the same {part} settings."
+                    )
+        config.validate()
+        self.config = config
+        os.makedirs(self.model_dir, exist_ok=True)
+        with open(config_path, "w") as f:
+            f.write(config.to_json())
+
+        if os.path.exists(os.path.join(self.model_dir, "codec.json")):
+            # Decoding settings may change between runs; the fitted statistics stay.
+            state = codecs_lib.load_codec(self.model_dir).get_state()
+            self.codec = codecs_lib.make_codec(config.codec)
+            self.codec.set_state(state)
+        else:
+            self.codec = codecs_lib.make_codec(config.codec)
+        keras.utils.set_random_seed(config.train.seed)
+        self.model = build_model(config.model, self.codec)
+        self._restore_weights()
+
+    # --- paths -----------------------------------------------------------------------------
+
+    def _path(self, *parts: str) -> str:
+        return os.path.join(self.model_dir, *parts)
+
+    @property
+    def export_dir_base(self) -> str:
+        return self._path("export")
+
+    @property
+    def epochs_done(self) -> int:
+        """Finished epochs according to the resume backup."""
+        metadata = self._path("backup", "training_metadata.json")
+        if not os.path.exists(metadata):
+            return 0
+        with open(metadata) as f:
+            return int(json.load(f)["epoch"])
+
+    def _restore_weights(self) -> None:
+        for name in ("final.weights.h5", os.path.join("backup", "latest.weights.h5")):
+            path = self._path(name)
+            if os.path.exists(path):
+                self._load_weights(path)
+                return
+
+    def _load_weights(self, path: str) -> None:
+        # Weight files written during training also hold the optimizer's variables; loading
+        # them into an uncompiled model keeps the network's and skips the rest.
+        import warnings
+
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore")
+            self.model.load_weights(path)
+
+    # --- training --------------------------------------------------------------------------
+
+    def _compile(self) -> None:
+        self.model.compile(
+            optimizer=keras.optimizers.Adam(self.config.train.learning_rate),
+            loss=self.codec.loss,
+            metrics=self.codec.metrics(),
+            jit_compile=_jit_compile(self.config),
+        )
+
+    def fit_codec(self, ab_batches=None) -> None:
+        """Fits the codec's data statistics (bin colours, class prior) and saves them.
+
+        Args:
+            ab_batches: an iterable of ab arrays [..., H, W, 2]; None reads the training data
+                of `config.data`.
+        """
+        if ab_batches is None:
+            ab_batches = input_pipeline.ab_batches(self.config.data, limit_images=20000)
+        logging.info("fitting the %s codec's statistics", self.codec.name)
+        self.codec.fit(ab_batches)
+        self.codec.save(self.model_dir)
+
+    def train(
+        self,
+        input_fn: InputFn | None = None,
+        *,
+        validation_fn: InputFn | None = None,
+        epochs: int | None = None,
+        steps_per_epoch: int | None = None,
+        verbose: int | str = "auto",
+    ) -> dict[str, list[float]]:
+        """Trains up to `epochs` epochs in total, continuing from what model_dir holds.
+
+        Args:
+            input_fn: returns the training `tf.data.Dataset` of (lightness, target) batches;
+                None builds it from `config.data`.
+            validation_fn: the same for validation; None builds it from `config.data`.
+            epochs: the total number of epochs of the run (default `config.train.epochs`). A
+                run that has finished them does nothing; a run killed mid-epoch resumes from
+                its last backup.
+            steps_per_epoch: None runs over the whole dataset each epoch.
+            verbose: Keras' progress bar setting.
+
+        Returns:
+            The Keras history of this call (metric name -> per-epoch values).
+
+        Raises:
+            TrainingDivergedError: the loss became NaN or infinite.
+        """
+        epochs = epochs or self.config.train.epochs
+        steps_per_epoch = steps_per_epoch or self.config.train.steps_per_epoch
+        done = self.epochs_done
+        if done >= epochs:
+            logging.info("%s has already trained %d of %d epochs", self.model_dir, done, epochs)
+            return {}
+        if self.codec.needs_fit and not self.codec.fitted:
+            self.fit_codec()
+        else:
+            self.codec.save(self.model_dir)
+        data = self.config.data
+        if input_fn is None:
+            input_fn = input_pipeline.make_input_fn(data, self.codec, training=True)
+        if validation_fn is None:
+            validation_fn = input_pipeline.make_input_fn(data, self.codec, training=False)
+
+        self._compile()
+        # BackupAndRestore needs built variables, optimizer included, before `fit`.
+        self.model.optimizer.build(self.model.trainable_variables)
+        self.model.tfcolor_nan = None
+        stop_on_nan = callbacks_lib.StopOnNaN()
+        callbacks = [
+            stop_on_nan,
+            callbacks_lib.Backup(self._path("backup"), self.config.train.backup_every_steps),
+            callbacks_lib.Throughput(self._path("logs", "train"), data.batch_size),
+            keras.callbacks.TensorBoard(self._path("logs"), write_graph=False),
+        ]
+        validation = validation_fn() if validation_fn else None
+        if validation is not None:
+            callbacks.append(
+                keras.callbacks.ModelCheckpoint(
+                    self._path("best.weights.h5"), monitor="val_loss", save_best_only=True,
+                    save_weights_only=True,
+                )
+            )
+            panel = self._panel_images()
+            if len(panel):
+                callbacks.append(
+                    callbacks_lib.ImagePanel(
+                        self._path("logs", "validation"), panel, self._colorize_same_size
+                    )
+                )
+        logging.info("training %s from epoch %d to %d", self.model_dir, done, epochs)
+        history = self.model.fit(
+            input_fn(),
+            validation_data=validation,
+            epochs=epochs,
+            initial_epoch=done,
+            steps_per_epoch=steps_per_epoch,
+            callbacks=callbacks,
+            verbose=verbose,
+        )
+        if stop_on_nan.where is not None:
+            epoch, step = stop_on_nan.where
+            raise TrainingDivergedError(
+                f"training stopped: the loss became NaN or infinite at epoch {epoch}, step "
+                f"{step}. The backup in {self._path('backup')} holds the last finite state; "
+                "lower the learning rate and run again to continue from it."
+            )
+        self.model.save_weights(self._path("final.weights.h5"))
+        return dict(history.history)
+
+    def _panel_images(self) -> np.ndarray:
+        """Fixed validation images for the TensorBoard panel, also written to samples/."""
+        count = self.config.train.panel_images
+        if count <= 0:
+            return np.zeros((0, 1, 1, 3), np.uint8)
+        try:
+            elements = list(
+                input_pipeline.load_images(self.config.data, split="validation", limit=count)
+            )
+        except ValueError as error:
+            logging.warning("no TensorBoard image panel: %s", error)
+            return np.zeros((0, 1, 1, 3), np.uint8)
+        images = np.stack([np.asarray(e["image"]) for e in elements]) if elements else None
+        if images is None:
+            return np.zeros((0, 1, 1, 3), np.uint8)
+        samples = self._path("samples")
+        os.makedirs(samples, exist_ok=True)
+        for index, image in enumerate(images):
+            tf.io.write_file(
+                os.path.join(samples, f"{index:03d}.png"), tf.io.encode_png(image)
+            )
+        return images
+
+    # --- evaluation and prediction -----------------------------------------------------------
+
+    def evaluate(self, input_fn: InputFn | None = None, steps: int | None = None) -> dict:
+        """Loss and the codec's metrics (e.g. per-pixel bin accuracy) over a dataset.
+
+        Args:
+            input_fn: returns (lightness, target) batches; None uses the validation data of
+                `config.data`.
+        """
+        if input_fn is None:
+            input_fn = input_pipeline.make_input_fn(self.config.data, self.codec, training=False)
+        self._compile()
+        results = self.model.evaluate(input_fn(), steps=steps, return_dict=True, verbose=0)
+        return {name: float(value) for name, value in results.items()}
+
+    @property
+    def _multiple(self) -> int:
+        return getattr(self.model, "downsampling", 1)
+
+    def _colorize_same_size(self, images, render_size=None, temperature=None):
+        render_size = render_size or self.config.render_size
+        return serving.colorize_batch(
+            self.model, self.codec, tf.convert_to_tensor(images), render_size, self._multiple,
+            temperature,
+        ).numpy()
+
+    def predict(
+        self,
+        images: np.ndarray | Sequence[np.ndarray],
+        render_size: int | None = None,
+        temperature: float | None = None,
+    ) -> np.ndarray | list[np.ndarray]:
+        """Colorizes images with the same code path as the export.
+
+        Args:
+            images: uint8 [N, H, W, C] or a list of uint8 [H, W, C] of any sizes; C is 1
+                (gray), 3 (RGB, whose colour is ignored) or 4.
+            render_size: the square side at which colours are predicted (default: the
+                training size).
+            temperature: decoding temperature (default: the codec's).
+
+        Returns:
+            uint8 RGB at each input's own size: an array for an array input, else a list.
+        """
+        if isinstance(images, np.ndarray) and images.ndim == 4:
+            return self._colorize_same_size(images, render_size, temperature)
+        results = []
+        for image in images:
+            image = np.asarray(image)
+            if image.ndim == 2:
+                image = image[..., None]
+            results.append(self._colorize_same_size(image[None], render_size, temperature)[0])
+        return results
+
+    # --- export ------------------------------------------------------------------------------
+
+    def export_saved_model(
+        self, export_dir_base: str | None = None, render_size: int | None = None
+    ) -> str:
+        """Exports a SavedModel to `export_dir_base/<integer version>/` and returns its path.
+
+        Args:
+            export_dir_base: default `model_dir/export`.
+            render_size: the render size baked into the export (default: the training size);
+                the `colorize_bytes_at_size` signature overrides it per call.
+        """
+        return serving.export_saved_model(
+            self.model,
+            self.codec,
+            export_dir_base or self.export_dir_base,
+            render_size=render_size or self.config.render_size,
+            multiple=self._multiple,
+            temperature=self.config.codec.temperature,
+        )
+
+
+def _same_codec_body(old, new) -> bool:
+    """Codecs differing only in decoding settings share a model."""
+    keys = ("decode", "temperature")
+    strip = lambda c: {k: v for k, v in vars(c).items() if k not in keys}  # noqa: E731
+    return strip(old) == strip(new)

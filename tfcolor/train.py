@@ -1,0 +1,162 @@
+"""Trains a colorizer, evaluates it, exports a SavedModel and prints its path.
+
+With no flags it trains the thesis U-Net (324 grid bins) on the built-in `shapes` data:
+
+    python -m tfcolor.train
+    python -m tfcolor.train --preset unet_128 --data folder:~/photos --model-dir runs/photos
+    tensorboard --logdir runs
+
+Running the same command again continues the run in --model-dir (after a crash or kill too,
+from its last backup); a larger --epochs trains further.
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import sys
+
+from tfcolor import config as config_lib
+
+
+def _positive_int(text: str) -> int:
+    value = int(text)
+    if value < 1:
+        raise argparse.ArgumentTypeError(f"must be a positive integer, got {text}")
+    return value
+
+
+def _positive_float(text: str) -> float:
+    value = float(text)
+    if not value > 0:
+        raise argparse.ArgumentTypeError(f"must be a positive number, got {text}")
+    return value
+
+
+def build_parser() -> argparse.ArgumentParser:
+    presets = "\n".join(f"  {name:<12} {text}" for name, (_, text) in config_lib.PRESETS.items())
+    parser = argparse.ArgumentParser(
+        prog="python -m tfcolor.train",
+        description=__doc__,
+        epilog=f"presets:\n{presets}",
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+    )
+    parser.add_argument("--preset", default="unet_shapes", choices=sorted(config_lib.PRESETS),
+                        help="the seed system's settings to start from (default: unet_shapes)")
+    parser.add_argument("--model-dir", help="where the run lives (default: runs/<preset>)")
+    data = parser.add_argument_group("data")
+    data.add_argument("--data", help="training source: shapes | folder:DIR | tfds:NAME[:SPLIT]")
+    data.add_argument("--validation-data", help="validation source (default: split off --data)")
+    data.add_argument("--image-size", type=_positive_int, help="training image side in pixels")
+    data.add_argument("--batch-size", type=_positive_int)
+    data.add_argument("--augment", action=argparse.BooleanOptionalAction,
+                      help="flips, rotation up to 30 degrees, zoom up to 30 %%")
+    data.add_argument("--gray-threshold", type=float,
+                      help="drop images whose every |a|, |b| is below this (1: Iizuka, 5: Zhang)")
+    data.add_argument("--classes", help="comma-separated class subset of a labelled dataset")
+    codec = parser.add_argument_group("codec")
+    codec.add_argument("--codec", choices=["grid", "regression"])
+    codec.add_argument("--bins", type=_positive_int, help="grid bins, a perfect square (36, 324)")
+    codec.add_argument("--normalization", choices=["sigmoid", "tanh", "unit"],
+                       help="regression target normalization")
+    codec.add_argument("--decode", choices=["interp", "annealed_mean"], help="bin decoding")
+    codec.add_argument("--temperature", type=float, help="decoding temperature")
+    codec.add_argument("--rebalance", type=float,
+                       help="class-rebalancing lambda (0.5 in Zhang et al.); 0 turns it off")
+    train = parser.add_argument_group("training")
+    train.add_argument("--epochs", type=_positive_int, help="total epochs of the run")
+    train.add_argument("--steps-per-epoch", type=_positive_int)
+    train.add_argument("--learning-rate", type=_positive_float)
+    train.add_argument("--filters", help="U-Net filters per level, e.g. 8,16,32")
+    train.add_argument("--jit-compile", choices=["auto", "on", "off"], help="XLA")
+    train.add_argument("--render-size", type=_positive_int,
+                       help="side at which the export predicts colours (default: image size)")
+    train.add_argument("--backup-every-steps", type=_positive_int,
+                       help="resume backup interval in steps (it is also written every epoch)")
+    train.add_argument("--seed", type=int)
+    train.add_argument("--no-export", action="store_true", help="skip the SavedModel export")
+    parser.add_argument("--verbose", type=int, default=1, choices=[0, 1, 2],
+                        help="Keras progress output (0 silent, 1 bar, 2 a line per epoch)")
+    return parser
+
+
+def config_from_args(args: argparse.Namespace) -> config_lib.Config:
+    config = config_lib.get_preset(args.preset)
+    data, codec, model, train = config.data, config.codec, config.model, config.train
+    overrides = [
+        (data, "source", args.data),
+        (data, "validation_source", args.validation_data),
+        (data, "image_size", args.image_size),
+        (data, "batch_size", args.batch_size),
+        (data, "augment", args.augment),
+        (data, "gray_threshold", args.gray_threshold),
+        (codec, "name", args.codec),
+        (codec, "n_bins", args.bins),
+        (codec, "normalization", args.normalization),
+        (codec, "decode", args.decode),
+        (codec, "temperature", args.temperature),
+        (train, "epochs", args.epochs),
+        (train, "steps_per_epoch", args.steps_per_epoch),
+        (train, "learning_rate", args.learning_rate),
+        (train, "jit_compile", args.jit_compile),
+        (train, "render_size", args.render_size),
+        (train, "backup_every_steps", args.backup_every_steps),
+        (train, "seed", args.seed),
+    ]
+    for part, key, value in overrides:
+        if value is not None:
+            setattr(part, key, value)
+    if args.classes:
+        data.classes = tuple(name.strip() for name in args.classes.split(",") if name.strip())
+    if args.rebalance is not None:
+        codec.rebalance = args.rebalance or None
+    if args.filters:
+        try:
+            model.filters = tuple(int(f) for f in args.filters.split(","))
+        except ValueError:
+            raise ValueError(f"--filters takes integers like 8,16,32. Received: {args.filters}")
+    if codec.name == "regression":
+        codec.rebalance = None
+    if data.source.startswith("folder:"):
+        data.source = "folder:" + os.path.expanduser(data.source[len("folder:"):])
+    config.validate()
+    return config
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = build_parser()
+    args = parser.parse_args(argv)
+    try:
+        config = config_from_args(args)
+    except ValueError as error:
+        parser.error(str(error))
+    model_dir = args.model_dir or os.path.join("runs", config.preset)
+
+    # TensorFlow is imported only after the flags are checked: `--help` and flag errors stay fast.
+    from tfcolor.estimator import Colorizer, TrainingDivergedError
+
+    try:
+        colorizer = Colorizer(config, model_dir)
+        colorizer.train(verbose=args.verbose)
+        results = colorizer.evaluate()
+    except TrainingDivergedError as error:
+        print(f"tfcolor.train: {error}", file=sys.stderr)
+        return 1
+    except (ValueError, FileNotFoundError) as error:
+        print(f"tfcolor.train: error: {error}", file=sys.stderr)
+        return 2
+
+    print(f"model_dir: {colorizer.model_dir}  (tensorboard --logdir {colorizer.model_dir}/logs)")
+    print(f"epochs trained: {colorizer.epochs_done}")
+    print("validation: " + "  ".join(f"{name} {value:.4f}" for name, value in results.items()))
+    if "bin_accuracy" in results:
+        print(f"per-pixel bin accuracy: {100 * results['bin_accuracy']:.1f} % of all pixels, "
+              f"{100 * results.get('colored_bin_accuracy', float('nan')):.1f} % of the "
+              "coloured pixels")
+    if not args.no_export:
+        print(f"exported: {colorizer.export_saved_model()}")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
