@@ -10,6 +10,8 @@ import numpy as np
 import tensorflow as tf
 from absl import logging
 
+from tfcolor import color
+
 __all__ = ["Backup", "ImagePanel", "StopOnNaN", "Throughput"]
 
 
@@ -111,8 +113,11 @@ class ImagePanel(keras.callbacks.Callback):
         if not len(self._images):
             return
         predicted = np.asarray(self._colorize(self._images))
-        gray = np.asarray(tf.image.rgb_to_grayscale(self._images))
-        gray = np.repeat(gray, 3, axis=-1)
+        # The model's view: the truth's Lab lightness with a = b = 0.
+        lightness, ab = color.lightness_and_ab(tf.image.convert_image_dtype(self._images, tf.float32))
+        gray = tf.image.convert_image_dtype(
+            color.lab_from_parts(lightness, tf.zeros_like(ab)), tf.uint8, saturate=True
+        ).numpy()
         panel = np.concatenate([gray, predicted, self._images], axis=2)
         with self._writer.as_default(step=epoch + 1):
             tf.summary.image(

@@ -100,7 +100,10 @@ class TrainConfig:
     Attributes:
         epochs: total epochs of the run (calling train again continues up to this number).
         steps_per_epoch: None runs each epoch over the whole training set.
-        learning_rate: Adam's learning rate.
+        learning_rate: Adam's (initial) learning rate.
+        lr_schedule: `cosine` decays it to 0 over the run's `epochs` (measured on shapes: the
+            validation accuracy of the last epochs swings by 10 points at a constant 3e-3, and
+            settles with the decay), or `constant`.
         jit_compile: XLA; `auto` uses it where measured faster (see README).
         backup_every_steps: the resume backup is also written every this many steps, so a
             killed run loses at most this much work.
@@ -113,6 +116,7 @@ class TrainConfig:
     epochs: int = 12
     steps_per_epoch: int | None = None
     learning_rate: float = 1e-3
+    lr_schedule: str = "cosine"
     jit_compile: str = "auto"
     backup_every_steps: int = 200
     render_size: int | None = None
@@ -171,6 +175,10 @@ class Config:
         if self.train.learning_rate <= 0:
             raise ValueError(
                 f"learning_rate must be positive. Received: {self.train.learning_rate}"
+            )
+        if self.train.lr_schedule not in ("cosine", "constant"):
+            raise ValueError(
+                f"lr_schedule must be cosine or constant. Received: {self.train.lr_schedule!r}"
             )
         if self.train.jit_compile not in ("auto", "on", "off"):
             raise ValueError(

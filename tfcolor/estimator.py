@@ -135,9 +135,13 @@ class Colorizer:
 
     # --- training --------------------------------------------------------------------------
 
-    def _compile(self) -> None:
+    def _compile(self, total_steps: int | None = None) -> None:
+        """Compiles with Adam; a cosine decay over `total_steps` when the config asks for it."""
+        learning_rate = self.config.train.learning_rate
+        if self.config.train.lr_schedule == "cosine" and total_steps:
+            learning_rate = keras.optimizers.schedules.CosineDecay(learning_rate, total_steps)
         self.model.compile(
-            optimizer=keras.optimizers.Adam(self.config.train.learning_rate),
+            optimizer=keras.optimizers.Adam(learning_rate),
             loss=self.codec.loss,
             metrics=self.codec.metrics(),
             jit_compile=_jit_compile(self.config),
@@ -199,7 +203,18 @@ class Colorizer:
         if validation_fn is None:
             validation_fn = input_pipeline.make_input_fn(data, self.codec, training=False)
 
-        self._compile()
+        dataset = input_fn()
+        if steps_per_epoch is None:
+            cardinality = int(dataset.cardinality())
+            steps_per_epoch_known = cardinality if cardinality > 0 else None
+        else:
+            steps_per_epoch_known = steps_per_epoch
+        if self.config.train.lr_schedule == "cosine" and steps_per_epoch_known is None:
+            logging.warning(
+                "the training data's size is unknown, so the learning rate stays constant "
+                "(pass steps_per_epoch for the cosine schedule)"
+            )
+        self._compile(total_steps=epochs * steps_per_epoch_known if steps_per_epoch_known else None)
         # BackupAndRestore needs built variables, optimizer included, before `fit`.
         self.model.optimizer.build(self.model.trainable_variables)
         self.model.tfcolor_nan = None
@@ -227,13 +242,14 @@ class Colorizer:
                 )
         logging.info("training %s from epoch %d to %d", self.model_dir, done, epochs)
         history = self.model.fit(
-            input_fn(),
+            dataset,
             validation_data=validation,
             epochs=epochs,
             initial_epoch=done,
             steps_per_epoch=steps_per_epoch,
             callbacks=callbacks,
             verbose=verbose,
+            shuffle=False,  # the input pipeline shuffles
         )
         if stop_on_nan.where is not None:
             epoch, step = stop_on_nan.where

@@ -67,6 +67,8 @@ def build_parser() -> argparse.ArgumentParser:
     train.add_argument("--epochs", type=_positive_int, help="total epochs of the run")
     train.add_argument("--steps-per-epoch", type=_positive_int)
     train.add_argument("--learning-rate", type=_positive_float)
+    train.add_argument("--lr-schedule", choices=["cosine", "constant"],
+                       help="cosine decay to 0 over --epochs (default) or constant")
     train.add_argument("--filters", help="U-Net filters per level, e.g. 8,16,32")
     train.add_argument("--jit-compile", choices=["auto", "on", "off"], help="XLA")
     train.add_argument("--render-size", type=_positive_int,
@@ -98,6 +100,7 @@ def config_from_args(args: argparse.Namespace) -> config_lib.Config:
         (train, "epochs", args.epochs),
         (train, "steps_per_epoch", args.steps_per_epoch),
         (train, "learning_rate", args.learning_rate),
+        (train, "lr_schedule", args.lr_schedule),
         (train, "jit_compile", args.jit_compile),
         (train, "render_size", args.render_size),
         (train, "backup_every_steps", args.backup_every_steps),

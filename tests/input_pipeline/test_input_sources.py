@@ -1,0 +1,254 @@
+"""Sources: source strings, folders (odd and broken files), TFDS (mock data)."""
+
+from __future__ import annotations
+
+import os
+
+import numpy as np
+import pytest
+
+from tfcolor import input_pipeline
+from tfcolor.config import DataConfig
+from tfcolor.input_pipeline import sources
+
+
+def _names(dataset) -> list[str]:
+    return [element["name"].numpy().decode() for element in dataset]
+
+
+@pytest.mark.parametrize(
+    "source, kind",
+    [
+        ("shapes", "shapes"),
+        ("folder:/x/y", "folder"),
+        ("tfds:cifar100", "tfds"),
+        ("tfds:cifar100:train[:10%]", "tfds"),
+    ],
+)
+def test_parse_source(source, kind):
+    assert sources.parse_source(source).kind == kind
+
+
+def test_parse_source_split_and_name():
+    spec = sources.parse_source("tfds:coco/2017:validation")
+    assert (spec.name, spec.split) == ("coco/2017", "validation")
+
+
+@pytest.mark.parametrize("source", ["", "shape", "folder:", "tfds:", "tfrecord:*.rec", "imgs"])
+def test_bad_source_string_names_it_and_the_accepted_forms(source):
+    with pytest.raises(ValueError) as error:
+        sources.parse_source(source)
+    assert repr(source) in str(error.value) and "folder:DIR" in str(error.value)
+
+
+def test_missing_and_empty_folders_are_named(tmp_path):
+    missing = str(tmp_path / "nowhere")
+    with pytest.raises(ValueError, match="nowhere"):
+        input_pipeline.load_images(DataConfig(source=f"folder:{missing}"), split="train")
+    (tmp_path / "empty" / "sub").mkdir(parents=True)
+    (tmp_path / "empty" / "sub" / "readme.txt").write_text("no images")
+    with pytest.raises(ValueError, match="empty.*holds no images"):
+        input_pipeline.make_dataset(
+            DataConfig(source=f"folder:{tmp_path / 'empty'}"), None, training=True
+        )
+
+
+def _folder_config(folder, **overrides) -> DataConfig:
+    values = dict(source=f"folder:{folder}", image_size=32, batch_size=4, validation_fraction=0.3)
+    values.update(overrides)
+    return DataConfig(**values)
+
+
+def test_folder_skips_names_and_counts_corrupt_files(photo_folder, usable_files, corrupt_files):
+    data = _folder_config(photo_folder)
+    stats = input_pipeline.pipeline_stats(data)
+    assert sorted(stats.skipped_files) == sorted(corrupt_files)
+    assert stats.skipped == 3 and stats.total == len(usable_files) + 3
+    assert stats.dropped_gray == 0
+    assert sorted(sources.list_image_files(photo_folder)) == sorted(
+        usable_files | set(corrupt_files)
+    )
+
+
+def test_folder_every_usable_file_comes_through_once(photo_folder, usable_files):
+    data = _folder_config(photo_folder)
+    train = list(input_pipeline.load_images(data, split="train"))
+    validation = list(input_pipeline.load_images(data, split="validation"))
+    train_names = [e["name"].numpy().decode() for e in train]
+    validation_names = [e["name"].numpy().decode() for e in validation]
+    assert not set(train_names) & set(validation_names)
+    assert sorted(train_names + validation_names) == sorted(usable_files)
+    assert train_names == sorted(train_names)  # deterministic, sorted order
+    assert validation_names  # 30 % of 13 files
+    for element in train + validation:
+        image = element["image"].numpy()
+        assert image.shape == (32, 32, 3) and image.dtype == np.uint8
+    by_name = {e["name"].numpy().decode(): e for e in train + validation}
+    assert by_name["animals/space/astronaut.png"]["label"].numpy() == b"animals"
+    assert by_name["top.jpg"]["label"].numpy() == b""
+    # 16-bit PNG scaled, not clipped: the astronaut's colours survive.
+    rgb16 = by_name["odd/rgb16.png"]["image"].numpy().astype(int)
+    rgb8 = by_name["odd/palette.png"]["image"].numpy().astype(int)
+    assert rgb16.max() > 200 and np.abs(rgb16 - rgb8).mean() < 12
+    gray = by_name["odd/gray.png"]["image"].numpy()
+    np.testing.assert_array_equal(gray[..., 0], gray[..., 2])
+
+
+def test_folder_split_is_deterministic(photo_folder):
+    data = _folder_config(photo_folder)
+    first = _names(input_pipeline.load_images(data, split="validation"))
+    sources._DECODABLE.clear()  # forget the validation pass too
+    assert _names(input_pipeline.load_images(data, split="validation")) == first
+    # A stable hash: the same split for another fraction's superset.
+    larger = _names(
+        input_pipeline.load_images(
+            _folder_config(photo_folder, validation_fraction=0.6), split="validation"
+        )
+    )
+    assert set(first) <= set(larger)
+
+
+def test_folder_training_dataset(photo_folder, usable_files):
+    data = _folder_config(photo_folder, augment=True)
+    batches = list(input_pipeline.make_dataset(data, None, training=True))
+    train_count = len(list(input_pipeline.load_images(data, split="train")))
+    assert len(batches) == train_count // 4  # drop_remainder
+    for lightness, ab in batches:
+        assert lightness.shape == (4, 32, 32, 1) and ab.shape == (4, 32, 32, 2)
+        # L / 100 of black is 116 * f - 16 = 0 up to float rounding.
+        assert -1e-6 <= float(np.min(lightness)) and float(np.max(lightness)) <= 1.0 + 1e-6
+    validation = list(input_pipeline.make_dataset(data, None, training=False))
+    validation_count = sum(int(lightness.shape[0]) for lightness, _ in validation)
+    assert validation_count == len(usable_files) - train_count
+
+
+def test_folder_gray_images_dropped_and_named(photo_folder, usable_files, gray_files):
+    data = _folder_config(photo_folder, gray_threshold=1.0)
+    stats = input_pipeline.pipeline_stats(data)
+    assert sorted(stats.gray_files) == sorted(gray_files)
+    names = _names(input_pipeline.load_images(data, split="train")) + _names(
+        input_pipeline.load_images(data, split="validation")
+    )
+    assert sorted(names) == sorted(usable_files - set(gray_files))
+
+
+def test_folder_classes(photo_folder):
+    data = _folder_config(photo_folder, classes=("places",), validation_fraction=0.01)
+    names = _names(input_pipeline.load_images(data, split="train")) + _names(
+        input_pipeline.load_images(data, split="validation")
+    )
+    assert sorted(names) == ["places/china.jpg", "places/coffee.webp", "places/flower.gif"]
+    with pytest.raises(ValueError, match="plants"):
+        input_pipeline.load_images(_folder_config(photo_folder, classes=("plants",)), split="train")
+
+
+def test_validation_source(photo_folder, usable_files):
+    data = _folder_config(photo_folder, source="shapes", validation_source=f"folder:{photo_folder}")
+    assert sorted(_names(input_pipeline.load_images(data, split="validation"))) == sorted(
+        usable_files
+    )
+    assert len(list(input_pipeline.load_images(data, split="train", limit=3))) == 3
+
+
+def test_shapes_datasets():
+    data = DataConfig(source="shapes", image_size=32, batch_size=32, augment=True)
+    train = input_pipeline.make_dataset(data, None, training=True)
+    assert train.element_spec[0].shape == (32, 32, 32, 1)
+    assert train.element_spec[1].shape == (32, 32, 32, 2)
+    assert sum(1 for _ in train) == 2664 // 32
+    validation = list(input_pipeline.make_dataset(data, None, training=False))
+    assert sum(int(lightness.shape[0]) for lightness, _ in validation) == 324
+    first = next(iter(input_pipeline.make_dataset(data, None, training=False)))[0]
+    np.testing.assert_array_equal(first.numpy(), validation[0][0].numpy())
+    images = list(input_pipeline.load_images(data, split="validation", limit=5))
+    assert len(images) == 5 and images[0]["image"].dtype == np.uint8
+    ab = list(input_pipeline.ab_batches(data, limit_images=40))
+    assert [batch.shape[0] for batch in ab] == [32, 8]
+
+
+def test_training_order_is_seeded_and_reshuffled():
+    data = DataConfig(source="shapes", batch_size=64, seed=3)
+
+    def first_batches(dataset, count=2):
+        return [lightness.numpy() for lightness, _ in dataset.take(count)]
+
+    one = input_pipeline.make_dataset(data, None, training=True)
+    two = input_pipeline.make_dataset(data, None, training=True)
+    epoch1 = first_batches(one)
+    np.testing.assert_array_equal(epoch1[0], first_batches(two)[0])
+    assert not np.array_equal(epoch1[0], first_batches(one)[0])  # the next epoch reshuffles
+
+
+def test_with_a_codec():
+    from tfcolor.codecs import make_codec
+    from tfcolor.config import CodecConfig
+
+    codec = make_codec(CodecConfig(name="grid", n_bins=36))
+    data = DataConfig(source="shapes", batch_size=8)
+    lightness, target = next(iter(input_pipeline.make_dataset(data, codec, training=True)))
+    assert target.shape == (8, 32, 32) and target.dtype == np.int32
+    input_fn = input_pipeline.make_input_fn(data, codec, training=False)
+    assert input_fn().element_spec[1].shape.as_list() == [None, 32, 32]
+
+
+# --- TFDS, with tfds.testing.mock_data (offline, the real feature specs) ---
+
+CIFAR100_LABELS = (
+    "apple aquarium_fish baby bear beaver bed bee beetle bicycle bottle bowl boy bridge bus "
+    "butterfly camel can castle caterpillar cattle chair chimpanzee clock cloud cockroach couch "
+    "crab crocodile cup dinosaur dolphin elephant flatfish forest fox girl hamster house "
+    "kangaroo keyboard lamp lawn_mower leopard lion lizard lobster man maple_tree motorcycle "
+    "mountain mouse mushroom oak_tree orange orchid otter palm_tree pear pickup_truck pine_tree "
+    "plain plate poppy porcupine possum rabbit raccoon ray road rocket rose sea seal shark shrew "
+    "skunk skyscraper snail snake spider squirrel streetcar sunflower sweet_pepper table tank "
+    "telephone television tiger tractor train trout tulip turtle wardrobe whale willow_tree "
+    "wolf woman worm"
+).split()
+
+
+@pytest.fixture
+def mock_cifar100(tmp_path):
+    """cifar100 mock data with the real label names.
+
+    CIFAR-100's label names are read from the downloaded archive, so without metadata the mock
+    has names '0'..'99'; the test writes the metadata (dataset_info.json, label names) that a
+    download would, and `mock_data(data_dir=...)` reads it.
+    """
+    import tensorflow_datasets as tfds
+
+    assert len(CIFAR100_LABELS) == 100
+    builder = tfds.builder("cifar100", data_dir=str(tmp_path))
+    builder.info.features["label"].names = list(CIFAR100_LABELS)
+    os.makedirs(builder.data_dir, exist_ok=True)
+    builder.info.write_to_directory(builder.data_dir)
+    with tfds.testing.mock_data(num_examples=240, data_dir=str(tmp_path)):
+        yield
+
+
+def test_tfds_class_subset(mock_cifar100):
+    from tfcolor.config import THESIS_CIFAR100_CLASSES
+
+    data = DataConfig(source="tfds:cifar100", classes=THESIS_CIFAR100_CLASSES, batch_size=8)
+    images = list(input_pipeline.load_images(data, split="validation"))
+    assert 0 < len(images) < 120  # 12 of 100 classes of 240 random examples
+    labels = {e["label"].numpy().decode() for e in images}
+    assert labels <= set(THESIS_CIFAR100_CLASSES)
+    assert images[0]["image"].shape == (32, 32, 3)
+    lightness, ab = next(iter(input_pipeline.make_dataset(data, None, training=True)))
+    assert lightness.shape == (8, 32, 32, 1) and ab.shape == (8, 32, 32, 2)
+
+
+def test_tfds_unknown_class(mock_cifar100):
+    data = DataConfig(source="tfds:cifar100", classes=("apple", "unicorn"))
+    with pytest.raises(ValueError, match="unicorn"):
+        input_pipeline.make_dataset(data, None, training=True)
+
+
+def test_tfds_gray_counting_and_resize(mock_cifar100):
+    data = DataConfig(source="tfds:cifar100:train", image_size=16, gray_threshold=1.0)
+    stats = input_pipeline.pipeline_stats(data)
+    assert stats.total == 480 and stats.dropped_gray == 0  # random pixels are colourful
+    element = next(iter(input_pipeline.load_images(data, split="train")))
+    assert element["image"].shape == (16, 16, 3)
+    assert element["name"].numpy().decode().startswith("cifar100/train/")
+    assert os.path.basename(element["name"].numpy().decode()) == "0"

@@ -1,0 +1,571 @@
+"""Where images come from: `shapes`, `folder:DIR` and `tfds:NAME[:SPLIT]`.
+
+Every source reads into the same element, a dict
+`{"rgb": float32 [S, S, 3] in [0, 1], "name": tf.string, "label": tf.string}` (resized and
+centre-cropped to S = `DataConfig.image_size`), in a deterministic order unless asked to
+shuffle, with undecodable files, gray images (`DataConfig.gray_threshold`) and classes outside
+`DataConfig.classes` already left out. What was left out is reported in a `PipelineStats`.
+
+How each source learns what to leave out:
+- folder: a validation pass decodes every file once (JPEG at 1/8 scale: it still reads all
+  the entropy-coded data, so a truncated file fails) and names the ones that fail. When a gray
+  threshold is set, a second pass decodes the good files as training does and names the gray
+  ones. Both results are cached in memory per (file, size, mtime), so a process pays for them
+  once; the file list is then filtered in Python, and the decoding map keeps
+  `ignore_errors()` as a safety net for files that change on disk afterwards.
+- tfds and shapes: the gray filter runs in the graph (the same `transforms.is_colorful`); a
+  separate batched pass over the unshuffled data counts and names the gray images once.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import hashlib
+import os
+from collections.abc import Sequence
+
+import numpy as np
+import tensorflow as tf
+from absl import logging
+
+from tfcolor.config import DataConfig
+from tfcolor.input_pipeline import shapes, transforms
+
+__all__ = [
+    "IMAGE_EXTENSIONS",
+    "PipelineStats",
+    "SourceSpec",
+    "folder_files",
+    "list_image_files",
+    "parse_source",
+    "read_source",
+    "source_stats",
+]
+
+AUTOTUNE = tf.data.AUTOTUNE
+IMAGE_EXTENSIONS = (".jpg", ".jpeg", ".png", ".bmp", ".gif", ".webp")
+ACCEPTED_FORMS = "'shapes', 'folder:DIR', 'tfds:NAME[:SPLIT]'"
+SPLITS = ("train", "validation")
+# Batch of the counting passes (gray detection): big enough to vectorize the Lab conversion.
+_SCAN_BATCH = 64
+
+
+@dataclasses.dataclass(frozen=True)
+class SourceSpec:
+    """A parsed source string.
+
+    Attributes:
+        kind: `shapes`, `folder` or `tfds`.
+        text: the string it was parsed from.
+        path: the folder (folder sources).
+        name: the TFDS dataset name, with an optional `/config` (tfds sources).
+        split: the TFDS split given after the name, if any.
+    """
+
+    kind: str
+    text: str
+    path: str | None = None
+    name: str | None = None
+    split: str | None = None
+
+
+@dataclasses.dataclass
+class PipelineStats:
+    """What a source left out, over all its images (training and validation).
+
+    Attributes:
+        source: the source string.
+        total: files or examples looked at (before any filter); None where nothing had to be
+            counted (a TFDS or shapes source without a gray threshold).
+        skipped_files: names (paths relative to the folder) of files that could not be decoded.
+        gray_files: names of the images dropped as gray.
+    """
+
+    source: str
+    total: int | None = None
+    skipped_files: list[str] = dataclasses.field(default_factory=list)
+    gray_files: list[str] = dataclasses.field(default_factory=list)
+
+    @property
+    def skipped(self) -> int:
+        """Number of undecodable files."""
+        return len(self.skipped_files)
+
+    @property
+    def dropped_gray(self) -> int:
+        """Number of images dropped as gray."""
+        return len(self.gray_files)
+
+    def merge(self, other: PipelineStats) -> PipelineStats:
+        return PipelineStats(
+            source=f"{self.source} + {other.source}",
+            total=None if None in (self.total, other.total) else self.total + other.total,
+            skipped_files=self.skipped_files + other.skipped_files,
+            gray_files=self.gray_files + other.gray_files,
+        )
+
+
+def parse_source(source: str) -> SourceSpec:
+    """Parses `shapes`, `folder:DIR` or `tfds:NAME[:SPLIT]`.
+
+    Raises:
+        ValueError: any other string, named in the message with the accepted forms.
+    """
+    kind, _, rest = str(source).partition(":")
+    if kind == "shapes" and not rest:
+        return SourceSpec(kind="shapes", text=source)
+    if kind == "folder" and rest:
+        return SourceSpec(kind="folder", text=source, path=rest)
+    if kind == "tfds" and rest:
+        name, _, split = rest.partition(":")
+        if name:
+            return SourceSpec(kind="tfds", text=source, name=name, split=split or None)
+    raise ValueError(f"unknown data source {source!r}; accepted forms: {ACCEPTED_FORMS}")
+
+
+# --- folder ---
+
+
+def _label_of(relative_path: str) -> str:
+    """The top-level subfolder of a file (its class), '' for files directly in the folder."""
+    head, _, tail = relative_path.partition("/")
+    return head if tail else ""
+
+
+def list_image_files(root: str) -> list[str]:
+    """Image files under `root`, recursively, as sorted '/'-separated relative paths.
+
+    Raises:
+        ValueError: `root` is not a folder, or holds no image files (both name the path).
+    """
+    if not os.path.isdir(root):
+        raise ValueError(f"image folder {root!r} does not exist or is not a folder")
+    found = []
+    for directory, subdirectories, filenames in os.walk(root):
+        subdirectories.sort()
+        for filename in filenames:
+            if filename.lower().endswith(IMAGE_EXTENSIONS):
+                relative = os.path.relpath(os.path.join(directory, filename), root)
+                found.append(relative.replace(os.sep, "/"))
+    if not found:
+        raise ValueError(
+            f"image folder {root!r} holds no images (looked for {', '.join(IMAGE_EXTENSIONS)}, "
+            "in any case, recursively)"
+        )
+    return sorted(found)
+
+
+def _is_validation(relative_path: str, fraction: float) -> bool:
+    # A stable hash of the path alone: the split does not move when files are added or
+    # removed, and it is the same on every machine and Python version (unlike hash()).
+    digest = hashlib.sha256(relative_path.encode("utf-8")).digest()
+    return int.from_bytes(digest[:8], "big") / 2.0**64 < fraction
+
+
+def _file_key(path: str) -> tuple[str, int, int]:
+    stat = os.stat(path)
+    return (os.path.abspath(path), stat.st_size, stat.st_mtime_ns)
+
+
+# Per process: (absolute path, size, mtime_ns) -> decodable; (..., image_size, threshold) -> gray.
+_DECODABLE: dict[tuple, bool] = {}
+_GRAY: dict[tuple, bool] = {}
+
+
+def _check_decodes(path: tf.Tensor) -> tuple[tf.Tensor, tf.Tensor]:
+    """Decodes a file as cheaply as possible that still reads all of it; returns its shape."""
+    contents = tf.io.read_file(path)
+
+    def jpeg():
+        # ratio=8 skips most of the inverse DCT work, but the entropy-coded data is read to
+        # the end, so truncated or corrupt JPEGs still fail (checked in the tests).
+        image = tf.io.decode_jpeg(contents, channels=3, ratio=8, dct_method="INTEGER_FAST")
+        return tf.shape(image)
+
+    def other():
+        return tf.shape(tf.io.decode_image(contents, dtype=tf.uint8, expand_animations=False))
+
+    shape = tf.cond(tf.io.is_jpeg(contents), jpeg, other)
+    with tf.control_dependencies(
+        [tf.debugging.assert_positive(shape[0] * shape[1], message="empty image")]
+    ):
+        return tf.identity(path), shape
+
+
+def _decodable_files(root: str, relative_paths: Sequence[str]) -> tuple[list[str], list[str]]:
+    """Splits files into (decodable, undecodable), decoding only files not seen before."""
+    keys = {rel: _file_key(os.path.join(root, rel)) for rel in relative_paths}
+    unseen = [rel for rel in relative_paths if keys[rel] not in _DECODABLE]
+    if unseen:
+        logging.info("checking %d image files under %s", len(unseen), root)
+        paths = [os.path.join(root, rel) for rel in unseen]
+        checked = (
+            tf.data.Dataset.from_tensor_slices(paths)
+            .map(_check_decodes, num_parallel_calls=AUTOTUNE, deterministic=False)
+            .ignore_errors()
+            .map(lambda path, shape: path)
+            .batch(1024)
+            .prefetch(AUTOTUNE)
+        )
+        good = {path.decode("utf-8") for batch in checked.as_numpy_iterator() for path in batch}
+        for rel, path in zip(unseen, paths, strict=True):
+            _DECODABLE[keys[rel]] = path in good
+    good_files = [rel for rel in relative_paths if _DECODABLE[keys[rel]]]
+    bad_files = [rel for rel in relative_paths if not _DECODABLE[keys[rel]]]
+    return good_files, bad_files
+
+
+def _decode_file(path: tf.Tensor, size: int) -> tf.Tensor:
+    return transforms.decode_and_resize(tf.io.read_file(path), size)
+
+
+def _gray_files(root: str, relative_paths: Sequence[str], size: int, threshold: float) -> list[str]:
+    """The gray ones among decodable files, judged on the image training sees (size x size)."""
+    keys = {rel: (*_file_key(os.path.join(root, rel)), size, threshold) for rel in relative_paths}
+    unseen = [rel for rel in relative_paths if keys[rel] not in _GRAY]
+    if unseen:
+        logging.info("looking for gray images among %d files under %s", len(unseen), root)
+        paths = [os.path.join(root, rel) for rel in unseen]
+        flags = (
+            tf.data.Dataset.from_tensor_slices(paths)
+            .map(lambda path: (path, _decode_file(path, size)), num_parallel_calls=AUTOTUNE)
+            .ignore_errors()
+            .batch(_SCAN_BATCH)
+            .map(
+                lambda path, rgb: (path, transforms.is_colorful(rgb, threshold)),
+                num_parallel_calls=AUTOTUNE,
+            )
+            .prefetch(AUTOTUNE)
+        )
+        colorful = {
+            path.decode("utf-8")
+            for batch_paths, batch_flags in flags.as_numpy_iterator()
+            for path, flag in zip(batch_paths, batch_flags, strict=True)
+            if flag
+        }
+        for rel, path in zip(unseen, paths, strict=True):
+            _GRAY[keys[rel]] = path not in colorful
+    return [rel for rel in relative_paths if _GRAY[keys[rel]]]
+
+
+def _check_classes(classes: Sequence[str] | None, known: Sequence[str], where: str) -> None:
+    if classes is None:
+        return
+    unknown = [name for name in classes if name not in set(known)]
+    if unknown:
+        shown = ", ".join(list(known)[:20]) + (", ..." if len(known) > 20 else "")
+        raise ValueError(f"unknown classes {unknown} for {where}; it has: {shown}")
+
+
+def _folder_files(spec: SourceSpec, data: DataConfig, split: str, hold_out: bool) -> list[str]:
+    files = list_image_files(spec.path)
+    if data.classes is not None:
+        labels = sorted({_label_of(rel) for rel in files} - {""})
+        _check_classes(data.classes, labels, f"the folder {spec.path!r} (its subfolders)")
+        files = [rel for rel in files if _label_of(rel) in data.classes]
+    if hold_out:
+        in_validation = split == "validation"
+        files = [
+            rel for rel in files if _is_validation(rel, data.validation_fraction) == in_validation
+        ]
+    good, _ = _decodable_files(spec.path, files)
+    if data.gray_threshold is not None:
+        gray = set(_gray_files(spec.path, good, data.image_size, data.gray_threshold))
+        good = [rel for rel in good if rel not in gray]
+    return good
+
+
+def folder_files(data: DataConfig, split: str) -> list[str]:
+    """Paths of the images a folder source's split reads (decodable, not gray, wanted classes).
+
+    Raises:
+        ValueError: `data.source` (or the split's `validation_source`) is not a folder source.
+    """
+    spec, hold_out = _parts(data, split)
+    if spec.kind != "folder":
+        raise ValueError(f"not a folder source. Received: {spec.text!r}")
+    return [os.path.join(spec.path, rel) for rel in _folder_files(spec, data, split, hold_out)]
+
+
+def _read_folder(
+    spec: SourceSpec, data: DataConfig, split: str, hold_out: bool, shuffle: bool, reshuffle: bool
+) -> tf.data.Dataset:
+    files = _folder_files(spec, data, split, hold_out)
+    if not files:
+        logging.warning("no usable images in the %s part of %s", split, spec.text)
+    # Paths and labels are worked out here in Python, not per element in the graph.
+    dataset = tf.data.Dataset.from_tensor_slices(
+        {
+            "path": tf.constant([os.path.join(spec.path, rel) for rel in files], tf.string),
+            "name": tf.constant(files, tf.string),
+            "label": tf.constant([_label_of(rel) for rel in files], tf.string),
+        }
+    )
+    if shuffle:
+        # Shuffling names is cheap, so the whole list is shuffled (a uniform shuffle) before
+        # anything is decoded.
+        dataset = dataset.shuffle(
+            max(len(files), 1), seed=data.seed, reshuffle_each_iteration=reshuffle
+        )
+    size = data.image_size
+
+    def read(element):
+        rgb = _decode_file(element["path"], size)
+        return {"rgb": rgb, "name": element["name"], "label": element["label"]}
+
+    # Files that broke after the validation pass are dropped here, with a warning.
+    return dataset.map(read, num_parallel_calls=AUTOTUNE).ignore_errors(log_warning=True)
+
+
+def _folder_stats(spec: SourceSpec, data: DataConfig) -> PipelineStats:
+    files = list_image_files(spec.path)
+    good, bad = _decodable_files(spec.path, files)
+    gray = []
+    if data.gray_threshold is not None:
+        gray = _gray_files(spec.path, good, data.image_size, data.gray_threshold)
+    return PipelineStats(source=spec.text, total=len(files), skipped_files=bad, gray_files=gray)
+
+
+# --- shapes ---
+
+
+def _read_shapes(data: DataConfig, split: str, shuffle: bool, reshuffle: bool) -> tf.data.Dataset:
+    images = shapes.shapes_images(split)
+    names = [f"shapes/{split}/{index:04d}" for index in range(len(images))]
+    dataset = tf.data.Dataset.from_tensor_slices({"image": images, "name": names})
+    if shuffle:
+        dataset = dataset.shuffle(len(images), seed=data.seed, reshuffle_each_iteration=reshuffle)
+    size = data.image_size
+
+    def read(element):
+        rgb = transforms.resize_and_crop(transforms.to_rgb(element["image"]), size)
+        return {"rgb": rgb, "name": element["name"], "label": tf.constant("")}
+
+    return dataset.map(read, num_parallel_calls=AUTOTUNE)
+
+
+# --- tfds ---
+
+
+def _tfds_builder(spec: SourceSpec):
+    import tensorflow_datasets as tfds  # Imported here: only TFDS sources pay for it.
+
+    return tfds.builder(spec.name)
+
+
+def _image_feature(builder) -> str:
+    import tensorflow_datasets as tfds
+
+    for key, feature in builder.info.features.items():
+        if isinstance(feature, tfds.features.Image):
+            return key
+    raise ValueError(f"the TFDS dataset {builder.name!r} has no image feature")
+
+
+def _tfds_split(spec: SourceSpec, builder, data: DataConfig, split: str, hold_out: bool) -> str:
+    """The TFDS split string for our `train` or `validation`."""
+    available = list(builder.info.splits.keys())
+    # Without prepared metadata (mock data, no download yet) the split names are unknown;
+    # assume the common train/test layout.
+    if not available:
+        available = ["train", "test"]
+    if split == "train":
+        base = spec.split or "train"
+    elif spec.split and not hold_out:
+        return spec.split  # a validation_source that names its split
+    else:
+        for name in ("test", "validation"):
+            if name in available:
+                return name
+        base = spec.split or "train"
+    if hold_out and not {"test", "validation"} & set(available):
+        # No split of its own for validation: hold out the end of the training split.
+        percent = max(1, round(100 * data.validation_fraction))
+        return f"{base}[:{100 - percent}%]" if split == "train" else f"{base}[{100 - percent}%:]"
+    return base
+
+
+def _read_tfds(
+    spec: SourceSpec,
+    data: DataConfig,
+    split: str,
+    hold_out: bool,
+    shuffle: bool,
+    reshuffle: bool,
+) -> tf.data.Dataset:
+    import tensorflow_datasets as tfds
+
+    builder = _tfds_builder(spec)
+    image_key = _image_feature(builder)
+    features = builder.info.features
+    label_names = None
+    if "label" in features and isinstance(features["label"], tfds.features.ClassLabel):
+        label_names = list(features["label"].names)
+    tfds_split = _tfds_split(spec, builder, data, split, hold_out)
+    dataset = tfds.load(
+        spec.name,
+        split=tfds_split,
+        shuffle_files=shuffle,
+        read_config=tfds.ReadConfig(shuffle_seed=data.seed),
+    )
+    prefix = f"{spec.name}/{tfds_split}/"
+    dataset = dataset.enumerate()
+
+    if data.classes is not None:
+        if label_names is None:
+            raise ValueError(
+                f"classes were given, but the TFDS dataset {spec.name!r} has no ClassLabel "
+                "feature named 'label'"
+            )
+        _check_classes(data.classes, label_names, f"the TFDS dataset {spec.name!r}")
+        wanted = tf.constant([label_names.index(name) for name in data.classes], tf.int64)
+        dataset = dataset.filter(
+            lambda index, example: tf.reduce_any(tf.equal(example["label"], wanted))
+        )
+    size = data.image_size
+    names_table = tf.constant(label_names) if label_names is not None else None
+
+    def read(index, example):
+        rgb = transforms.resize_and_crop(transforms.to_rgb(example[image_key]), size)
+        label = tf.constant("")
+        if names_table is not None:
+            label = tf.gather(names_table, example["label"])
+        name = tf.strings.join([prefix, tf.strings.as_string(index)])
+        return {"rgb": rgb, "name": name, "label": label}
+
+    dataset = dataset.map(read, num_parallel_calls=AUTOTUNE)
+    if shuffle:
+        dataset = dataset.shuffle(
+            data.shuffle_buffer, seed=data.seed, reshuffle_each_iteration=reshuffle
+        )
+    return dataset
+
+
+# --- all sources ---
+
+
+def _parts(data: DataConfig, split: str) -> tuple[SourceSpec, bool]:
+    """The source a split reads, and whether validation is held out of that same source."""
+    if split not in SPLITS:
+        raise ValueError(f"split must be one of {SPLITS}. Received: split={split!r}")
+    if data.validation_source is None:
+        return parse_source(data.source), True
+    if split == "validation":
+        return parse_source(data.validation_source), False
+    return parse_source(data.source), False
+
+
+def _read_unfiltered(
+    spec: SourceSpec,
+    data: DataConfig,
+    split: str,
+    hold_out: bool,
+    shuffle: bool,
+    reshuffle: bool = True,
+) -> tf.data.Dataset:
+    if spec.kind == "folder":
+        return _read_folder(spec, data, split, hold_out, shuffle, reshuffle)
+    if spec.kind == "shapes":
+        # Its splits are fixed sets; as a validation_source it gives its validation set.
+        return _read_shapes(data, split, shuffle, reshuffle)
+    return _read_tfds(spec, data, split, hold_out, shuffle, reshuffle)
+
+
+def read_source(
+    data: DataConfig, split: str, *, shuffle: bool, reshuffle_each_iteration: bool = True
+) -> tf.data.Dataset:
+    """The images of a split, filtered, as `{"rgb", "name", "label"}` dicts.
+
+    Args:
+        data: the data config (source, validation_source, image_size, classes,
+            gray_threshold, seed, shuffle_buffer, validation_fraction).
+        split: `train` or `validation`.
+        shuffle: shuffle with `data.seed`; False gives a deterministic order (sorted files,
+            the dataset's own order).
+        reshuffle_each_iteration: with `shuffle`, a new order on every iteration (epoch);
+            False keeps one fixed shuffled order.
+
+    Returns:
+        A dataset of dicts: "rgb" float32 [S, S, 3] in [0, 1], "name" tf.string (the path
+        relative to the folder, or `NAME/SPLIT/INDEX`), "label" tf.string (the top-level
+        subfolder or the class name; '' when there is none).
+
+    Raises:
+        ValueError: a bad source string, a missing or empty folder, unknown classes.
+    """
+    spec, hold_out = _parts(data, split)
+    dataset = _read_unfiltered(spec, data, split, hold_out, shuffle, reshuffle_each_iteration)
+    if spec.kind != "folder" and data.gray_threshold is not None:
+        threshold = data.gray_threshold
+        dataset = dataset.filter(lambda element: transforms.is_colorful(element["rgb"], threshold))
+    return dataset
+
+
+def _counted_gray(dataset: tf.data.Dataset, threshold: float) -> tuple[int, list[str]]:
+    """(number of images, names of the gray ones) in one batched pass."""
+    flags = (
+        dataset.batch(_SCAN_BATCH)
+        .map(
+            lambda element: (element["name"], transforms.is_colorful(element["rgb"], threshold)),
+            num_parallel_calls=AUTOTUNE,
+        )
+        .prefetch(AUTOTUNE)
+    )
+    total, gray = 0, []
+    for names, colorful in flags.as_numpy_iterator():
+        total += len(names)
+        gray.extend(name.decode("utf-8") for name in names[~np.asarray(colorful)])
+    return total, gray
+
+
+_STATS: dict[tuple, PipelineStats] = {}
+
+
+def _spec_stats(spec: SourceSpec, data: DataConfig, splits: Sequence[str]) -> PipelineStats:
+    key = (spec.text, data.image_size, data.gray_threshold, data.classes, tuple(splits))
+    if key in _STATS:
+        return _STATS[key]
+    if spec.kind == "folder":
+        stats = _folder_stats(spec, data)
+    else:
+        stats = PipelineStats(source=spec.text)
+        if data.gray_threshold is not None:
+            stats.total = 0
+            for split in splits:
+                dataset = _read_unfiltered(spec, data, split, True, shuffle=False)
+                total, gray = _counted_gray(dataset, data.gray_threshold)
+                stats.total += total
+                stats.gray_files.extend(gray)
+    _STATS[key] = stats
+    if stats.skipped_files:
+        logging.warning(
+            "%s: skipped %d undecodable files: %s",
+            spec.text,
+            stats.skipped,
+            ", ".join(stats.skipped_files),
+        )
+    if data.gray_threshold is not None:
+        logging.info(
+            "%s: dropped %d of %d images as gray (|a|, |b| < %g everywhere)%s",
+            spec.text,
+            stats.dropped_gray,
+            stats.total,
+            data.gray_threshold,
+            (": " + ", ".join(stats.gray_files[:50])) if stats.gray_files else "",
+        )
+    return stats
+
+
+def source_stats(data: DataConfig) -> PipelineStats:
+    """What `data`'s sources leave out (undecodable files, gray images), computed once.
+
+    Covers all images of `data.source` (both splits when validation is held out of it) and of
+    `data.validation_source`. Logged with absl.logging when first computed.
+    """
+    spec = parse_source(data.source)
+    if data.validation_source is None:
+        return _spec_stats(spec, data, SPLITS)
+    validation_spec = parse_source(data.validation_source)
+    return _spec_stats(spec, data, ("train",)).merge(
+        _spec_stats(validation_spec, data, ("validation",))
+    )
