@@ -15,7 +15,7 @@ def _requirements(name: str) -> list[str]:
 setuptools.setup(
     name="tfcolor",
     version="0.1.0",
-    description="Colorize grayscale photos and videos with TensorFlow/Keras convolutional networks.",
+    description="Colorize grayscale photos and videos with TensorFlow/Keras networks.",
     long_description=(HERE / "README.md").read_text(),
     long_description_content_type="text/markdown",
     packages=setuptools.find_packages(include=["tfcolor", "tfcolor.*"]),

@@ -16,8 +16,13 @@ def run_python(args, timeout=600, env=None, **kwargs):
     """Runs `python args...` from the repository root and returns the CompletedProcess."""
     full_env = dict(os.environ, TF_CPP_MIN_LOG_LEVEL="2", **(env or {}))
     return subprocess.run(
-        [sys.executable, *args], cwd=REPO, capture_output=True, text=True, timeout=timeout,
-        env=full_env, **kwargs,
+        [sys.executable, *args],
+        cwd=REPO,
+        capture_output=True,
+        text=True,
+        timeout=timeout,
+        env=full_env,
+        **kwargs,
     )
 
 

@@ -14,7 +14,9 @@ def test_colorize_folder_with_bad_files(trained_run, photos, tmp_path):
     (inputs / "nested" / "deeper").mkdir(parents=True)
     (inputs / "cat.jpg").write_bytes(encode(photos["chelsea"][:60, :80]))
     (inputs / "nested" / "coffee.png").write_bytes(encode(photos["coffee"][:40, :50], "PNG"))
-    (inputs / "nested" / "deeper" / "china.bmp").write_bytes(encode(photos["china"][:33, :47], "BMP"))
+    (inputs / "nested" / "deeper" / "china.bmp").write_bytes(
+        encode(photos["china"][:33, :47], "BMP")
+    )
     (inputs / "nested" / "empty.jpg").write_bytes(b"")
     (inputs / "notes.jpg").write_text("this is text, not a JPEG")
     truncated = encode(photos["astronaut"])
@@ -26,8 +28,16 @@ def test_colorize_folder_with_bad_files(trained_run, photos, tmp_path):
 
     # --model is the model_dir: its latest export is used.
     result = run_python(
-        ["-m", "tfcolor.colorize", str(inputs), str(single), "--model", colorizer.model_dir,
-         "--output", str(output)],
+        [
+            "-m",
+            "tfcolor.colorize",
+            str(inputs),
+            str(single),
+            "--model",
+            colorizer.model_dir,
+            "--output",
+            str(output),
+        ],
         timeout=300,
     )
     assert result.returncode == 1, result.stderr[-2000:]
@@ -39,9 +49,7 @@ def test_colorize_folder_with_bad_files(trained_run, photos, tmp_path):
         for root, _, names in os.walk(output)
         for name in names
     )
-    assert made == sorted(
-        ["cat.png", "nested/coffee.png", "nested/deeper/china.png", "single.png"]
-    )
+    assert made == sorted(["cat.png", "nested/coffee.png", "nested/deeper/china.png", "single.png"])
     from PIL import Image
 
     assert Image.open(output / "cat.png").size == (80, 60)
@@ -51,8 +59,15 @@ def test_colorize_folder_with_bad_files(trained_run, photos, tmp_path):
 
 def test_colorize_reports_missing_model(tmp_path):
     result = run_python(
-        ["-m", "tfcolor.colorize", str(tmp_path), "--model", str(tmp_path / "nope"),
-         "--output", str(tmp_path / "out")],
+        [
+            "-m",
+            "tfcolor.colorize",
+            str(tmp_path),
+            "--model",
+            str(tmp_path / "nope"),
+            "--output",
+            str(tmp_path / "out"),
+        ],
         timeout=120,
     )
     assert result.returncode == 2

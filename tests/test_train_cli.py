@@ -32,7 +32,14 @@ def test_bad_flags_give_one_line(flags, message, tmp_path):
 def test_missing_data_folder_gives_one_line(tmp_path):
     missing = tmp_path / "no_such_folder"
     result = run_python(
-        ["-m", "tfcolor.train", "--model-dir", str(tmp_path / "run"), "--data", f"folder:{missing}"],
+        [
+            "-m",
+            "tfcolor.train",
+            "--model-dir",
+            str(tmp_path / "run"),
+            "--data",
+            f"folder:{missing}",
+        ],
         timeout=300,
     )
     assert result.returncode == 2
@@ -51,13 +58,26 @@ def test_help_lists_presets():
 def test_sigkill_mid_epoch_resumes_from_backup(tmp_path):
     model_dir = tmp_path / "run"
     command = [
-        sys.executable, "-m", "tfcolor.train", "--model-dir", str(model_dir), "--epochs", "3",
-        "--steps-per-epoch", "40", "--backup-every-steps", "10", "--verbose", "2", "--no-export",
+        sys.executable,
+        "-m",
+        "tfcolor.train",
+        "--model-dir",
+        str(model_dir),
+        "--epochs",
+        "3",
+        "--steps-per-epoch",
+        "40",
+        "--backup-every-steps",
+        "10",
+        "--verbose",
+        "2",
+        "--no-export",
     ]
     env = dict(os.environ, TF_CPP_MIN_LOG_LEVEL="2")
     metadata = model_dir / "backup" / "training_metadata.json"
-    process = subprocess.Popen(command, cwd=REPO, env=env, stdout=subprocess.PIPE,
-                               stderr=subprocess.STDOUT, text=True)
+    process = subprocess.Popen(
+        command, cwd=REPO, env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True
+    )
     deadline = time.time() + 300
     state = None
     # Kill once epoch 1 is finished and a mid-epoch backup of epoch 2 has been written.
@@ -74,8 +94,7 @@ def test_sigkill_mid_epoch_resumes_from_backup(tmp_path):
     process.wait()
     assert state and state["epoch"] == 1, f"no mid-epoch backup seen: {state}"
 
-    result = subprocess.run(command, cwd=REPO, env=env, capture_output=True, text=True,
-                            timeout=300)
+    result = subprocess.run(command, cwd=REPO, env=env, capture_output=True, text=True, timeout=300)
     assert result.returncode == 0, result.stderr[-2000:]
     epochs_run = [line for line in result.stdout.splitlines() if line.startswith("Epoch ")]
     # Epoch 1 was finished before the kill and is not redone; epoch 2 restarts from its backup.

@@ -114,14 +114,18 @@ class ImagePanel(keras.callbacks.Callback):
             return
         predicted = np.asarray(self._colorize(self._images))
         # The model's view: the truth's Lab lightness with a = b = 0.
-        lightness, ab = color.lightness_and_ab(tf.image.convert_image_dtype(self._images, tf.float32))
+        lightness, ab = color.lightness_and_ab(
+            tf.image.convert_image_dtype(self._images, tf.float32)
+        )
         gray = tf.image.convert_image_dtype(
             color.lab_from_parts(lightness, tf.zeros_like(ab)), tf.uint8, saturate=True
         ).numpy()
         panel = np.concatenate([gray, predicted, self._images], axis=2)
         with self._writer.as_default(step=epoch + 1):
             tf.summary.image(
-                "gray_predicted_truth", panel, max_outputs=len(panel),
+                "gray_predicted_truth",
+                panel,
+                max_outputs=len(panel),
                 description="Validation images: gray input | prediction | truth.",
             )
         self._writer.flush()

@@ -28,7 +28,8 @@ def find_export(path: str) -> str:
     for base in (os.path.join(path, "export"), path):
         if os.path.isdir(base):
             versions = [
-                int(name) for name in os.listdir(base)
+                int(name)
+                for name in os.listdir(base)
                 if name.isdigit() and os.path.exists(os.path.join(base, name, "saved_model.pb"))
             ]
             if versions:
@@ -70,8 +71,11 @@ def build_parser() -> argparse.ArgumentParser:
     parser.add_argument("inputs", nargs="+", help="image files and folders")
     parser.add_argument("--model", required=True, help="an export or a model_dir")
     parser.add_argument("--output", required=True, help="folder for the colorized PNGs")
-    parser.add_argument("--render-size", type=int,
-                        help="side at which colours are predicted (default: the export's)")
+    parser.add_argument(
+        "--render-size",
+        type=int,
+        help="side at which colours are predicted (default: the export's)",
+    )
     return parser
 
 

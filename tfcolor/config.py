@@ -64,7 +64,8 @@ class CodecConfig:
         name: `grid` (the thesis's bins) or `regression`.
         n_bins: grid bins, a perfect square (the thesis used 36 and 324).
         normalization: regression target: `sigmoid` ((ab / 100 + 1) / 2 with a sigmoid head,
-            decoded as ab = (2 * sigmoid - 1) * 100 as in Iizuka et al.; the course report), `tanh` (ab / 128 with a tanh head, the Keras baseline),
+            decoded as ab = (2 * sigmoid - 1) * 100 as in Iizuka et al.; the course report),
+            `tanh` (ab / 128 with a tanh head, the Keras baseline),
             `unit` ((ab + 128) / 255 with a linear head, the thesis's MSE variant).
         decode: bin decoding: `interp` (the thesis: mode - (mode - mean) * T) or
             `annealed_mean` (expectation under softmax(log p / T)).
@@ -148,8 +149,7 @@ class Config:
             raise ValueError(f"batch_size must be positive. Received: {self.data.batch_size}")
         if not 0.0 < self.data.validation_fraction < 1.0:
             raise ValueError(
-                "validation_fraction must be in (0, 1). "
-                f"Received: {self.data.validation_fraction}"
+                f"validation_fraction must be in (0, 1). Received: {self.data.validation_fraction}"
             )
         if self.codec.name not in ("grid", "regression"):
             raise ValueError(
@@ -241,8 +241,7 @@ def _unet_shapes() -> Config:
     return Config(
         preset="unet_shapes",
         data=DataConfig(source="shapes", image_size=32, batch_size=32),
-        codec=CodecConfig(name="grid", n_bins=324, decode="interp", temperature=0.0,
-                          rebalance=0.5),
+        codec=CodecConfig(name="grid", n_bins=324, decode="interp", temperature=0.0, rebalance=0.5),
         model=ModelConfig(name="unet", filters=(8, 16, 32)),
         train=TrainConfig(epochs=12, learning_rate=3e-3),
     )
@@ -252,8 +251,13 @@ def _unet_cifar() -> Config:
     # The thesis's CIFAR-100 subset: 12 nature classes at 32x32, 324 bins, Adam 1e-3.
     return Config(
         preset="unet_cifar",
-        data=DataConfig(source="tfds:cifar100", image_size=32, batch_size=32, augment=True,
-                        classes=THESIS_CIFAR100_CLASSES),
+        data=DataConfig(
+            source="tfds:cifar100",
+            image_size=32,
+            batch_size=32,
+            augment=True,
+            classes=THESIS_CIFAR100_CLASSES,
+        ),
         codec=CodecConfig(name="grid", n_bins=324, decode="interp", temperature=0.8),
         model=ModelConfig(name="unet", filters=(8, 16, 32)),
         train=TrainConfig(epochs=30, learning_rate=1e-3),
@@ -264,8 +268,9 @@ def _unet_128() -> Config:
     # The thesis's 128x128 U-Net (16-128 filters, down to 8x8) on the user's photos.
     return Config(
         preset="unet_128",
-        data=DataConfig(source="folder:images", image_size=128, batch_size=16, augment=True,
-                        gray_threshold=1.0),
+        data=DataConfig(
+            source="folder:images", image_size=128, batch_size=16, augment=True, gray_threshold=1.0
+        ),
         codec=CodecConfig(name="grid", n_bins=324, decode="interp", temperature=0.8),
         model=ModelConfig(name="unet", filters=(16, 32, 64, 128, 128)),
         train=TrainConfig(epochs=30, learning_rate=1e-3),

@@ -229,7 +229,9 @@ class Colorizer:
         if validation is not None:
             callbacks.append(
                 keras.callbacks.ModelCheckpoint(
-                    self._path("best.weights.h5"), monitor="val_loss", save_best_only=True,
+                    self._path("best.weights.h5"),
+                    monitor="val_loss",
+                    save_best_only=True,
                     save_weights_only=True,
                 )
             )
@@ -279,9 +281,7 @@ class Colorizer:
         samples = self._path("samples")
         os.makedirs(samples, exist_ok=True)
         for index, image in enumerate(images):
-            tf.io.write_file(
-                os.path.join(samples, f"{index:03d}.png"), tf.io.encode_png(image)
-            )
+            tf.io.write_file(os.path.join(samples, f"{index:03d}.png"), tf.io.encode_png(image))
         return images
 
     # --- evaluation and prediction -----------------------------------------------------------
@@ -306,7 +306,11 @@ class Colorizer:
     def _colorize_same_size(self, images, render_size=None, temperature=None):
         render_size = render_size or self.config.render_size
         return serving.colorize_batch(
-            self.model, self.codec, tf.convert_to_tensor(images), render_size, self._multiple,
+            self.model,
+            self.codec,
+            tf.convert_to_tensor(images),
+            render_size,
+            self._multiple,
             temperature,
         ).numpy()
 

@@ -41,44 +41,74 @@ def build_parser() -> argparse.ArgumentParser:
         epilog=f"presets:\n{presets}",
         formatter_class=argparse.RawDescriptionHelpFormatter,
     )
-    parser.add_argument("--preset", default="unet_shapes", choices=sorted(config_lib.PRESETS),
-                        help="the seed system's settings to start from (default: unet_shapes)")
+    parser.add_argument(
+        "--preset",
+        default="unet_shapes",
+        choices=sorted(config_lib.PRESETS),
+        help="the seed system's settings to start from (default: unet_shapes)",
+    )
     parser.add_argument("--model-dir", help="where the run lives (default: runs/<preset>)")
     data = parser.add_argument_group("data")
     data.add_argument("--data", help="training source: shapes | folder:DIR | tfds:NAME[:SPLIT]")
     data.add_argument("--validation-data", help="validation source (default: split off --data)")
     data.add_argument("--image-size", type=_positive_int, help="training image side in pixels")
     data.add_argument("--batch-size", type=_positive_int)
-    data.add_argument("--augment", action=argparse.BooleanOptionalAction,
-                      help="flips, rotation up to 30 degrees, zoom up to 30 %%")
-    data.add_argument("--gray-threshold", type=float,
-                      help="drop images whose every |a|, |b| is below this (1: Iizuka, 5: Zhang)")
+    data.add_argument(
+        "--augment",
+        action=argparse.BooleanOptionalAction,
+        help="flips, rotation up to 30 degrees, zoom up to 30 %%",
+    )
+    data.add_argument(
+        "--gray-threshold",
+        type=float,
+        help="drop images whose every |a|, |b| is below this (1: Iizuka, 5: Zhang)",
+    )
     data.add_argument("--classes", help="comma-separated class subset of a labelled dataset")
     codec = parser.add_argument_group("codec")
     codec.add_argument("--codec", choices=["grid", "regression"])
     codec.add_argument("--bins", type=_positive_int, help="grid bins, a perfect square (36, 324)")
-    codec.add_argument("--normalization", choices=["sigmoid", "tanh", "unit"],
-                       help="regression target normalization")
+    codec.add_argument(
+        "--normalization",
+        choices=["sigmoid", "tanh", "unit"],
+        help="regression target normalization",
+    )
     codec.add_argument("--decode", choices=["interp", "annealed_mean"], help="bin decoding")
     codec.add_argument("--temperature", type=float, help="decoding temperature")
-    codec.add_argument("--rebalance", type=float,
-                       help="class-rebalancing lambda (0.5 in Zhang et al.); 0 turns it off")
+    codec.add_argument(
+        "--rebalance",
+        type=float,
+        help="class-rebalancing lambda (0.5 in Zhang et al.); 0 turns it off",
+    )
     train = parser.add_argument_group("training")
     train.add_argument("--epochs", type=_positive_int, help="total epochs of the run")
     train.add_argument("--steps-per-epoch", type=_positive_int)
     train.add_argument("--learning-rate", type=_positive_float)
-    train.add_argument("--lr-schedule", choices=["cosine", "constant"],
-                       help="cosine decay to 0 over --epochs (default) or constant")
+    train.add_argument(
+        "--lr-schedule",
+        choices=["cosine", "constant"],
+        help="cosine decay to 0 over --epochs (default) or constant",
+    )
     train.add_argument("--filters", help="U-Net filters per level, e.g. 8,16,32")
     train.add_argument("--jit-compile", choices=["auto", "on", "off"], help="XLA")
-    train.add_argument("--render-size", type=_positive_int,
-                       help="side at which the export predicts colours (default: image size)")
-    train.add_argument("--backup-every-steps", type=_positive_int,
-                       help="resume backup interval in steps (it is also written every epoch)")
+    train.add_argument(
+        "--render-size",
+        type=_positive_int,
+        help="side at which the export predicts colours (default: image size)",
+    )
+    train.add_argument(
+        "--backup-every-steps",
+        type=_positive_int,
+        help="resume backup interval in steps (it is also written every epoch)",
+    )
     train.add_argument("--seed", type=int)
     train.add_argument("--no-export", action="store_true", help="skip the SavedModel export")
-    parser.add_argument("--verbose", type=int, default=1, choices=[0, 1, 2],
-                        help="Keras progress output (0 silent, 1 bar, 2 a line per epoch)")
+    parser.add_argument(
+        "--verbose",
+        type=int,
+        default=1,
+        choices=[0, 1, 2],
+        help="Keras progress output (0 silent, 1 bar, 2 a line per epoch)",
+    )
     return parser
 
 
@@ -117,11 +147,13 @@ def config_from_args(args: argparse.Namespace) -> config_lib.Config:
         try:
             model.filters = tuple(int(f) for f in args.filters.split(","))
         except ValueError:
-            raise ValueError(f"--filters takes integers like 8,16,32. Received: {args.filters}")
+            raise ValueError(
+                f"--filters takes integers like 8,16,32. Received: {args.filters}"
+            ) from None
     if codec.name == "regression":
         codec.rebalance = None
     if data.source.startswith("folder:"):
-        data.source = "folder:" + os.path.expanduser(data.source[len("folder:"):])
+        data.source = "folder:" + os.path.expanduser(data.source[len("folder:") :])
     config.validate()
     return config
 
@@ -153,9 +185,11 @@ def main(argv: list[str] | None = None) -> int:
     print(f"epochs trained: {colorizer.epochs_done}")
     print("validation: " + "  ".join(f"{name} {value:.4f}" for name, value in results.items()))
     if "bin_accuracy" in results:
-        print(f"per-pixel bin accuracy: {100 * results['bin_accuracy']:.1f} % of all pixels, "
-              f"{100 * results.get('colored_bin_accuracy', float('nan')):.1f} % of the "
-              "coloured pixels")
+        print(
+            f"per-pixel bin accuracy: {100 * results['bin_accuracy']:.1f} % of all pixels, "
+            f"{100 * results.get('colored_bin_accuracy', float('nan')):.1f} % of the "
+            "coloured pixels"
+        )
     if not args.no_export:
         print(f"exported: {colorizer.export_saved_model()}")
     return 0

@@ -53,8 +53,14 @@ def test_export_serves_without_tfcolor(trained_run, photos, tmp_path):
     script = tmp_path / "serve.py"
     script.write_text(SERVE_SCRIPT)
     result = run_python(
-        [str(script), export, str(jpeg_path), str(tmp_path / "gray.npy"),
-         str(tmp_path / "from_bytes.npy"), str(tmp_path / "from_tensor.npy")],
+        [
+            str(script),
+            export,
+            str(jpeg_path),
+            str(tmp_path / "gray.npy"),
+            str(tmp_path / "from_bytes.npy"),
+            str(tmp_path / "from_tensor.npy"),
+        ],
         timeout=300,
     )
     assert result.returncode == 0, result.stderr[-3000:]
