@@ -98,7 +98,7 @@ def test_unet_learns_the_shapes(tmp_path):
     colorizer = Colorizer(config, str(tmp_path))
     colorizer.train(verbose=0)
     results = colorizer.evaluate()
-    # Predicting the black background everywhere scores about 0.83 / 0.0; 4 epochs measured
+    # Predicting the black background everywhere scores 0.76 / 0.0; 4 epochs measured
     # 0.88 / 0.73 (the full 12-epoch default run: see the README).
     assert results["bin_accuracy"] > 0.85, results
     assert results["colored_bin_accuracy"] > 0.6, results

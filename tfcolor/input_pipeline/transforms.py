@@ -181,15 +181,19 @@ def is_colorful(rgb: tf.Tensor, gray_threshold: float) -> tf.Tensor:
 
 def _augment_transforms(batch_size: tf.Tensor, height: int, width: int, seed: tf.Tensor):
     """Per-image projective transforms [B, 8] mapping output to input pixel coordinates."""
-    seeds = tf.random.experimental.stateless_split(seed, num=5)
-    flip_x = tf.random.stateless_uniform([batch_size], seeds[0]) < 0.5
-    flip_y = tf.random.stateless_uniform([batch_size], seeds[1]) < 0.5
+    # Philox named, not "auto_select": that may pick another generator under XLA, and the
+    # pipeline runs this under XLA while the tests run it eagerly.
+    seeds = tf.random.experimental.stateless_split(seed, num=5, alg="philox")
+
+    def uniform(index, low=0.0, high=1.0):
+        return tf.random.stateless_uniform([batch_size], seeds[index], low, high, alg="philox")
+
+    flip_x = uniform(0) < 0.5
+    flip_y = uniform(1) < 0.5
     max_angle = AUGMENT_MAX_ROTATION_DEGREES * math.pi / 180.0
-    angle = tf.random.stateless_uniform([batch_size], seeds[2], -max_angle, max_angle)
+    angle = uniform(2, -max_angle, max_angle)
     # zoom z > 1 magnifies; the input is sampled at 1 / z of the output's offsets.
-    zoom = tf.random.stateless_uniform(
-        [batch_size], seeds[3], 1.0 - AUGMENT_MAX_ZOOM, 1.0 + AUGMENT_MAX_ZOOM
-    )
+    zoom = uniform(3, 1.0 - AUGMENT_MAX_ZOOM, 1.0 + AUGMENT_MAX_ZOOM)
     sign_x = tf.where(flip_x, -1.0, 1.0)
     sign_y = tf.where(flip_y, -1.0, 1.0)
     cos, sin = tf.cos(angle) / zoom, tf.sin(angle) / zoom
@@ -203,12 +207,65 @@ def _augment_transforms(batch_size: tf.Tensor, height: int, width: int, seed: tf
     return tf.stack([a0, a1, a2, b0, b1, b2, zeros, zeros], axis=-1)
 
 
+def _reflect(edge_coordinate: tf.Tensor, length: int) -> tf.Tensor:
+    """Folds a coordinate into [0, length - 1], mirroring once at each border as
+    ImageProjectiveTransformV3's REFLECT mode does (d c b a | a b c d | d c b a).
+
+    `edge_coordinate` is the pixel coordinate + 0.5 (the image's edges at 0 and `length`);
+    the result is a pixel coordinate. One mirror image on each side covers the augmentation's
+    range (zoom >= 0.7 and any rotation reach at most 1 / 0.7 / sqrt(2) ~ 1.01 image sides
+    from the centre); anything farther is clamped to the border. Two abs instead of floormod:
+    measured 15 % faster for the whole resampling under XLA.
+    """
+    mirrored = length - tf.abs(length - tf.abs(edge_coordinate))
+    return tf.clip_by_value(mirrored - 0.5, 0.0, length - 1.0)
+
+
+def _sample_bilinear(images: tf.Tensor, transforms: tf.Tensor) -> tf.Tensor:
+    """Resamples each image at its transform's input coordinates, bilinear, reflecting.
+
+    Args:
+        images: float32 [B, H, W, C] (H, W and C static).
+        transforms: float32 [B, 8], affine (the last two entries zero), output -> input.
+
+    Returns:
+        float32 [B, H, W, C].
+    """
+    height, width, channels = images.shape[1], images.shape[2], images.shape[3]
+    a0, a1, a2, b0, b1, b2 = (tf.reshape(transforms[:, i], [-1, 1, 1]) for i in range(6))
+    # Output pixel centres, + 0.5 for `_reflect` (added to the translations, a2 and b2).
+    out_y, out_x = tf.meshgrid(
+        tf.range(height, dtype=tf.float32), tf.range(width, dtype=tf.float32), indexing="ij"
+    )
+    x = _reflect(a0 * out_x + a1 * out_y + (a2 + 0.5), width)
+    y = _reflect(b0 * out_x + b1 * out_y + (b2 + 0.5), height)
+    left, top = tf.floor(x), tf.floor(y)
+    weight_x, weight_y = (x - left)[..., None], (y - top)[..., None]
+    left, top = tf.cast(left, tf.int32), tf.cast(top, tf.int32)
+    right, bottom = tf.minimum(left + 1, width - 1), tf.minimum(top + 1, height - 1)
+    # Pixels as rows of a [B * H * W, C] table: one gather per corner.
+    pixels = tf.reshape(images, [-1, channels])
+    first = (tf.range(tf.shape(images)[0]) * (height * width))[:, None, None]
+
+    def corner(row, column):
+        return tf.gather(pixels, first + row * width + column)
+
+    upper = corner(top, left) + (corner(top, right) - corner(top, left)) * weight_x
+    lower = corner(bottom, left) + (corner(bottom, right) - corner(bottom, left)) * weight_x
+    return upper + (lower - upper) * weight_y
+
+
 def augment_batch(rgb: tf.Tensor, seed: tf.Tensor) -> tf.Tensor:
     """The thesis's augmentation, one random draw per image, vectorized over the batch.
 
     Random horizontal flip, vertical flip, rotation in [-30, 30] degrees and zoom in
-    [0.7, 1.3], composed into one projective transform per image (one resampling, bilinear,
+    [0.7, 1.3], composed into one affine transform per image (one resampling, bilinear,
     reflecting at the borders). Stateless: the same `seed` gives the same images.
+
+    The resampling is gathers and arithmetic rather than ImageProjectiveTransformV3, so XLA
+    can compile it: the training pipeline runs it under XLA, 3x faster than that kernel
+    (measured on 32 x 128 x 128 batches, 2 CPU cores: 7 against 24 ms); without XLA it is
+    2x slower than the kernel.
 
     Args:
         rgb: float32 RGB in [0, 1], shape [B, H, W, 3] (H and W static).
@@ -217,14 +274,6 @@ def augment_batch(rgb: tf.Tensor, seed: tf.Tensor) -> tf.Tensor:
     Returns:
         float32 RGB in [0, 1], shape [B, H, W, 3].
     """
-    height, width = rgb.shape[1], rgb.shape[2]
-    transforms = _augment_transforms(tf.shape(rgb)[0], height, width, seed)
-    output = tf.raw_ops.ImageProjectiveTransformV3(
-        images=rgb,
-        transforms=transforms,
-        output_shape=tf.constant([height, width], tf.int32),
-        fill_value=0.0,
-        interpolation="BILINEAR",
-        fill_mode="REFLECT",
-    )
-    return tf.clip_by_value(output, 0.0, 1.0)
+    rgb = tf.convert_to_tensor(rgb, tf.float32)
+    transforms = _augment_transforms(tf.shape(rgb)[0], rgb.shape[1], rgb.shape[2], seed)
+    return tf.clip_by_value(_sample_bilinear(rgb, transforms), 0.0, 1.0)
