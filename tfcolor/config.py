@@ -105,7 +105,8 @@ class TrainConfig:
         lr_schedule: `cosine` decays it to 0 over the run's `epochs` (measured on shapes: the
             validation accuracy of the last epochs swings by 10 points at a constant 3e-3, and
             settles with the decay), or `constant`.
-        jit_compile: XLA; `auto` uses it where measured faster (see README).
+        jit_compile: XLA: `on`, `off`, or `auto` (off on CPUs, where it measured slower for
+            both U-Nets, on with a GPU or TPU; see README).
         backup_every_steps: the resume backup is also written every this many steps, so a
             killed run loses at most this much work.
         render_size: the square size at which ab is predicted in `predict` and the export; None

@@ -43,9 +43,11 @@ class TrainingDivergedError(RuntimeError):
 def _jit_compile(config: Config) -> bool:
     if config.train.jit_compile != "auto":
         return config.train.jit_compile == "on"
-    # Measured on 2 CPU cores (DESIGN.md): XLA slowed the 32x32 U-Net (110 -> 86 images/s)
-    # and sped up the 128x128 one (3.9 -> 6.3 images/s).
-    return config.data.image_size >= 64
+    # Measured with `python -m tfcolor.bench train` on 2 CPU cores: XLA slowed training of
+    # both U-Nets (32x32: 188 -> 94-184 images/s; 128x128: 8.0-8.6 -> 3.9-6.8 images/s), so
+    # auto leaves it off on CPUs. On accelerators XLA usually pays for convnets; not yet
+    # measured here.
+    return bool(tf.config.list_physical_devices("GPU") or tf.config.list_physical_devices("TPU"))
 
 
 class Colorizer:
