@@ -402,12 +402,20 @@ def _read_tfds(
     if "label" in features and isinstance(features["label"], tfds.features.ClassLabel):
         label_names = list(features["label"].names)
     tfds_split = _tfds_split(spec, builder, data, split, hold_out)
-    dataset = tfds.load(
-        spec.name,
-        split=tfds_split,
-        shuffle_files=shuffle,
-        read_config=tfds.ReadConfig(shuffle_seed=data.seed),
-    )
+    try:
+        dataset = tfds.load(
+            spec.name,
+            split=tfds_split,
+            shuffle_files=shuffle,
+            read_config=tfds.ReadConfig(shuffle_seed=data.seed),
+        )
+    except Exception as error:  # noqa: BLE001 - TFDS raises many kinds; the user needs one line
+        first_line = (str(error).strip().splitlines() or [""])[0]
+        raise ValueError(
+            f"the TFDS dataset {spec.name!r} (split {tfds_split!r}) cannot be loaded: "
+            f"{type(error).__name__}: {first_line}. It is downloaded and prepared on first use, "
+            "which needs the network (or prepare it elsewhere and point TFDS_DATA_DIR at it)"
+        ) from error
     prefix = f"{spec.name}/{tfds_split}/"
     dataset = dataset.enumerate()
 
