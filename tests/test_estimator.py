@@ -102,3 +102,12 @@ def test_unet_learns_the_shapes(tmp_path):
     # 0.88 / 0.73 (the full 12-epoch default run: see the README).
     assert results["bin_accuracy"] > 0.85, results
     assert results["colored_bin_accuracy"] > 0.6, results
+
+
+def test_num_examples_gives_the_cosine_schedule_its_length():
+    from tfcolor.config import get_preset
+    from tfcolor.input_pipeline import num_examples
+
+    data = get_preset("unet_shapes").data
+    assert num_examples(data, "train") == 2664
+    assert num_examples(data, "validation") == 324

@@ -62,6 +62,14 @@ def collect_inputs(inputs: list[str]) -> list[tuple[str, str]]:
     return pairs
 
 
+def _reason(error: Exception) -> str:
+    """The informative line of a TensorFlow error ("Input is empty.", "Unknown image ...")."""
+    lines = [line.strip() for line in getattr(error, "message", str(error)).splitlines()]
+    noise = ("Graph execution error", "Detected at node", "<stack traces", "[[")
+    useful = [line for line in lines if line and not line.startswith(noise)]
+    return useful[0] if useful else (lines[0] if lines else type(error).__name__)
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
         prog="python -m tfcolor.colorize",
@@ -79,9 +87,16 @@ def build_parser() -> argparse.ArgumentParser:
     return parser
 
 
+def _quiet_tensorflow() -> None:
+    # TensorFlow's C++ info and warning lines (CPU features, XLA service) drown the command's
+    # own output; a user who wants them sets TF_CPP_MIN_LOG_LEVEL=0.
+    os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = build_parser()
     args = parser.parse_args(argv)
+    _quiet_tensorflow()
     if args.render_size is not None and args.render_size < 1:
         parser.error(f"--render-size must be positive, got {args.render_size}")
     try:
@@ -113,7 +128,7 @@ def main(argv: list[str] | None = None) -> int:
                 data = f.read()
             png = call(tf.constant([data]))["colorized_png"][0].numpy()
         except (tf.errors.OpError, OSError) as error:
-            message = getattr(error, "message", str(error)).strip().splitlines()[0]
+            message = _reason(error)
             failed.append((path, message))
             tqdm.write(f"skipped {path}: cannot colorize it ({message})", file=sys.stderr)
             continue

@@ -17,6 +17,7 @@ from __future__ import annotations
 
 import json
 import os
+import warnings
 from collections.abc import Callable, Sequence
 
 import keras
@@ -129,8 +130,6 @@ class Colorizer:
     def _load_weights(self, path: str) -> None:
         # Weight files written during training also hold the optimizer's variables; loading
         # them into an uncompiled model keeps the network's and skips the rest.
-        import warnings
-
         with warnings.catch_warnings():
             warnings.simplefilter("ignore")
             self.model.load_weights(path)
@@ -200,23 +199,27 @@ class Colorizer:
         else:
             self.codec.save(self.model_dir)
         data = self.config.data
-        if input_fn is None:
-            input_fn = input_pipeline.make_input_fn(data, self.codec, training=True)
         if validation_fn is None:
             validation_fn = input_pipeline.make_input_fn(data, self.codec, training=False)
 
+        own_pipeline = input_fn is None
+        if own_pipeline:
+            input_fn = input_pipeline.make_input_fn(data, self.codec, training=True)
         dataset = input_fn()
-        if steps_per_epoch is None:
+        steps_known = steps_per_epoch
+        if steps_known is None:
             cardinality = int(dataset.cardinality())
-            steps_per_epoch_known = cardinality if cardinality > 0 else None
-        else:
-            steps_per_epoch_known = steps_per_epoch
-        if self.config.train.lr_schedule == "cosine" and steps_per_epoch_known is None:
+            if cardinality > 0:
+                steps_known = cardinality
+            elif own_pipeline:
+                count = input_pipeline.num_examples(data, "train")
+                steps_known = count // data.batch_size if count else None
+        if self.config.train.lr_schedule == "cosine" and not steps_known:
             logging.warning(
                 "the training data's size is unknown, so the learning rate stays constant "
                 "(pass steps_per_epoch for the cosine schedule)"
             )
-        self._compile(total_steps=epochs * steps_per_epoch_known if steps_per_epoch_known else None)
+        self._compile(total_steps=epochs * steps_known if steps_known else None)
         # BackupAndRestore needs built variables, optimizer included, before `fit`.
         self.model.optimizer.build(self.model.trainable_variables)
         self.model.tfcolor_nan = None
@@ -245,16 +248,20 @@ class Colorizer:
                     )
                 )
         logging.info("training %s from epoch %d to %d", self.model_dir, done, epochs)
-        history = self.model.fit(
-            dataset,
-            validation_data=validation,
-            epochs=epochs,
-            initial_epoch=done,
-            steps_per_epoch=steps_per_epoch,
-            callbacks=callbacks,
-            verbose=verbose,
-            shuffle=False,  # the input pipeline shuffles
-        )
+        with warnings.catch_warnings():
+            # Keras warns "Your input ran out of data" at the end of the first epoch of a
+            # dataset of unknown length; ending there is what an epoch is.
+            warnings.filterwarnings("ignore", message="Your input ran out of data")
+            history = self.model.fit(
+                dataset,
+                validation_data=validation,
+                epochs=epochs,
+                initial_epoch=done,
+                steps_per_epoch=steps_per_epoch,
+                callbacks=callbacks,
+                verbose=verbose,
+                shuffle=False,  # the input pipeline shuffles
+            )
         if stop_on_nan.where is not None:
             epoch, step = stop_on_nan.where
             raise TrainingDivergedError(

@@ -30,9 +30,10 @@ from absl import logging
 
 from tfcolor import color
 from tfcolor.config import DataConfig
-from tfcolor.input_pipeline import transforms
+from tfcolor.input_pipeline import shapes, transforms
 from tfcolor.input_pipeline.sources import (
     PipelineStats,
+    folder_files,
     list_image_files,
     parse_source,
     read_source,
@@ -46,6 +47,7 @@ __all__ = [
     "load_images",
     "make_dataset",
     "make_input_fn",
+    "num_examples",
     "parse_source",
     "pipeline_stats",
     "transforms",
@@ -169,6 +171,22 @@ def _cached_dataset(data: DataConfig, codec, split: str, training: bool) -> tf.d
         )
     dataset = examples.batch(data.batch_size, drop_remainder=training)
     return dataset.prefetch(AUTOTUNE)
+
+
+def num_examples(data: DataConfig, split: str) -> int | None:
+    """How many images a split yields, where that is known without reading them.
+
+    Known for `shapes` (fixed sizes) and folders (the scanned, decodable, non-gray files);
+    None for TFDS sources, whose class and gray filters run inside the pipeline.
+    """
+    spec = parse_source(
+        data.source if split == "train" else (data.validation_source or data.source)
+    )
+    if spec.kind == "shapes":
+        return shapes.SPLIT_SIZES[split]
+    if spec.kind == "folder":
+        return len(folder_files(data, split))
+    return None
 
 
 def make_input_fn(data: DataConfig, codec, *, training: bool) -> Callable[[], tf.data.Dataset]:
