@@ -74,3 +74,10 @@ def test_colorize_reports_missing_model(tmp_path):
     )
     assert result.returncode == 2
     assert "Traceback" not in result.stderr and "nope" in result.stderr
+
+
+def test_output_names_never_collide():
+    from tfcolor.colorize import output_names
+
+    assert output_names(["a/b.jpg", "c.png"]) == ["a/b.png", "c.png"]
+    assert output_names(["b.jpg", "b.png", "x/b.gif"]) == ["b.jpg.png", "b.png.png", "x/b.png"]

@@ -3,9 +3,10 @@
     python -m tfcolor.colorize old_photos/ scan.jpg --model runs/unet_shapes --output colorized/
 
 A folder is searched recursively; each result is a PNG at the input's relative path (under the
-folder) in --output. A file that cannot be decoded is reported by name and the rest are still
-processed; the exit status is 1 if any failed. --model is an export (a directory holding
-saved_model.pb) or a model_dir (its latest export). Only TensorFlow is needed to run an export.
+folder) in --output (`b.jpg` -> `b.png`; where two inputs would share a name, `b.jpg.png`).
+A file that cannot be decoded is reported by name and the rest are still processed; the exit
+status is 1 if any failed. --model is an export (a directory holding saved_model.pb) or a
+model_dir (its latest export). Only TensorFlow is needed to run an export.
 """
 
 from __future__ import annotations
@@ -60,6 +61,19 @@ def collect_inputs(inputs: list[str]) -> list[tuple[str, str]]:
         else:
             raise FileNotFoundError(f"{item}: no such file or folder")
     return pairs
+
+
+def output_names(relatives: list[str]) -> list[str]:
+    """PNG names for the outputs: `a/b.jpg` -> `a/b.png`; where two inputs would share a name
+    (`b.jpg` and `b.png`), each keeps its extension (`b.jpg.png`, `b.png.png`)."""
+    plain = [os.path.splitext(relative)[0] + ".png" for relative in relatives]
+    counts: dict[str, int] = {}
+    for name in plain:
+        counts[name] = counts.get(name, 0) + 1
+    return [
+        name if counts[name] == 1 else relative + ".png"
+        for name, relative in zip(plain, relatives, strict=True)
+    ]
 
 
 def _reason(error: Exception) -> str:
@@ -121,8 +135,11 @@ def main(argv: list[str] | None = None) -> int:
         size = tf.constant(args.render_size, tf.int32)
         call = lambda data: serve(image_bytes=data, render_size=size)  # noqa: E731
 
+    targets = output_names([relative for _, relative in pairs])
     failed = []
-    for path, relative in tqdm(pairs, unit="image", desc="colorizing"):
+    for (path, _), target_name in tqdm(
+        list(zip(pairs, targets, strict=True)), unit="image", desc="colorizing"
+    ):
         try:
             with open(path, "rb") as f:
                 data = f.read()
@@ -132,7 +149,7 @@ def main(argv: list[str] | None = None) -> int:
             failed.append((path, message))
             tqdm.write(f"skipped {path}: cannot colorize it ({message})", file=sys.stderr)
             continue
-        target = os.path.join(args.output, os.path.splitext(relative)[0] + ".png")
+        target = os.path.join(args.output, target_name)
         os.makedirs(os.path.dirname(target) or ".", exist_ok=True)
         with open(target, "wb") as f:
             f.write(png)
