@@ -81,3 +81,10 @@ def test_output_names_never_collide():
 
     assert output_names(["a/b.jpg", "c.png"]) == ["a/b.png", "c.png"]
     assert output_names(["b.jpg", "b.png", "x/b.gif"]) == ["b.jpg.png", "b.png.png", "x/b.png"]
+    # The same relative path from two input folders, and a case-insensitive clash.
+    assert output_names(["a.jpg", "a.jpg", "A.PNG"]) == ["a.jpg.png", "a.jpg-2.png", "A.PNG.png"]
+    assert output_names(["b.jpg", "b.png", "b.jpg.png"]) == [
+        "b.jpg.png",
+        "b.png.png",
+        "b.jpg-2.png",
+    ]

@@ -111,3 +111,36 @@ def test_num_examples_gives_the_cosine_schedule_its_length():
     data = get_preset("unet_shapes").data
     assert num_examples(data, "train") == 2664
     assert num_examples(data, "validation") == 324
+
+
+def test_backup_in_the_first_epoch_of_a_resumed_run_keeps_the_epoch(tmp_path):
+    """A resumed run killed in its first epoch must not back up "epoch 0"."""
+    import keras
+
+    from tfcolor.callbacks import Backup
+
+    model = keras.Sequential([keras.Input((2,)), keras.layers.Dense(1)])
+    model.compile(optimizer="adam", loss="mse")
+    data = tf.data.Dataset.from_tensors((tf.zeros([4, 2]), tf.zeros([4, 1]))).repeat(6)
+    model.fit(data, epochs=1, callbacks=[Backup(str(tmp_path), save_freq=2)], verbose=0)
+
+    class Kill(keras.callbacks.Callback):
+        def on_train_batch_end(self, batch, logs=None):
+            if batch == 3:
+                raise KeyboardInterrupt
+
+    with pytest.raises(KeyboardInterrupt):
+        model.fit(data, epochs=3, callbacks=[Backup(str(tmp_path), save_freq=2), Kill()], verbose=0)
+    with open(tmp_path / "training_metadata.json") as f:
+        assert json.load(f)["epoch"] == 1
+
+
+def test_predict_takes_one_image_in_any_layout(trained_run):
+    colorizer, _ = trained_run
+    gray = np.random.default_rng(2).integers(0, 255, (20, 30), dtype=np.uint8)
+    assert colorizer.predict(gray).shape == (20, 30, 3)
+    assert colorizer.predict(gray[..., None]).shape == (20, 30, 3)
+    rgba = np.random.default_rng(3).integers(0, 255, (21, 33, 4), dtype=np.uint8)
+    assert colorizer.predict(rgba).shape == (21, 33, 3)
+    with pytest.raises(ValueError, match="shape=\\(2, 3, 4, 5, 6\\)"):
+        colorizer.predict(np.zeros((2, 3, 4, 5, 6), np.uint8))

@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import json
 import math
+import os
 import time
 
 import keras
@@ -12,7 +14,7 @@ from absl import logging
 
 from tfcolor import color
 
-__all__ = ["Backup", "ImagePanel", "StopOnNaN", "Throughput"]
+__all__ = ["Backup", "BestCheckpoint", "ImagePanel", "StopOnNaN", "Throughput"]
 
 
 def _finite(logs) -> bool:
@@ -31,6 +33,11 @@ class Backup(keras.callbacks.BackupAndRestore):
     def __init__(self, backup_dir: str, save_freq: int):
         super().__init__(backup_dir, save_freq=save_freq, delete_checkpoint=False)
 
+    def on_epoch_begin(self, epoch, logs=None):
+        # Keras' class learns the epoch only at its end: a resumed run killed during its first
+        # epoch would otherwise back up "epoch 0" and redo every finished epoch.
+        self._current_epoch = epoch
+
     def on_train_batch_end(self, batch, logs=None):
         if _finite(logs):
             super().on_train_batch_end(batch, logs)
@@ -41,6 +48,35 @@ class Backup(keras.callbacks.BackupAndRestore):
         self._batches_seen_since_last_saving = 0
         if _finite(logs) and not getattr(self.model, "tfcolor_nan", None):
             self._save_model()
+
+
+class BestCheckpoint(keras.callbacks.ModelCheckpoint):
+    """Keeps the weights with the lowest validation loss across every `train` call of a run.
+
+    The best value is kept in `<weights path>.json`, so a resumed run does not replace the
+    best weights with a worse first epoch (Keras' class starts each `fit` from infinity).
+    """
+
+    def __init__(self, filepath: str):
+        self._record = filepath + ".json"
+        best = None
+        if os.path.exists(self._record):
+            with open(self._record) as f:
+                best = json.load(f)["val_loss"]
+        super().__init__(
+            filepath,
+            monitor="val_loss",
+            save_best_only=True,
+            save_weights_only=True,
+            initial_value_threshold=best,
+        )
+
+    def on_epoch_end(self, epoch, logs=None):
+        before = self.best
+        super().on_epoch_end(epoch, logs)
+        if self.best != before and math.isfinite(float(self.best)):
+            with open(self._record, "w") as f:
+                json.dump({"val_loss": float(self.best), "epoch": epoch + 1}, f)
 
 
 class StopOnNaN(keras.callbacks.Callback):

@@ -64,16 +64,30 @@ def collect_inputs(inputs: list[str]) -> list[tuple[str, str]]:
 
 
 def output_names(relatives: list[str]) -> list[str]:
-    """PNG names for the outputs: `a/b.jpg` -> `a/b.png`; where two inputs would share a name
-    (`b.jpg` and `b.png`), each keeps its extension (`b.jpg.png`, `b.png.png`)."""
+    """Unique PNG names for the outputs: `a/b.jpg` -> `a/b.png`.
+
+    Where two inputs would share a name (`b.jpg` and `b.png`, compared case-insensitively for
+    filesystems that do), each keeps its extension (`b.jpg.png`); names still shared after that
+    (the same relative path from two input folders) get a counter (`b.jpg-2.png`).
+    """
     plain = [os.path.splitext(relative)[0] + ".png" for relative in relatives]
     counts: dict[str, int] = {}
     for name in plain:
-        counts[name] = counts.get(name, 0) + 1
-    return [
-        name if counts[name] == 1 else relative + ".png"
+        counts[name.lower()] = counts.get(name.lower(), 0) + 1
+    names = [
+        name if counts[name.lower()] == 1 else relative + ".png"
         for name, relative in zip(plain, relatives, strict=True)
     ]
+    taken: set[str] = set()
+    unique = []
+    for name in names:
+        candidate, number = name, 1
+        while candidate.lower() in taken:
+            number += 1
+            candidate = f"{name[: -len('.png')]}-{number}.png"
+        taken.add(candidate.lower())
+        unique.append(candidate)
+    return unique
 
 
 def _reason(error: Exception) -> str:
@@ -122,6 +136,11 @@ def main(argv: list[str] | None = None) -> int:
     if not pairs:
         print("tfcolor.colorize: error: no image files in the inputs", file=sys.stderr)
         return 2
+    try:
+        os.makedirs(args.output, exist_ok=True)
+    except OSError as error:
+        print(f"tfcolor.colorize: error: --output {args.output}: {error.strerror}", file=sys.stderr)
+        return 2
 
     import tensorflow as tf
     from tqdm import tqdm
@@ -150,9 +169,13 @@ def main(argv: list[str] | None = None) -> int:
             tqdm.write(f"skipped {path}: cannot colorize it ({message})", file=sys.stderr)
             continue
         target = os.path.join(args.output, target_name)
-        os.makedirs(os.path.dirname(target) or ".", exist_ok=True)
-        with open(target, "wb") as f:
-            f.write(png)
+        try:
+            os.makedirs(os.path.dirname(target) or ".", exist_ok=True)
+            with open(target, "wb") as f:
+                f.write(png)
+        except OSError as error:
+            failed.append((path, str(error)))
+            tqdm.write(f"skipped {path}: cannot write {target} ({error.strerror})", file=sys.stderr)
     done = len(pairs) - len(failed)
     print(f"colorized {done} of {len(pairs)} images into {args.output} with {export}")
     if failed:

@@ -121,11 +121,14 @@ class Colorizer:
             return int(json.load(f)["epoch"])
 
     def _restore_weights(self) -> None:
-        for name in ("final.weights.h5", os.path.join("backup", "latest.weights.h5")):
-            path = self._path(name)
-            if os.path.exists(path):
-                self._load_weights(path)
-                return
+        """Loads the newest weights of the run: the final ones, or a later (killed) backup."""
+        candidates = [
+            self._path(name)
+            for name in ("final.weights.h5", os.path.join("backup", "latest.weights.h5"))
+            if os.path.exists(self._path(name))
+        ]
+        if candidates:
+            self._load_weights(max(candidates, key=os.path.getmtime))
 
     def _load_weights(self, path: str) -> None:
         # Weight files written during training also hold the optimizer's variables; loading
@@ -138,9 +141,15 @@ class Colorizer:
 
     def _compile(self, total_steps: int | None = None) -> None:
         """Compiles with Adam; a cosine decay over `total_steps` when the config asks for it."""
-        learning_rate = self.config.train.learning_rate
-        if self.config.train.lr_schedule == "cosine" and total_steps:
-            learning_rate = keras.optimizers.schedules.CosineDecay(learning_rate, total_steps)
+        # Always a schedule (alpha=1 keeps it constant), so the optimizer has the same
+        # variables whatever the schedule and a backup always restores its state. Extending a
+        # finished run continues on the cosine of the longer run (the rate rises again).
+        cosine = self.config.train.lr_schedule == "cosine" and bool(total_steps)
+        learning_rate = keras.optimizers.schedules.CosineDecay(
+            self.config.train.learning_rate,
+            decay_steps=max(int(total_steps or 1), 1),
+            alpha=0.0 if cosine else 1.0,
+        )
         self.model.compile(
             optimizer=keras.optimizers.Adam(learning_rate),
             loss=self.codec.loss,
@@ -232,14 +241,7 @@ class Colorizer:
         ]
         validation = validation_fn() if validation_fn else None
         if validation is not None:
-            callbacks.append(
-                keras.callbacks.ModelCheckpoint(
-                    self._path("best.weights.h5"),
-                    monitor="val_loss",
-                    save_best_only=True,
-                    save_weights_only=True,
-                )
-            )
+            callbacks.append(callbacks_lib.BestCheckpoint(self._path("best.weights.h5")))
             panel = self._panel_images()
             if len(panel):
                 callbacks.append(
@@ -332,17 +334,27 @@ class Colorizer:
         """Colorizes images with the same code path as the export.
 
         Args:
-            images: uint8 [N, H, W, C] or a list of uint8 [H, W, C] of any sizes; C is 1
-                (gray), 3 (RGB, whose colour is ignored) or 4.
+            images: uint8 [N, H, W, C], one image [H, W, C] or [H, W], or a list of images of
+                any sizes; C is 1 (gray), 2 (gray + alpha), 3 (RGB, whose colour is ignored)
+                or 4 (RGBA).
             render_size: the square side at which colours are predicted (default: the
                 training size).
             temperature: decoding temperature (default: the codec's).
 
         Returns:
-            uint8 RGB at each input's own size: an array for an array input, else a list.
+            uint8 RGB at each input's own size: [N, H, W, 3] for a batch, [H, W, 3] for one
+            image, a list for a list.
         """
-        if isinstance(images, np.ndarray) and images.ndim == 4:
-            return self._colorize_same_size(images, render_size, temperature)
+        if isinstance(images, np.ndarray):
+            if images.ndim == 4:
+                return self._colorize_same_size(images, render_size, temperature)
+            if images.ndim == 2 or (images.ndim == 3 and images.shape[-1] in (1, 2, 3, 4)):
+                single = images[..., None] if images.ndim == 2 else images
+                return self._colorize_same_size(single[None], render_size, temperature)[0]
+            raise ValueError(
+                "images must be [N, H, W, C], [H, W, C] with C in 1..4, or [H, W]. "
+                f"Received: shape={images.shape}"
+            )
         results = []
         for image in images:
             image = np.asarray(image)

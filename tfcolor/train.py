@@ -154,6 +154,9 @@ def config_from_args(args: argparse.Namespace) -> config_lib.Config:
         codec.rebalance = None
     if data.source.startswith("folder:"):
         data.source = "folder:" + os.path.expanduser(data.source[len("folder:") :])
+    if data.validation_source and data.validation_source.startswith("folder:"):
+        folder = data.validation_source[len("folder:") :]
+        data.validation_source = "folder:" + os.path.expanduser(folder)
     config.validate()
     return config
 
