@@ -20,6 +20,8 @@ import statistics
 import sys
 import time
 
+from tfcolor import cli
+
 __all__ = ["main"]
 
 
@@ -249,15 +251,9 @@ def _build_parser() -> argparse.ArgumentParser:
     return parser
 
 
-def _quiet_tensorflow() -> None:
-    # TensorFlow's C++ info and warning lines (CPU features, XLA service) drown the command's
-    # own output; a user who wants them sets TF_CPP_MIN_LOG_LEVEL=0.
-    os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
-
-
 def main(argv: list[str] | None = None) -> int:
     args = _build_parser().parse_args(argv)
-    _quiet_tensorflow()
+    cli.quiet_tensorflow()
     if args.command == "pipeline" and not os.path.isdir(args.data):
         print(f"error: {args.data!r} is not a folder", file=sys.stderr)
         return 2

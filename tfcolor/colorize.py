@@ -15,26 +15,25 @@ import argparse
 import os
 import sys
 
+from tfcolor import cli
+
 IMAGE_EXTENSIONS = (".jpg", ".jpeg", ".png", ".bmp", ".gif", ".webp")
 
 
 def find_export(path: str) -> str:
-    """The SavedModel directory for an export or a model_dir.
+    """The SavedModel directory for an export or a model_dir (its latest export).
 
     Raises:
         FileNotFoundError: neither form holds a SavedModel.
     """
+    from tfcolor.export import latest_export
+
     if os.path.exists(os.path.join(path, "saved_model.pb")):
         return path
     for base in (os.path.join(path, "export"), path):
-        if os.path.isdir(base):
-            versions = [
-                int(name)
-                for name in os.listdir(base)
-                if name.isdigit() and os.path.exists(os.path.join(base, name, "saved_model.pb"))
-            ]
-            if versions:
-                return os.path.join(base, str(max(versions)))
+        export = latest_export(base)
+        if export is not None:
+            return export
     raise FileNotFoundError(
         f"{path} is neither a SavedModel nor a model_dir with an export "
         "(train with `python -m tfcolor.train`, which exports at the end)"
@@ -115,16 +114,10 @@ def build_parser() -> argparse.ArgumentParser:
     return parser
 
 
-def _quiet_tensorflow() -> None:
-    # TensorFlow's C++ info and warning lines (CPU features, XLA service) drown the command's
-    # own output; a user who wants them sets TF_CPP_MIN_LOG_LEVEL=0.
-    os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
-
-
 def main(argv: list[str] | None = None) -> int:
     parser = build_parser()
     args = parser.parse_args(argv)
-    _quiet_tensorflow()
+    cli.quiet_tensorflow()
     if args.render_size is not None and args.render_size < 1:
         parser.error(f"--render-size must be positive, got {args.render_size}")
     try:

@@ -277,23 +277,17 @@ class Colorizer:
     def _panel_images(self) -> np.ndarray:
         """Fixed validation images for the TensorBoard panel, also written to samples/."""
         count = self.config.train.panel_images
-        if count <= 0:
-            return np.zeros((0, 1, 1, 3), np.uint8)
-        try:
-            elements = list(
-                input_pipeline.load_images(self.config.data, split="validation", limit=count)
-            )
-        except ValueError as error:
-            logging.warning("no TensorBoard image panel: %s", error)
-            return np.zeros((0, 1, 1, 3), np.uint8)
-        images = np.stack([np.asarray(e["image"]) for e in elements]) if elements else None
-        if images is None:
+        images = []
+        if count > 0:
+            dataset = input_pipeline.load_images(self.config.data, split="validation", limit=count)
+            images = [element["image"] for element in dataset.as_numpy_iterator()]
+        if not images:
             return np.zeros((0, 1, 1, 3), np.uint8)
         samples = self._path("samples")
         os.makedirs(samples, exist_ok=True)
         for index, image in enumerate(images):
             tf.io.write_file(os.path.join(samples, f"{index:03d}.png"), tf.io.encode_png(image))
-        return images
+        return np.stack(images)
 
     # --- evaluation and prediction -----------------------------------------------------------
 

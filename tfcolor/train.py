@@ -16,6 +16,7 @@ import argparse
 import os
 import sys
 
+from tfcolor import cli
 from tfcolor import config as config_lib
 
 
@@ -161,16 +162,10 @@ def config_from_args(args: argparse.Namespace) -> config_lib.Config:
     return config
 
 
-def _quiet_tensorflow() -> None:
-    # TensorFlow's C++ info and warning lines (CPU features, XLA service) drown the command's
-    # own output; a user who wants them sets TF_CPP_MIN_LOG_LEVEL=0.
-    os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
-
-
 def main(argv: list[str] | None = None) -> int:
     parser = build_parser()
     args = parser.parse_args(argv)
-    _quiet_tensorflow()
+    cli.quiet_tensorflow()
     try:
         config = config_from_args(args)
     except ValueError as error:

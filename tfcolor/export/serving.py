@@ -41,9 +41,7 @@ def colorize_batch(model, codec, images, render_size, multiple: int = 1, tempera
     Returns:
         uint8 RGB [N, H, W, 3]: the input's own lightness with the predicted colours.
     """
-    rgb = tf.map_fn(
-        transforms.to_rgb, images, fn_output_signature=tf.TensorSpec([None, None, 3], tf.float32)
-    )
+    rgb = transforms.to_rgb(images)
     lightness, _ = color.lightness_and_ab(rgb)
     size = _round_render_size(render_size, multiple)
     small = tf.image.resize(lightness, tf.stack([size, size]), antialias=True)

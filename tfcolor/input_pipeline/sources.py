@@ -22,7 +22,7 @@ from __future__ import annotations
 import dataclasses
 import hashlib
 import os
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 
 import numpy as np
 import tensorflow as tf
@@ -167,9 +167,10 @@ def _file_key(path: str) -> tuple[str, int, int]:
     return (os.path.abspath(path), stat.st_size, stat.st_mtime_ns)
 
 
-# Per process: (absolute path, size, mtime_ns) -> decodable; (..., image_size, threshold) -> gray.
+# Per process: (absolute path, size, mtime_ns) -> decodable;
+# (..., image_size, threshold) -> colourful (not dropped as gray).
 _DECODABLE: dict[tuple, bool] = {}
-_GRAY: dict[tuple, bool] = {}
+_COLORFUL: dict[tuple, bool] = {}
 
 
 def _check_decodes(path: tf.Tensor) -> tuple[tf.Tensor, tf.Tensor]:
@@ -192,13 +193,34 @@ def _check_decodes(path: tf.Tensor) -> tuple[tf.Tensor, tf.Tensor]:
         return tf.identity(path), shape
 
 
+def _scan_cached(
+    cache: dict[tuple, bool],
+    keys: dict[str, tuple],
+    root: str,
+    relative_paths: Sequence[str],
+    what: str,
+    passing: Callable[[list[str]], set[str]],
+) -> list[bool]:
+    """Whether each file passes a check, running `passing` only on files not seen before.
+
+    Args:
+        cache: per-process results, keyed by `keys[relative path]` (path, size, mtime, ...).
+        passing: a tf.data scan over absolute paths that returns the paths that pass.
+    """
+    unseen = [rel for rel in relative_paths if keys[rel] not in cache]
+    if unseen:
+        logging.info("%s: %d image files under %s", what, len(unseen), root)
+        paths = [os.path.join(root, rel) for rel in unseen]
+        passed = passing(paths)
+        for rel, path in zip(unseen, paths, strict=True):
+            cache[keys[rel]] = path in passed
+    return [cache[keys[rel]] for rel in relative_paths]
+
+
 def _decodable_files(root: str, relative_paths: Sequence[str]) -> tuple[list[str], list[str]]:
     """Splits files into (decodable, undecodable), decoding only files not seen before."""
-    keys = {rel: _file_key(os.path.join(root, rel)) for rel in relative_paths}
-    unseen = [rel for rel in relative_paths if keys[rel] not in _DECODABLE]
-    if unseen:
-        logging.info("checking %d image files under %s", len(unseen), root)
-        paths = [os.path.join(root, rel) for rel in unseen]
+
+    def decodable(paths: list[str]) -> set[str]:
         checked = (
             tf.data.Dataset.from_tensor_slices(paths)
             .map(_check_decodes, num_parallel_calls=AUTOTUNE, deterministic=False)
@@ -207,11 +229,12 @@ def _decodable_files(root: str, relative_paths: Sequence[str]) -> tuple[list[str
             .batch(1024)
             .prefetch(AUTOTUNE)
         )
-        good = {path.decode("utf-8") for batch in checked.as_numpy_iterator() for path in batch}
-        for rel, path in zip(unseen, paths, strict=True):
-            _DECODABLE[keys[rel]] = path in good
-    good_files = [rel for rel in relative_paths if _DECODABLE[keys[rel]]]
-    bad_files = [rel for rel in relative_paths if not _DECODABLE[keys[rel]]]
+        return {path.decode("utf-8") for batch in checked.as_numpy_iterator() for path in batch}
+
+    keys = {rel: _file_key(os.path.join(root, rel)) for rel in relative_paths}
+    flags = _scan_cached(_DECODABLE, keys, root, relative_paths, "checking", decodable)
+    good_files = [rel for rel, ok in zip(relative_paths, flags, strict=True) if ok]
+    bad_files = [rel for rel, ok in zip(relative_paths, flags, strict=True) if not ok]
     return good_files, bad_files
 
 
@@ -221,11 +244,8 @@ def _decode_file(path: tf.Tensor, size: int) -> tf.Tensor:
 
 def _gray_files(root: str, relative_paths: Sequence[str], size: int, threshold: float) -> list[str]:
     """The gray ones among decodable files, judged on the image training sees (size x size)."""
-    keys = {rel: (*_file_key(os.path.join(root, rel)), size, threshold) for rel in relative_paths}
-    unseen = [rel for rel in relative_paths if keys[rel] not in _GRAY]
-    if unseen:
-        logging.info("looking for gray images among %d files under %s", len(unseen), root)
-        paths = [os.path.join(root, rel) for rel in unseen]
+
+    def colorful(paths: list[str]) -> set[str]:
         flags = (
             tf.data.Dataset.from_tensor_slices(paths)
             .map(lambda path: (path, _decode_file(path, size)), num_parallel_calls=AUTOTUNE)
@@ -237,15 +257,16 @@ def _gray_files(root: str, relative_paths: Sequence[str], size: int, threshold: 
             )
             .prefetch(AUTOTUNE)
         )
-        colorful = {
+        return {
             path.decode("utf-8")
             for batch_paths, batch_flags in flags.as_numpy_iterator()
             for path, flag in zip(batch_paths, batch_flags, strict=True)
             if flag
         }
-        for rel, path in zip(unseen, paths, strict=True):
-            _GRAY[keys[rel]] = path not in colorful
-    return [rel for rel in relative_paths if _GRAY[keys[rel]]]
+
+    keys = {rel: (*_file_key(os.path.join(root, rel)), size, threshold) for rel in relative_paths}
+    flags = _scan_cached(_COLORFUL, keys, root, relative_paths, "looking for gray ones", colorful)
+    return [rel for rel, ok in zip(relative_paths, flags, strict=True) if not ok]
 
 
 def _check_classes(classes: Sequence[str] | None, known: Sequence[str], where: str) -> None:
