@@ -11,6 +11,11 @@ import json
 import math
 from typing import Any
 
+CODECS = ("grid", "gamut", "regression")
+MODELS = ("unet", "iizuka", "backbone_fusion")
+GLOBAL_FEATURES = (None, "learned", "backbone")
+BACKBONES = ("inception_resnet_v2", "mobilenet_v2", "efficientnet_b0")
+
 __all__ = [
     "CodecConfig",
     "Config",
@@ -61,20 +66,29 @@ class CodecConfig:
     """What the model predicts per pixel (see `tfcolor.codecs`).
 
     Attributes:
-        name: `grid` (the thesis's bins) or `regression`.
+        name: `grid` (the thesis's bins), `gamut` (Zhang et al. 2016: the ab grid cells of
+            size `grid_size` inside the sRGB gamut, soft-encoded) or `regression`.
         n_bins: grid bins, a perfect square (the thesis used 36 and 324).
+        grid_size: side of the gamut codec's ab cells (Zhang et al.: 10).
+        neighbours: the gamut codec soft-encodes each target over its this many nearest bins
+            (the paper says 5; the authors' training code used 10).
+        sigma: width of the soft-encoding Gaussian in ab units (Zhang et al.: 5).
         normalization: regression target: `sigmoid` ((ab / 100 + 1) / 2 with a sigmoid head,
             decoded as ab = (2 * sigmoid - 1) * 100 as in Iizuka et al.; the course report),
             `tanh` (ab / 128 with a tanh head, the Keras baseline),
             `unit` ((ab + 128) / 255 with a linear head, the thesis's MSE variant).
         decode: bin decoding: `interp` (the thesis: mode - (mode - mean) * T) or
-            `annealed_mean` (expectation under softmax(log p / T)).
+            `annealed_mean` (expectation under softmax(log p / T); Zhang et al. use T = 0.38;
+            T -> 0 gives the mode, T = 1 the mean).
         temperature: decoding temperature T.
         rebalance: class-rebalancing lambda (Zhang et al. 2016 use 0.5); None trains plain CE.
     """
 
     name: str = "grid"
     n_bins: int = 324
+    grid_size: float = 10.0
+    neighbours: int = 5
+    sigma: float = 5.0
     normalization: str = "sigmoid"
     decode: str = "interp"
     temperature: float = 0.0
@@ -86,12 +100,100 @@ class ModelConfig:
     """The network body. The head's size comes from the codec, never from here.
 
     Attributes:
-        name: `unet`.
+        name: `unet` (the thesis), `iizuka` (Iizuka et al. 2016) or `backbone_fusion` (the
+            Keras baseline: strided encoder + a `keras.applications` embedding).
         filters: filters per U-Net level; len(filters) - 1 max-pools.
+        output_stride: the head predicts at 1 / output_stride of the input's resolution (Zhang
+            et al. predict at 1/4); the targets are average-pooled to match, and decoded ab is
+            upsampled to full resolution.
+        global_features: the U-Net's global feature vector fused at its bottleneck: None,
+            `learned` (a global branch as Iizuka's) or `backbone` (a `keras.applications`
+            embedding), the video report's "U-Net + Feature-Vektor".
+        global_size: the square side the global path sees (Iizuka et al.: 224); the local
+            path runs at the input's own resolution.
+        simple_global: the Iizuka course report's simplification, one convolution in place of
+            the global network's stack (saves memory); off as in the paper.
+        backbone: `inception_resnet_v2` (the Keras baseline), `mobilenet_v2` or
+            `efficientnet_b0` (lighter).
+        backbone_weights: `imagenet` (downloads them: for users), None (random: tests) or the
+            path of a weights file.
+        backbone_trainable: False freezes the backbone (the Keras baseline).
+        classify: Iizuka's simultaneous classification head on the global features, trained
+            on the images' labels (TFDS labels, or the top-level subfolder of `folder:`).
+        class_names: the classifier's classes, in order; None with `classify` takes them from
+            `data.classes` or from the data's labels when training starts.
+        classification_weight: alpha, the classification loss's weight beside the colour loss
+            (Iizuka et al.: 1/300).
     """
 
     name: str = "unet"
     filters: tuple[int, ...] = (8, 16, 32)
+    output_stride: int = 1
+    global_features: str | None = None
+    global_size: int = 224
+    simple_global: bool = False
+    backbone: str = "inception_resnet_v2"
+    backbone_weights: str | None = "imagenet"
+    backbone_trainable: bool = False
+    classify: bool = False
+    class_names: tuple[str, ...] | None = None
+    classification_weight: float = 1.0 / 300.0
+
+
+    @property
+    def input_multiple(self) -> int:
+        """Input sides must be multiples of this (the network's total down-sampling)."""
+        if self.name == "unet":
+            return 2 ** (len(self.filters) - 1)
+        # Iizuka's low-level network and the Keras baseline's encoder: three stride-2 convs.
+        return 8
+
+    def validate(self) -> None:
+        """Raises ValueError naming the first bad value."""
+        if self.name not in MODELS:
+            raise ValueError(
+                f"model must be one of {', '.join(MODELS)}. Received: model={self.name!r}"
+            )
+        stride = self.output_stride
+        if stride < 1 or stride & (stride - 1) or stride > self.input_multiple:
+            raise ValueError(
+                f"output_stride must be a power of 2 from 1 to {self.input_multiple} for the "
+                f"{self.name} model. Received: output_stride={stride}"
+            )
+        if self.global_features not in GLOBAL_FEATURES:
+            raise ValueError(
+                f"global_features must be one of {GLOBAL_FEATURES}. "
+                f"Received: global_features={self.global_features!r}"
+            )
+        if self.global_size < 32 or self.global_size % 16:
+            raise ValueError(
+                "global_size must be a multiple of 16, at least 32. "
+                f"Received: global_size={self.global_size}"
+            )
+        if self.backbone not in BACKBONES:
+            raise ValueError(
+                f"backbone must be one of {', '.join(BACKBONES)}. "
+                f"Received: backbone={self.backbone!r}"
+            )
+        if self.classify and self.name == "backbone_fusion":
+            raise ValueError(
+                "classify needs a learned global branch (iizuka, or unet with "
+                "global_features='learned'). Received: model=backbone_fusion"
+            )
+        if self.classify and self.name == "unet" and self.global_features != "learned":
+            raise ValueError(
+                "classify on the unet needs global_features='learned'. "
+                f"Received: global_features={self.global_features!r}"
+            )
+        if self.class_names is not None and len(self.class_names) < 2:
+            raise ValueError(
+                f"class_names needs at least two classes. Received: {self.class_names}"
+            )
+        if self.classification_weight < 0:
+            raise ValueError(
+                "classification_weight must be >= 0. "
+                f"Received: classification_weight={self.classification_weight}"
+            )
 
 
 @dataclasses.dataclass
@@ -140,21 +242,22 @@ class Config:
         """Raises ValueError naming the first bad value."""
         if self.data.image_size < 8:
             raise ValueError(f"image_size must be at least 8. Received: {self.data.image_size}")
-        pools = len(self.model.filters) - 1
-        if self.data.image_size % (2**pools):
+        multiple = self.model.input_multiple
+        if self.data.image_size % multiple:
             raise ValueError(
-                f"image_size must be divisible by {2**pools} (the U-Net pools {pools} times). "
-                f"Received: image_size={self.data.image_size}"
+                f"image_size must be divisible by {multiple} (the {self.model.name} model "
+                f"down-samples by {multiple}). Received: image_size={self.data.image_size}"
             )
+        self.model.validate()
         if self.data.batch_size < 1:
             raise ValueError(f"batch_size must be positive. Received: {self.data.batch_size}")
         if not 0.0 < self.data.validation_fraction < 1.0:
             raise ValueError(
                 f"validation_fraction must be in (0, 1). Received: {self.data.validation_fraction}"
             )
-        if self.codec.name not in ("grid", "regression"):
+        if self.codec.name not in CODECS:
             raise ValueError(
-                f"codec must be 'grid' or 'regression'. Received: codec={self.codec.name!r}"
+                f"codec must be one of {', '.join(CODECS)}. Received: codec={self.codec.name!r}"
             )
         if self.codec.name == "grid":
             root = math.isqrt(self.codec.n_bins)
@@ -204,7 +307,7 @@ class Config:
             if unknown:
                 raise ValueError(f"unknown {kind.__name__} keys: {sorted(unknown)}")
             part = dict(part)
-            for key in ("filters", "classes"):
+            for key in ("filters", "classes", "class_names"):
                 if key in part and part[key] is not None:
                     part[key] = tuple(part[key])
             return kind(**part)
