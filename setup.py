@@ -26,6 +26,7 @@ setuptools.setup(
         "console_scripts": [
             "tfcolor-train=tfcolor.train:main",
             "tfcolor-colorize=tfcolor.colorize:main",
+            "tfcolor-evaluate=tfcolor.evaluate:main",
             "tfcolor-bench=tfcolor.bench:main",
         ]
     },

@@ -44,6 +44,31 @@ def test_tensorboard_logs_scalars_and_panel(trained_run):
         "train"
     ]
     assert {"epoch_loss", "epoch_bin_accuracy", "gray_predicted_truth"} <= tags["validation"]
+    # The image metrics, each beside the gray baseline's.
+    for name in ("psnr", "ssim", "auc", "auc_rebalanced", "colorfulness"):
+        assert {f"epoch_{name}", f"epoch_gray_{name}"} <= tags["validation"], name
+
+
+def test_tensorboard_gets_the_runs_hyperparameters(trained_run):
+    from tensorboard.plugins.hparams import plugin_data_pb2
+
+    colorizer, _ = trained_run
+    folder = os.path.join(colorizer.model_dir, "logs")
+    hparams = {}
+    for name in os.listdir(folder):
+        if not name.startswith("events"):
+            continue
+        for event in tf.compat.v1.train.summary_iterator(os.path.join(folder, name)):
+            for value in event.summary.value:
+                if value.metadata.plugin_data.plugin_name == "hparams":
+                    data = plugin_data_pb2.HParamsPluginData.FromString(
+                        value.metadata.plugin_data.content
+                    )
+                    if data.HasField("session_start_info"):
+                        hparams = dict(data.session_start_info.hparams)
+    assert hparams["codec.name"].string_value == "grid"
+    assert hparams["model.filters"].string_value == "8,16,32"
+    assert hparams["train.learning_rate"].number_value == pytest.approx(3e-3)
 
 
 def test_reopening_a_model_dir_restores_the_model(trained_run):

@@ -1,4 +1,5 @@
-"""Keras callbacks of a tfcolor training run: resume backup, NaN stop, throughput, image panel."""
+"""Keras callbacks of a tfcolor training run: resume backup, NaN stop, throughput, image panel,
+validation image metrics, hyperparameters."""
 
 from __future__ import annotations
 
@@ -14,7 +15,15 @@ from absl import logging
 
 from tfcolor import color
 
-__all__ = ["Backup", "BestCheckpoint", "ImagePanel", "StopOnNaN", "Throughput"]
+__all__ = [
+    "Backup",
+    "BestCheckpoint",
+    "HyperParameters",
+    "ImageMetrics",
+    "ImagePanel",
+    "StopOnNaN",
+    "Throughput",
+]
 
 
 def _finite(logs) -> bool:
@@ -165,3 +174,79 @@ class ImagePanel(keras.callbacks.Callback):
                 description="Validation images: gray input | prediction | truth.",
             )
         self._writer.flush()
+
+
+class ImageMetrics(keras.callbacks.Callback):
+    """Adds the image metrics of validation images to the epoch's logs, as `val_<name>`.
+
+    PSNR, SSIM, the AuC of the ab error (and its rebalanced variant for bin codecs),
+    colourfulness, and the gray baseline's values beside them (`val_gray_<name>`), measured
+    by `tfcolor.evaluation.measure` on the colorized images, as `tfcolor.evaluate` does. Keras'
+    TensorBoard callback, placed after this one, writes them to the validation run.
+
+    Args:
+        batches: a function returning the truth batches, uint8 [N, S, S, 3].
+        colorize: uint8 [N, S, S, 3] -> colorized uint8 [N, S, S, 3].
+        pixel_class_weights: ab -> per-pixel class weights, or None (see `measure`).
+    """
+
+    def __init__(self, batches, colorize, pixel_class_weights=None):
+        super().__init__()
+        self._batches = batches
+        self._colorize = colorize
+        self._pixel_class_weights = pixel_class_weights
+
+    def on_epoch_end(self, epoch, logs=None):
+        from tfcolor import evaluation  # evaluation imports metrics, which imports keras
+
+        if logs is None or not _finite(logs):
+            return
+        measured = evaluation.measure(
+            self._colorize, self._batches(), pixel_class_weights=self._pixel_class_weights
+        )
+        for name, value in measured.results.items():
+            logs[f"val_{name}"] = value
+
+
+class HyperParameters(keras.callbacks.Callback):
+    """Records the run's settings for TensorBoard's HParams dashboard when training starts.
+
+    The dashboard then lists every run under a `--logdir` with its settings beside its
+    validation metrics, so runs compare side by side.
+
+    Args:
+        log_dir: the run's TensorBoard directory (the parent of `train/` and `validation/`).
+        hparams: setting name -> bool, int, float or str.
+        trial_id: the run's name in the dashboard.
+    """
+
+    def __init__(self, log_dir: str, hparams: dict, trial_id: str):
+        super().__init__()
+        self._log_dir = log_dir
+        self._hparams = hparams
+        self._trial_id = trial_id
+
+    def on_train_begin(self, logs=None):
+        from tensorboard.plugins.hparams import api as hparams_api
+
+        writer = tf.summary.create_file_writer(self._log_dir)
+        with writer.as_default():
+            hparams_api.hparams(self._hparams, trial_id=self._trial_id)
+        writer.flush()
+        writer.close()
+
+
+def flat_hparams(values: dict, prefix: str = "") -> dict:
+    """A nested config dict as flat `part.key` -> bool, int, float or str (HParams' types)."""
+    flat = {}
+    for key, value in values.items():
+        name = f"{prefix}{key}"
+        if isinstance(value, dict):
+            flat.update(flat_hparams(value, f"{name}."))
+        elif isinstance(value, (bool, int, float, str)):
+            flat[name] = value
+        elif value is None:
+            flat[name] = "none"
+        else:
+            flat[name] = ",".join(str(item) for item in value)
+    return flat

@@ -139,7 +139,6 @@ class ModelConfig:
     class_names: tuple[str, ...] | None = None
     classification_weight: float = 1.0 / 300.0
 
-
     @property
     def input_multiple(self) -> int:
         """Input sides must be multiples of this (the network's total down-sampling)."""
@@ -212,8 +211,13 @@ class TrainConfig:
         backup_every_steps: the resume backup is also written every this many steps, so a
             killed run loses at most this much work.
         render_size: the square size at which ab is predicted in `predict` and the export; None
-            uses `data.image_size` (the size the model was trained at).
+            uses `data.image_size` (the size the model was trained at); 0 predicts at each
+            image's own size (rounded to the model's down-sampling), for the models whose
+            global path sees a fixed-size rescale (Iizuka et al.).
         panel_images: validation images shown in TensorBoard's gray | predicted | truth panel.
+        metric_images: validation images colorized at the end of every epoch for the image
+            metrics in TensorBoard (PSNR, SSIM, AuC, colourfulness, beside the gray
+            baseline's); 0 turns them off.
         seed: Keras' global seed (weights initialisation).
     """
 
@@ -225,6 +229,7 @@ class TrainConfig:
     backup_every_steps: int = 200
     render_size: int | None = None
     panel_images: int = 8
+    metric_images: int = 256
     seed: int = 0
 
 
@@ -291,7 +296,10 @@ class Config:
 
     @property
     def render_size(self) -> int:
-        return self.train.render_size or self.data.image_size
+        """The render size of predict and the export: 0 renders at each image's own size."""
+        if self.train.render_size is None:
+            return self.data.image_size
+        return self.train.render_size
 
     def to_dict(self) -> dict[str, Any]:
         return dataclasses.asdict(self)
@@ -389,11 +397,107 @@ def _unet_mse() -> Config:
     return config
 
 
+def _unet_gamut() -> Config:
+    # Zhang et al. 2016's codec on the thesis's 128x128 U-Net: 313-ish in-gamut bins,
+    # soft-encoded over 5 neighbours (sigma 5), rebalanced (lambda 0.5), annealed mean at
+    # T = 0.38, predicted at 1/4 of the resolution as Zhang's network does. Zhang trained a
+    # 32M-parameter VGG-style net with Adam 3e-5; this 1.4M-parameter U-Net with batch norm
+    # uses the thesis's 1e-3.
+    config = _unet_128()
+    config.preset = "unet_gamut"
+    config.data.gray_threshold = 5.0  # Zhang et al. drop images whose ab is near zero
+    config.codec = CodecConfig(
+        name="gamut", decode="annealed_mean", temperature=0.38, rebalance=0.5
+    )
+    config.model.output_stride = 4
+    return config
+
+
+def _gamut_shapes() -> Config:
+    # The Zhang codec on the thesis's toy data: fast enough for a laptop, or a test.
+    config = _unet_shapes()
+    config.preset = "gamut_shapes"
+    config.codec = CodecConfig(
+        name="gamut", decode="annealed_mean", temperature=0.38, rebalance=0.5
+    )
+    return config
+
+
+def _iizuka() -> Config:
+    # Iizuka et al. 2016: 224x224 training images of Places (the paper: 2.3M images of
+    # Places205, gray ones removed), MSE on sigmoid-normalized ab, ab = (2 sigmoid - 1) 100.
+    # The paper trained with Adadelta at batch 128; the course report that reimplemented it
+    # used Adam (Keras' default rate 1e-3 here) and filtered gray images (|a|, |b| < 1).
+    # The global path sees a 224x224 rescale, so predictions run at each image's own size.
+    return Config(
+        preset="iizuka",
+        data=DataConfig(
+            source="tfds:places365_small",
+            image_size=224,
+            batch_size=32,
+            augment=False,
+            gray_threshold=1.0,
+        ),
+        codec=CodecConfig(name="regression", normalization="sigmoid", rebalance=None),
+        model=ModelConfig(name="iizuka", global_size=224),
+        train=TrainConfig(epochs=10, learning_rate=1e-3, render_size=0),
+    )
+
+
+def _iizuka_cls() -> Config:
+    # Iizuka's simultaneous classification: a head on the global features learns the scene
+    # labels (Places' classes) with the colour loss + alpha * cross-entropy, alpha = 1/300.
+    config = _iizuka()
+    config.preset = "iizuka_cls"
+    config.model.classify = True
+    config.model.classification_weight = 1.0 / 300.0
+    return config
+
+
+def _unet_global() -> Config:
+    # The video report's "U-Net CNN + Feature-Vektor": the 128x128 U-Net with a learned
+    # global feature vector (Iizuka-style global branch on a 224x224 rescale) fused at its
+    # bottleneck; MSE on sigmoid-normalized ab, Adam 1e-4 and batch 32 as the report.
+    config = _unet_128()
+    config.preset = "unet_global"
+    config.codec = CodecConfig(name="regression", normalization="sigmoid", rebalance=None)
+    config.model.global_features = "learned"
+    config.data.batch_size = 32
+    config.train.learning_rate = 1e-4
+    return config
+
+
+def _backbone_fusion() -> Config:
+    # The Keras baseline after Emil Wallner's blog: 256x256 Lab, ab / 128 with a tanh head,
+    # strided-conv encoder, a frozen ImageNet Inception-ResNet-v2 embedding fused at the
+    # bottleneck, upsampling decoder; MSE with Adam (Keras' default rate 1e-3).
+    return Config(
+        preset="backbone_fusion",
+        data=DataConfig(source="folder:images", image_size=256, batch_size=16, augment=True),
+        codec=CodecConfig(name="regression", normalization="tanh", rebalance=None),
+        model=ModelConfig(
+            name="backbone_fusion",
+            backbone="inception_resnet_v2",
+            backbone_weights="imagenet",
+        ),
+        train=TrainConfig(epochs=30, learning_rate=1e-3),
+    )
+
+
 PRESETS = {
     "unet_shapes": (_unet_shapes, "thesis U-Net, 324 grid bins, 32x32 shapes (the default)"),
     "unet_cifar": (_unet_cifar, "thesis U-Net, 324 grid bins, 12 CIFAR-100 classes via TFDS"),
     "unet_128": (_unet_128, "thesis 128x128 U-Net (16-128 filters), 324 bins, your photos"),
     "unet_mse": (_unet_mse, "thesis U-Net, regression on (ab + 128) / 255 with MSE"),
+    "unet_gamut": (_unet_gamut, "Zhang et al.'s in-gamut bins on the 128x128 U-Net, 1/4 res."),
+    "gamut_shapes": (_gamut_shapes, "Zhang et al.'s in-gamut bins on the thesis U-Net, shapes"),
+    "iizuka": (_iizuka, "Iizuka et al. 2016 global/local fusion net, 224x224, sigmoid MSE"),
+    "iizuka_cls": (_iizuka_cls, "Iizuka et al. with the simultaneous classification head"),
+    "unet_global": (_unet_global, "video report's U-Net + learned global feature vector"),
+    "backbone_fusion": (
+        _backbone_fusion,
+        "Keras baseline: encoder + Inception-ResNet-v2 embedding",
+    ),
 }
 
 

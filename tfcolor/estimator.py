@@ -78,6 +78,9 @@ class Colorizer:
                 raise FileNotFoundError(f"{self.model_dir} holds no tfcolor run (no config.json)")
             config = saved
         elif saved is not None:
+            if config.model.class_names is None:
+                # Resolved from the data when the run started; a new config leaves it unset.
+                config.model.class_names = saved.model.class_names
             for part in ("model", "codec"):
                 old, new = getattr(saved, part), getattr(config, part)
                 if old != new and not (part == "codec" and _same_codec_body(old, new)):
@@ -86,6 +89,8 @@ class Colorizer:
                         f"{new}. Use a new --model-dir, or the same {part} settings."
                     )
         config.validate()
+        if config.model.classify and config.model.class_names is None:
+            config.model.class_names = input_pipeline.label_names(config.data)
         self.config = config
         os.makedirs(self.model_dir, exist_ok=True)
         with open(config_path, "w") as f:
@@ -99,13 +104,22 @@ class Colorizer:
         else:
             self.codec = codecs_lib.make_codec(config.codec)
         keras.utils.set_random_seed(config.train.seed)
-        self.model = build_model(config.model, self.codec)
+        self.model = build_model(config.model, self.codec, num_classes=self.num_classes)
         self._restore_weights()
 
     # --- paths -----------------------------------------------------------------------------
 
     def _path(self, *parts: str) -> str:
         return os.path.join(self.model_dir, *parts)
+
+    @property
+    def class_names(self) -> tuple[str, ...] | None:
+        """The classification head's classes, in order; None without a head."""
+        return self.config.model.class_names if self.config.model.classify else None
+
+    @property
+    def num_classes(self) -> int | None:
+        return len(self.class_names) if self.class_names else None
 
     @property
     def export_dir_base(self) -> str:
@@ -150,11 +164,37 @@ class Colorizer:
             decay_steps=max(int(total_steps or 1), 1),
             alpha=0.0 if cosine else 1.0,
         )
+        loss, metrics, loss_weights = self.codec.loss, self.codec.metrics(), None
+        if self.class_names:
+            # Iizuka et al.: the colour loss plus alpha times the classification loss.
+            loss = {
+                "colors": self.codec.loss,
+                "class_logits": keras.losses.SparseCategoricalCrossentropy(from_logits=True),
+            }
+            loss_weights = {
+                "colors": 1.0,
+                "class_logits": self.config.model.classification_weight,
+            }
+            metrics = {
+                "colors": metrics,
+                "class_logits": [keras.metrics.SparseCategoricalAccuracy(name="class_accuracy")],
+            }
         self.model.compile(
             optimizer=keras.optimizers.Adam(learning_rate),
-            loss=self.codec.loss,
-            metrics=self.codec.metrics(),
+            loss=loss,
+            loss_weights=loss_weights,
+            metrics=metrics,
             jit_compile=_jit_compile(self.config),
+        )
+
+    def _input_fn(self, training: bool) -> InputFn:
+        """This model's pipeline over `config.data`: its output stride, its classes."""
+        return input_pipeline.make_input_fn(
+            self.config.data,
+            self.codec,
+            training=training,
+            target_stride=self.config.model.output_stride,
+            class_names=self.class_names,
         )
 
     def fit_codec(self, ab_batches=None) -> None:
@@ -209,11 +249,11 @@ class Colorizer:
             self.codec.save(self.model_dir)
         data = self.config.data
         if validation_fn is None:
-            validation_fn = input_pipeline.make_input_fn(data, self.codec, training=False)
+            validation_fn = self._input_fn(training=False)
 
         own_pipeline = input_fn is None
         if own_pipeline:
-            input_fn = input_pipeline.make_input_fn(data, self.codec, training=True)
+            input_fn = self._input_fn(training=True)
         dataset = input_fn()
         steps_known = steps_per_epoch
         if steps_known is None:
@@ -237,9 +277,23 @@ class Colorizer:
             stop_on_nan,
             callbacks_lib.Backup(self._path("backup"), self.config.train.backup_every_steps),
             callbacks_lib.Throughput(self._path("logs", "train"), data.batch_size),
-            keras.callbacks.TensorBoard(self._path("logs"), write_graph=False),
+            callbacks_lib.HyperParameters(
+                self._path("logs"),
+                callbacks_lib.flat_hparams(self.config.to_dict()),
+                trial_id=os.path.basename(self.model_dir),
+            ),
         ]
         validation = validation_fn() if validation_fn else None
+        if validation is not None and self.config.train.metric_images > 0:
+            # Before the TensorBoard callback, which writes the val_ values it adds.
+            callbacks.append(
+                callbacks_lib.ImageMetrics(
+                    lambda: self._validation_images(self.config.train.metric_images),
+                    self._colorize_same_size,
+                    self._pixel_class_weights,
+                )
+            )
+        callbacks.append(keras.callbacks.TensorBoard(self._path("logs"), write_graph=False))
         if validation is not None:
             callbacks.append(callbacks_lib.BestCheckpoint(self._path("best.weights.h5")))
             panel = self._panel_images()
@@ -291,25 +345,69 @@ class Colorizer:
 
     # --- evaluation and prediction -----------------------------------------------------------
 
-    def evaluate(self, input_fn: InputFn | None = None, steps: int | None = None) -> dict:
-        """Loss and the codec's metrics (e.g. per-pixel bin accuracy) over a dataset.
+    def evaluate(
+        self, input_fn: InputFn | None = None, steps: int | None = None, images: int | None = None
+    ) -> dict:
+        """Loss and the codec's metrics, and the image metrics beside the gray baseline's.
 
         Args:
             input_fn: returns (lightness, target) batches; None uses the validation data of
                 `config.data`.
+            steps: evaluate this many batches of input_fn; None: all.
+            images: the image metrics (`tfcolor.evaluation.measure`: PSNR, SSIM, AuC,
+                colourfulness, each also for the gray baseline as `gray_<name>`) over this
+                many validation images of `config.data`; None uses
+                `config.train.metric_images`, 0 leaves them out.
+
+        Returns:
+            metric name -> value: `loss`, the codec's (`bin_accuracy`, `bin_top5_accuracy`,
+            `colored_bin_accuracy` or `ab_mae`), `class_accuracy` with a classification head,
+            then the image metrics.
         """
         if input_fn is None:
-            input_fn = input_pipeline.make_input_fn(self.config.data, self.codec, training=False)
+            input_fn = self._input_fn(training=False)
         self._compile()
         results = self.model.evaluate(input_fn(), steps=steps, return_dict=True, verbose=0)
-        return {name: float(value) for name, value in results.items()}
+        results = {_metric_name(name): float(value) for name, value in results.items()}
+        images = self.config.train.metric_images if images is None else images
+        if images > 0:
+            measured = self.measure(self._validation_images(images))
+            results.update(measured.results)
+        return results
+
+    def measure(self, batches, samples: int = 0, **colorize_args):
+        """`tfcolor.evaluation.measure` of this model on uint8 RGB truth batches.
+
+        `colorize_args` (render_size, temperature) go to `predict`.
+        """
+        from tfcolor import evaluation
+
+        return evaluation.measure(
+            lambda truth: self._colorize_same_size(truth, **colorize_args),
+            batches,
+            pixel_class_weights=self._pixel_class_weights,
+            samples=samples,
+        )
+
+    def _validation_images(self, limit: int | None):
+        """uint8 RGB batches [B, S, S, 3] of validation images, in a fixed order."""
+        dataset = input_pipeline.load_images(self.config.data, split="validation", limit=limit)
+        batches = dataset.map(lambda element: element["image"]).batch(self.config.data.batch_size)
+        return batches.as_numpy_iterator()
+
+    @property
+    def _pixel_class_weights(self):
+        """A bin codec's class weight per pixel (for the rebalanced AuC), or None."""
+        if not self.codec.fitted or not hasattr(self.codec, "pixel_class_weights"):
+            return None
+        return self.codec.pixel_class_weights
 
     @property
     def _multiple(self) -> int:
         return getattr(self.model, "downsampling", 1)
 
     def _colorize_same_size(self, images, render_size=None, temperature=None):
-        render_size = render_size or self.config.render_size
+        render_size = self.config.render_size if render_size is None else render_size
         return serving.colorize_batch(
             self.model,
             self.codec,
@@ -332,7 +430,7 @@ class Colorizer:
                 any sizes; C is 1 (gray), 2 (gray + alpha), 3 (RGB, whose colour is ignored)
                 or 4 (RGBA).
             render_size: the square side at which colours are predicted (default: the
-                training size).
+                training size; 0: each image's own size).
             temperature: decoding temperature (default: the codec's).
 
         Returns:
@@ -373,10 +471,21 @@ class Colorizer:
             self.model,
             self.codec,
             export_dir_base or self.export_dir_base,
-            render_size=render_size or self.config.render_size,
+            render_size=self.config.render_size if render_size is None else render_size,
             multiple=self._multiple,
             temperature=self.config.codec.temperature,
+            class_names=self.class_names,
         )
+
+
+def _metric_name(name: str) -> str:
+    """Keras prefixes the metrics of a two-output model with the output's name."""
+    if name.endswith("_loss"):
+        return name  # colors_loss and class_logits_loss, beside the total `loss`
+    for prefix in ("colors_", "class_logits_"):
+        if name.startswith(prefix):
+            return name[len(prefix) :]
+    return name
 
 
 def _same_codec_body(old, new) -> bool:

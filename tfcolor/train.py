@@ -27,6 +27,13 @@ def _positive_int(text: str) -> int:
     return value
 
 
+def _non_negative_int(text: str) -> int:
+    value = int(text)
+    if value < 0:
+        raise argparse.ArgumentTypeError(f"must be 0 or a positive integer, got {text}")
+    return value
+
+
 def _positive_float(text: str) -> float:
     value = float(text)
     if not value > 0:
@@ -35,7 +42,7 @@ def _positive_float(text: str) -> float:
 
 
 def build_parser() -> argparse.ArgumentParser:
-    presets = "\n".join(f"  {name:<12} {text}" for name, (_, text) in config_lib.PRESETS.items())
+    presets = "\n".join(f"  {name:<16} {text}" for name, (_, text) in config_lib.PRESETS.items())
     parser = argparse.ArgumentParser(
         prog="python -m tfcolor.train",
         description=__doc__,
@@ -66,8 +73,20 @@ def build_parser() -> argparse.ArgumentParser:
     )
     data.add_argument("--classes", help="comma-separated class subset of a labelled dataset")
     codec = parser.add_argument_group("codec")
-    codec.add_argument("--codec", choices=["grid", "regression"])
+    codec.add_argument(
+        "--codec",
+        choices=["grid", "gamut", "regression"],
+        help="grid: the thesis's bins; gamut: Zhang et al.'s in-gamut bins; regression",
+    )
     codec.add_argument("--bins", type=_positive_int, help="grid bins, a perfect square (36, 324)")
+    codec.add_argument(
+        "--neighbours",
+        type=_positive_int,
+        help="gamut: soft-encode over this many nearest bins (Zhang et al.: 5)",
+    )
+    codec.add_argument(
+        "--sigma", type=_positive_float, help="gamut: soft-encoding Gaussian width (5)"
+    )
     codec.add_argument(
         "--normalization",
         choices=["sigmoid", "tanh", "unit"],
@@ -89,17 +108,72 @@ def build_parser() -> argparse.ArgumentParser:
         choices=["cosine", "constant"],
         help="cosine decay to 0 over --epochs (default) or constant",
     )
-    train.add_argument("--filters", help="U-Net filters per level, e.g. 8,16,32")
+    model = parser.add_argument_group("model")
+    model.add_argument(
+        "--model",
+        dest="model_name",
+        choices=["unet", "iizuka", "backbone_fusion"],
+        help="the network (default: the preset's)",
+    )
+    model.add_argument("--filters", help="U-Net filters per level, e.g. 8,16,32")
+    model.add_argument(
+        "--output-stride",
+        type=_positive_int,
+        help="predict colours at 1/N of the resolution (Zhang et al.: 4), a power of 2",
+    )
+    model.add_argument(
+        "--global-features",
+        choices=["none", "learned", "backbone"],
+        help="unet: a global feature vector fused at the bottleneck",
+    )
+    model.add_argument(
+        "--global-size", type=_positive_int, help="side of the global path's rescale (224)"
+    )
+    model.add_argument(
+        "--simple-global",
+        action=argparse.BooleanOptionalAction,
+        help="iizuka: one convolution in place of the global network's stack (course report)",
+    )
+    model.add_argument(
+        "--backbone",
+        choices=["inception_resnet_v2", "mobilenet_v2", "efficientnet_b0"],
+        help="keras.applications embedding of backbone_fusion / global_features=backbone",
+    )
+    model.add_argument(
+        "--backbone-weights",
+        help="imagenet (downloads them), none (random), or a weights file",
+    )
+    model.add_argument(
+        "--backbone-trainable",
+        action=argparse.BooleanOptionalAction,
+        help="fine-tune the backbone (default: frozen)",
+    )
+    model.add_argument(
+        "--classify",
+        action=argparse.BooleanOptionalAction,
+        help="Iizuka's classification head on the global features, trained on the labels",
+    )
+    model.add_argument(
+        "--classification-weight",
+        type=float,
+        help="alpha of the classification loss (Iizuka et al.: 1/300)",
+    )
     train.add_argument("--jit-compile", choices=["auto", "on", "off"], help="XLA")
     train.add_argument(
         "--render-size",
-        type=_positive_int,
-        help="side at which the export predicts colours (default: image size)",
+        type=_non_negative_int,
+        help="side at which the export predicts colours (default: image size; 0: each "
+        "image's own size)",
     )
     train.add_argument(
         "--backup-every-steps",
         type=_positive_int,
         help="resume backup interval in steps (it is also written every epoch)",
+    )
+    train.add_argument(
+        "--metric-images",
+        type=int,
+        help="validation images measured each epoch (PSNR, SSIM, AuC...; 0: none)",
     )
     train.add_argument("--seed", type=int)
     train.add_argument("--no-export", action="store_true", help="skip the SavedModel export")
@@ -117,6 +191,17 @@ def config_from_args(args: argparse.Namespace) -> config_lib.Config:
     config = config_lib.get_preset(args.preset)
     data, codec, model, train = config.data, config.codec, config.model, config.train
     overrides = [
+        (model, "name", args.model_name),
+        (model, "output_stride", args.output_stride),
+        (model, "global_size", args.global_size),
+        (model, "simple_global", args.simple_global),
+        (model, "backbone", args.backbone),
+        (model, "backbone_trainable", args.backbone_trainable),
+        (model, "classify", args.classify),
+        (model, "classification_weight", args.classification_weight),
+        (codec, "neighbours", args.neighbours),
+        (codec, "sigma", args.sigma),
+        (train, "metric_images", args.metric_images),
         (data, "source", args.data),
         (data, "validation_source", args.validation_data),
         (data, "image_size", args.image_size),
@@ -142,9 +227,24 @@ def config_from_args(args: argparse.Namespace) -> config_lib.Config:
             setattr(part, key, value)
     if args.classes:
         data.classes = tuple(name.strip() for name in args.classes.split(",") if name.strip())
+    if args.global_features is not None:
+        model.global_features = None if args.global_features == "none" else args.global_features
+    if args.backbone_weights is not None:
+        weights = args.backbone_weights
+        if weights.lower() == "none":
+            model.backbone_weights = None
+        elif weights == "imagenet":
+            model.backbone_weights = weights
+        else:
+            weights = os.path.expanduser(weights)
+            if not os.path.isfile(weights):
+                raise ValueError(f"--backbone-weights {weights}: no such file")
+            model.backbone_weights = os.path.abspath(weights)
     if args.rebalance is not None:
         codec.rebalance = args.rebalance or None
     if args.filters:
+        if model.name != "unet":
+            raise ValueError(f"--filters is a unet setting. Received: --model {model.name}")
         try:
             model.filters = tuple(int(f) for f in args.filters.split(","))
         except ValueError:
@@ -160,6 +260,10 @@ def config_from_args(args: argparse.Namespace) -> config_lib.Config:
         data.validation_source = "folder:" + os.path.expanduser(folder)
     config.validate()
     return config
+
+
+# The image metrics of `Colorizer.evaluate`, printed beside the gray baseline's.
+_IMAGE_METRICS = ("psnr", "ssim", "auc", "auc_rebalanced", "colorfulness")
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -188,12 +292,27 @@ def main(argv: list[str] | None = None) -> int:
 
     print(f"model_dir: {colorizer.model_dir}  (tensorboard --logdir {colorizer.model_dir}/logs)")
     print(f"epochs trained: {colorizer.epochs_done}")
-    print("validation: " + "  ".join(f"{name} {value:.4f}" for name, value in results.items()))
+    keras_metrics = {k: v for k, v in results.items() if k not in _IMAGE_METRICS}
+    keras_metrics = {k: v for k, v in keras_metrics.items() if not k.startswith("gray_")}
+    print(
+        "validation: " + "  ".join(f"{name} {value:.4f}" for name, value in keras_metrics.items())
+    )
     if "bin_accuracy" in results:
         print(
             f"per-pixel bin accuracy: {100 * results['bin_accuracy']:.1f} % of all pixels, "
             f"{100 * results.get('colored_bin_accuracy', float('nan')):.1f} % of the "
             "coloured pixels"
+        )
+    if "class_accuracy" in results:
+        print(f"classification: {100 * results['class_accuracy']:.1f} % top-1")
+    images = [name for name in _IMAGE_METRICS if name in results]
+    if images:
+        print(
+            "images (model / gray baseline): "
+            + "  ".join(
+                f"{name} {results[name]:.3f} / {results.get('gray_' + name, float('nan')):.3f}"
+                for name in images
+            )
         )
     if not args.no_export:
         print(f"exported: {colorizer.export_saved_model()}")

@@ -2,12 +2,14 @@
 
 ```
 source (sources.py)     shapes | folder:DIR | tfds:NAME[:SPLIT]  -> {"rgb", "name", "label"}
+                        (classifier runs: the label becomes a class index)
                         resized + centre-cropped to S, undecodable / gray / other classes
                         left out (counted and named in `PipelineStats`)
 shuffle                 training only, data.seed
 batch                   training: drop_remainder (fixed shapes for XLA); validation: keep it
 augment (per batch)     training only: flips, rotation +-30 degrees, zoom 30 % (RGB), XLA
-Lab + codec (per batch) color.lightness_and_ab, codec.encode(ab), XLA
+Lab + codec (per batch) color.lightness_and_ab, ab average-pooled to the model's output
+                        stride, codec.encode(ab), XLA
 prefetch
 ```
 
@@ -34,6 +36,7 @@ from tfcolor.input_pipeline import shapes, transforms
 from tfcolor.input_pipeline.sources import (
     PipelineStats,
     folder_files,
+    label_names,
     list_image_files,
     parse_source,
     read_source,
@@ -43,6 +46,7 @@ from tfcolor.input_pipeline.sources import (
 __all__ = [
     "PipelineStats",
     "ab_batches",
+    "label_names",
     "list_image_files",
     "load_images",
     "make_dataset",
@@ -65,21 +69,39 @@ def pipeline_stats(data: DataConfig) -> PipelineStats:
     return source_stats(data)
 
 
-def _inputs_and_targets(codec) -> Callable:
-    """RGB batch -> (lightness, target), compiled with XLA.
+def _inputs_and_targets(codec, target_stride: int = 1) -> Callable:
+    """RGB batch (and label batch) -> (lightness, target), compiled with XLA.
 
     XLA fuses the Lab conversion and the encoding (dozens of element-wise ops) into one loop:
     measured 3x faster on 32 x 128 x 128 batches on 2 CPU cores (82 -> 27 ms per batch).
     Every codec's `encode` is plain TF ops, which XLA compiles; a bin index can differ from the
     unfused graph's only where float rounding puts ab on a bin edge (2 pixels per million).
+
+    A model that predicts at 1 / target_stride of the resolution (Zhang et al.: 1/4) is trained
+    on ab average-pooled to its output's size; its lightness input stays at full resolution.
+    With labels, the target is `{"colors": target, "class_logits": label}`, the outputs of a
+    model with a classification head.
     """
+
+    def targets(ab):
+        if target_stride > 1:
+            ab = tf.nn.avg_pool2d(ab, target_stride, target_stride, "VALID")
+        return ab if codec is None else codec.encode(ab)
 
     @tf.function(jit_compile=True)
     def split(rgb):
         lightness, ab = color.lightness_and_ab(rgb)
-        return lightness, (ab if codec is None else codec.encode(ab))
+        return lightness, targets(ab)
 
     return split
+
+
+def _with_labels(split: Callable) -> Callable:
+    def split_labelled(rgb, label):
+        lightness, target = split(rgb)
+        return lightness, {"colors": target, "class_logits": label}
+
+    return split_labelled
 
 
 # XLA compiles the augmentation's gathers and coordinate arithmetic into one loop: 3x faster
@@ -89,7 +111,41 @@ def _inputs_and_targets(codec) -> Callable:
 _augment_compiled = tf.function(transforms.augment_batch, jit_compile=True)
 
 
-def make_dataset(data: DataConfig, codec, *, training: bool) -> tf.data.Dataset:
+def _label_index(class_names) -> Callable:
+    """Element -> (rgb, int32 class index); labels outside `class_names` get -1."""
+    table = tf.lookup.StaticHashTable(
+        tf.lookup.KeyValueTensorInitializer(
+            tf.constant(list(class_names), tf.string),
+            tf.range(len(class_names), dtype=tf.int32),
+        ),
+        default_value=-1,
+    )
+
+    def lookup(element):
+        return element["rgb"], table.lookup(element["label"])
+
+    return lookup
+
+
+def _examples(data: DataConfig, split: str, shuffle: bool, class_names) -> tf.data.Dataset:
+    """RGB images, or (RGB, class index) pairs when `class_names` is given."""
+    dataset = read_source(data, split, shuffle=shuffle)
+    if class_names is None:
+        return dataset.map(lambda element: element["rgb"], num_parallel_calls=AUTOTUNE)
+    dataset = dataset.map(_label_index(class_names), num_parallel_calls=AUTOTUNE)
+    # Images whose label is not a class of the model (possible only with a validation source
+    # of other labels) cannot train the classifier.
+    return dataset.filter(lambda rgb, label: label >= 0)
+
+
+def make_dataset(
+    data: DataConfig,
+    codec,
+    *,
+    training: bool,
+    target_stride: int = 1,
+    class_names=None,
+) -> tf.data.Dataset:
     """The training or validation dataset of model inputs and targets.
 
     Args:
@@ -98,11 +154,16 @@ def make_dataset(data: DataConfig, codec, *, training: bool) -> tf.data.Dataset:
         training: True reads the training split, shuffled with `data.seed` (differently each
             epoch), augmented if `data.augment`, in full batches only; False reads the
             validation split in a fixed order, not augmented, the last batch possibly short.
+        target_stride: the model predicts at 1 / target_stride of the input's resolution; ab
+            is average-pooled by this factor before encoding.
+        class_names: for a model with a classification head, its classes in order: the
+            images' labels become int32 class indices (images of other labels are left out).
 
     Returns:
         A prefetched dataset of `(lightness, target)`: lightness float32 [B, S, S, 1] in
-        [0, 1] (L / 100), target `codec.encode(ab)` (float32 ab [B, S, S, 2] when codec is
-        None); S = data.image_size, B = data.batch_size.
+        [0, 1] (L / 100), target `codec.encode(ab)` at [S / target_stride] (float32 ab when
+        codec is None); S = data.image_size, B = data.batch_size. With `class_names` the target
+        is `{"colors": target, "class_logits": int32 [B]}`.
 
     Raises:
         ValueError: a bad source string, a missing or empty folder, unknown classes.
@@ -117,21 +178,26 @@ def make_dataset(data: DataConfig, codec, *, training: bool) -> tf.data.Dataset:
     )
     split = "train" if training else "validation"
     augment = training and data.augment
-    if not augment and _fits_in_memory(data, stats):
-        return _cached_dataset(data, codec, split, training)
-    dataset = read_source(data, split, shuffle=training).map(
-        lambda element: element["rgb"], num_parallel_calls=AUTOTUNE
-    )
+    to_model = _inputs_and_targets(codec, target_stride)
+    if class_names is not None:
+        to_model = _with_labels(to_model)
+    if not augment and _fits_in_memory(data, stats, codec):
+        return _cached_dataset(data, split, training, class_names, to_model)
+    dataset = _examples(data, split, training, class_names)
     dataset = dataset.batch(data.batch_size, drop_remainder=training, num_parallel_calls=AUTOTUNE)
     if augment:
         # One stateless seed per batch, from data.seed, new on every epoch: reproducible runs
         # whatever order the parallel maps finish in.
         seeds = tf.data.Dataset.random(seed=data.seed, rerandomize_each_iteration=True).batch(2)
-        dataset = tf.data.Dataset.zip(dataset, seeds).map(
-            _augment_compiled, num_parallel_calls=AUTOTUNE
-        )
-    dataset = dataset.map(_inputs_and_targets(codec), num_parallel_calls=AUTOTUNE)
+        augment_fn = _augment_compiled if class_names is None else _augment_labelled
+        dataset = tf.data.Dataset.zip(dataset, seeds).map(augment_fn, num_parallel_calls=AUTOTUNE)
+    dataset = dataset.map(to_model, num_parallel_calls=AUTOTUNE)
     return dataset.prefetch(AUTOTUNE)
+
+
+def _augment_labelled(batch, seed):
+    rgb, label = batch
+    return _augment_compiled(rgb, seed), label
 
 
 # Without augmentation every epoch sees the same inputs and targets, so a data set this small
@@ -140,23 +206,25 @@ def make_dataset(data: DataConfig, codec, *, training: bool) -> tf.data.Dataset:
 _CACHE_BUDGET_BYTES = 512 * 2**20
 
 
-def _fits_in_memory(data: DataConfig, stats: PipelineStats) -> bool:
+def _fits_in_memory(data: DataConfig, stats: PipelineStats, codec) -> bool:
     if data.source == "shapes" and data.validation_source in (None, "shapes"):
         return True
     if stats.total is None:
         return False
-    # Lightness float32 + a target of at most 2 float32 per pixel.
-    per_image = data.image_size**2 * 4 * 3
+    # Lightness float32 + the target: 2 floats (ab, bin index) or the gamut codec's k
+    # indices and k weights per pixel.
+    target_floats = 2 * getattr(codec, "neighbours", 1) if codec is not None else 2
+    per_image = data.image_size**2 * 4 * (1 + target_floats)
     return stats.total * per_image <= _CACHE_BUDGET_BYTES
 
 
-def _cached_dataset(data: DataConfig, codec, split: str, training: bool) -> tf.data.Dataset:
-    examples = read_source(data, split, shuffle=False).map(
-        lambda element: element["rgb"], num_parallel_calls=AUTOTUNE
-    )
+def _cached_dataset(
+    data: DataConfig, split: str, training: bool, class_names, to_model: Callable
+) -> tf.data.Dataset:
     examples = (
-        examples.batch(256, num_parallel_calls=AUTOTUNE)
-        .map(_inputs_and_targets(codec), num_parallel_calls=AUTOTUNE)
+        _examples(data, split, False, class_names)
+        .batch(256, num_parallel_calls=AUTOTUNE)
+        .map(to_model, num_parallel_calls=AUTOTUNE)
         .unbatch()
         .cache()
     )
@@ -189,14 +257,19 @@ def num_examples(data: DataConfig, split: str) -> int | None:
     return None
 
 
-def make_input_fn(data: DataConfig, codec, *, training: bool) -> Callable[[], tf.data.Dataset]:
+def make_input_fn(
+    data: DataConfig, codec, *, training: bool, target_stride: int = 1, class_names=None
+) -> Callable[[], tf.data.Dataset]:
     """The estimator contract: a function that builds the dataset when called.
 
     A function rather than a dataset, so a distribution strategy can call it per worker.
+    The arguments are those of `make_dataset`.
     """
 
     def input_fn() -> tf.data.Dataset:
-        return make_dataset(data, codec, training=training)
+        return make_dataset(
+            data, codec, training=training, target_stride=target_stride, class_names=class_names
+        )
 
     return input_fn
 

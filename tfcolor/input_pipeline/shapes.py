@@ -5,6 +5,10 @@
 three colours, so the colour is predictable from the shape: a network that learns the shapes
 can colour them exactly. 2,664 training and 324 validation images, as in the thesis.
 
+Each image's label is its rectangle's colour (`red`, `green` or `blue`, `CLASS_NAMES`): a
+class visible in the gray image (the three differ in lightness: L 53, 88, 32), for Iizuka's
+simultaneous classification.
+
 Generation is numpy over whole arrays of masks (no Python per pixel), deterministic (a fixed
 seed per split), without anti-aliasing (only the 9 colours and black occur), and cached for
 the process: the whole training split is 8 MB.
@@ -16,7 +20,7 @@ import functools
 
 import numpy as np
 
-__all__ = ["COLORS", "IMAGE_SIZE", "SPLIT_SIZES", "shapes_images"]
+__all__ = ["CLASS_NAMES", "COLORS", "IMAGE_SIZE", "SPLIT_SIZES", "shapes_images", "shapes_labels"]
 
 IMAGE_SIZE = 32
 SPLIT_SIZES = {"train": 2664, "validation": 324}
@@ -34,6 +38,9 @@ COLORS = {
     "triangle": ((255, 128, 0), (128, 0, 255), (128, 255, 128)),  # orange, purple, light green
 }
 
+# The label of an image: the colour of its rectangle, in the order of COLORS["rectangle"].
+CLASS_NAMES = ("red", "green", "blue")
+
 # Sizes in pixels, small enough that black stays the majority of every image (at most
 # 16 * 16 + pi * 8^2 + 3 sqrt(3) / 4 * 9^2 = 562 of 1024 pixels covered).
 _RECT_SIDE = (6, 16)
@@ -47,7 +54,7 @@ def _paint(images: np.ndarray, masks: np.ndarray, palette, choice: np.ndarray) -
 
 
 @functools.cache
-def _generate(split: str) -> np.ndarray:
+def _generate(split: str) -> tuple[np.ndarray, np.ndarray]:
     count = SPLIT_SIZES[split]
     rng = np.random.default_rng(_SEEDS[split])
     size = IMAGE_SIZE
@@ -64,7 +71,8 @@ def _generate(split: str) -> np.ndarray:
     left = column(rng.integers(0, size - width + 1))
     top = column(rng.integers(0, size - height + 1))
     rect = (xs >= left) & (xs < left + column(width)) & (ys >= top) & (ys < top + column(height))
-    _paint(images, rect, COLORS["rectangle"], rng.integers(0, 3, count))
+    rect_colors = rng.integers(0, 3, count)
+    _paint(images, rect, COLORS["rectangle"], rect_colors)
 
     # Circle: centre anywhere it fits.
     radius = rng.integers(_CIRCLE_RADIUS[0], _CIRCLE_RADIUS[1] + 1, count)
@@ -92,7 +100,9 @@ def _generate(split: str) -> np.ndarray:
     _paint(images, triangle, COLORS["triangle"], rng.integers(0, 3, count))
 
     images.setflags(write=False)
-    return images
+    labels = np.asarray(CLASS_NAMES)[rect_colors]
+    labels.setflags(write=False)
+    return images, labels
 
 
 def shapes_images(split: str) -> np.ndarray:
@@ -107,8 +117,21 @@ def shapes_images(split: str) -> np.ndarray:
     Raises:
         ValueError: an unknown split.
     """
+    return _generate(_check_split(split))[0]
+
+
+def shapes_labels(split: str) -> np.ndarray:
+    """The label (rectangle colour, one of `CLASS_NAMES`) of each image of a split.
+
+    Returns:
+        A read-only str array [N], aligned with `shapes_images(split)`.
+    """
+    return _generate(_check_split(split))[1]
+
+
+def _check_split(split: str) -> str:
     if split not in SPLIT_SIZES:
         raise ValueError(
             f"the shapes data has the splits {', '.join(SPLIT_SIZES)}. Received: split={split!r}"
         )
-    return _generate(split)
+    return split

@@ -36,6 +36,7 @@ __all__ = [
     "PipelineStats",
     "SourceSpec",
     "folder_files",
+    "label_names",
     "list_image_files",
     "parse_source",
     "read_source",
@@ -353,14 +354,16 @@ def _folder_stats(spec: SourceSpec, data: DataConfig) -> PipelineStats:
 def _read_shapes(data: DataConfig, split: str, shuffle: bool, reshuffle: bool) -> tf.data.Dataset:
     images = shapes.shapes_images(split)
     names = [f"shapes/{split}/{index:04d}" for index in range(len(images))]
-    dataset = tf.data.Dataset.from_tensor_slices({"image": images, "name": names})
+    dataset = tf.data.Dataset.from_tensor_slices(
+        {"image": images, "name": names, "label": shapes.shapes_labels(split)}
+    )
     if shuffle:
         dataset = dataset.shuffle(len(images), seed=data.seed, reshuffle_each_iteration=reshuffle)
     size = data.image_size
 
     def read(element):
         rgb = transforms.resize_and_crop(transforms.to_rgb(element["image"]), size)
-        return {"rgb": rgb, "name": element["name"], "label": tf.constant("")}
+        return {"rgb": rgb, "name": element["name"], "label": element["label"]}
 
     return dataset.map(read, num_parallel_calls=AUTOTUNE)
 
@@ -583,6 +586,39 @@ def _spec_stats(spec: SourceSpec, data: DataConfig, splits: Sequence[str]) -> Pi
             (": " + ", ".join(stats.gray_files[:50])) if stats.gray_files else "",
         )
     return stats
+
+
+def label_names(data: DataConfig) -> tuple[str, ...]:
+    """The class names of a labelled source, in a fixed order (the classifier's classes).
+
+    `data.classes` when given; otherwise the shapes data's rectangle colours, a folder's
+    top-level subfolders (sorted), or a TFDS dataset's `label` ClassLabel names.
+
+    Raises:
+        ValueError: the source has no labels (a folder without subfolders, a TFDS dataset
+            without a ClassLabel `label`), or fewer than two classes.
+    """
+    if data.classes is not None:
+        names = tuple(data.classes)
+    else:
+        spec = parse_source(data.source)
+        if spec.kind == "shapes":
+            names = shapes.CLASS_NAMES
+        elif spec.kind == "folder":
+            names = tuple(sorted({_label_of(rel) for rel in list_image_files(spec.path)} - {""}))
+        else:
+            import tensorflow_datasets as tfds
+
+            features = _tfds_builder(spec).info.features
+            names = ()
+            if "label" in features and isinstance(features["label"], tfds.features.ClassLabel):
+                names = tuple(features["label"].names)
+    if len(names) < 2:
+        raise ValueError(
+            f"a classification head needs labels of at least two classes; {data.source!r} has "
+            f"{list(names)} (a folder's labels are its top-level subfolders)"
+        )
+    return names
 
 
 def source_stats(data: DataConfig) -> PipelineStats:

@@ -1,0 +1,117 @@
+"""`tfcolor.evaluation` and `python -m tfcolor.evaluate`, end to end on a trained run."""
+
+from __future__ import annotations
+
+import json
+import os
+
+import numpy as np
+import pytest
+
+from tests.helpers import run_python
+from tfcolor import evaluation
+
+
+def _image_of_colour(rgb, count=2, size=8):
+    return np.broadcast_to(np.asarray(rgb, np.uint8), (count, size, size, 3)).copy()
+
+
+def test_measure_perfect_and_gray_predictions():
+    truth = np.concatenate([_image_of_colour((200, 30, 30)), _image_of_colour((30, 30, 200))])
+    perfect = evaluation.measure(lambda batch: batch, [truth[:3], truth[3:]])
+    assert perfect.images == 4
+    assert perfect.results["auc"] == pytest.approx(1.0)
+    assert perfect.results["colorfulness"] == pytest.approx(perfect.results["colorfulness_true"])
+    # The gray baseline of saturated colours is far off; a gray prediction scores exactly it.
+    gray = evaluation.measure(evaluation.gray_images, [truth])
+    assert gray.results["auc"] == pytest.approx(gray.results["gray_auc"], abs=1e-3)
+    assert gray.results["auc"] < 0.7
+    assert gray.results["colorfulness"] < 1.0
+    np.testing.assert_allclose(perfect.gray_curve, gray.curve, atol=1e-3)
+
+
+def test_measure_rejects_no_images():
+    with pytest.raises(ValueError, match="no images"):
+        evaluation.measure(lambda batch: batch, [])
+
+
+def test_contact_sheet_layout():
+    truth = _image_of_colour((255, 0, 0), count=5, size=4)
+    predicted = _image_of_colour((0, 255, 0), count=5, size=4)
+    sheet = evaluation.contact_sheet(truth, predicted, columns=2, gap=1)
+    # 3 rows of 2 triplets, each triplet 3 * 4 wide, 1 px gaps between triplets.
+    assert sheet.shape == (3 * 5 - 1, 2 * 13 - 1, 3)
+    np.testing.assert_array_equal(sheet[0, 4], [0, 255, 0])  # predicted, first triplet
+    np.testing.assert_array_equal(sheet[0, 8], [255, 0, 0])  # truth
+    gray = sheet[0, 0]
+    assert gray[0] == gray[1] == gray[2]  # the model's view: lightness only
+    np.testing.assert_array_equal(sheet[-1, -1], [255, 255, 255])  # no sixth image
+    with pytest.raises(ValueError, match="one shape"):
+        evaluation.contact_sheet(truth, predicted[:2])
+
+
+@pytest.mark.slow
+def test_evaluate_command_on_a_run_and_its_export(trained_run, tmp_path):
+    colorizer, export = trained_run
+    output = tmp_path / "from_run"
+    result = run_python(
+        [
+            "-m",
+            "tfcolor.evaluate",
+            "--model",
+            colorizer.model_dir,
+            "--limit",
+            "40",
+            "--temperature",
+            "0,1",
+            "--sheet-images",
+            "12",
+            "--output",
+            str(output),
+        ]
+    )
+    assert result.returncode == 0, result.stderr
+    assert "T=0" in result.stdout and "T=1" in result.stdout and "gray" in result.stdout
+    report = json.loads((output / "metrics.json").read_text())
+    assert report["images"] == 40 and report["image_size"] == 32
+    for setting in ("T=0", "T=1"):
+        values = report["results"][setting]
+        for name in ("psnr", "ssim", "auc", "auc_rebalanced", "colorfulness", "gray_auc"):
+            assert np.isfinite(values[name]), (setting, name)
+    assert len(report["ab_error_curve"]["gray"]) == 151
+
+    from PIL import Image
+
+    with Image.open(output / "contact_sheet.png") as sheet:
+        # 12 images of 32 px: 2 triplets a row (about square), 6 rows, 2 px gaps.
+        assert sheet.format == "PNG"
+        assert sheet.size == (2 * (3 * 32 + 2) - 2, 6 * (32 + 2) - 2)
+    with Image.open(output / "ab_error_curve.png") as plot:
+        assert plot.format == "PNG" and plot.size[0] > 300
+
+    # The export gives the same numbers as the run at its default temperature.
+    from_export = tmp_path / "from_export"
+    result = run_python(
+        ["-m", "tfcolor.evaluate", "--model", export, "--limit", "40", "--output", str(from_export)]
+    )
+    assert result.returncode == 0, result.stderr
+    exported = json.loads((from_export / "metrics.json").read_text())["results"]["model"]
+    run_t0 = report["results"]["T=0"]  # the run's codec decodes at T = 0
+    for name in ("psnr", "auc", "gray_auc"):
+        assert exported[name] == pytest.approx(run_t0[name], rel=1e-3), name
+
+
+def test_evaluate_command_errors(trained_run, tmp_path):
+    colorizer, export = trained_run
+    missing = run_python(["-m", "tfcolor.evaluate", "--model", str(tmp_path / "nothing")])
+    assert missing.returncode == 2 and "no such folder" in missing.stderr
+    bad_data = run_python(
+        ["-m", "tfcolor.evaluate", "--model", export, "--data", f"folder:{tmp_path}/none"]
+    )
+    assert bad_data.returncode == 2 and "none" in bad_data.stderr
+    assert "Traceback" not in bad_data.stderr
+    bad_temperature = run_python(
+        ["-m", "tfcolor.evaluate", "--model", export, "--temperature", "x"]
+    )
+    assert bad_temperature.returncode == 2 and "--temperature" in bad_temperature.stderr
+    assert os.path.isdir(colorizer.model_dir)

@@ -1,0 +1,258 @@
+"""Measures a colorizer on a dataset, beside the gray baseline (a = b = 0).
+
+    python -m tfcolor.evaluate --model runs/unet_shapes
+    python -m tfcolor.evaluate --model runs/photos/export/1790000000 --data folder:~/test_photos
+    python -m tfcolor.evaluate --model runs/cifar --temperature 0,0.38,0.8,1
+
+Prints a table of PSNR, SSIM, the AuC of the per-pixel ab error curve (Zhang et al. 2016;
+class-rebalanced too for bin codecs), colourfulness (Hasler and Suesstrunk 2003) of the output
+and of the truth, for the model and for the gray baseline; writes them as metrics.json, a
+contact sheet (gray | predicted | truth) and the ab error curves as PNGs into --output.
+
+--model is a model_dir (its config gives the data, image size and codec) or an export (then
+--data is needed unless the export lies in a model_dir's export/ folder). --temperature sweeps
+the decoding temperature of bin codecs, as the thesis compared T = 0, 0.8 and 1.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import sys
+
+from tfcolor import cli
+
+__all__ = ["main"]
+
+
+def _temperatures(text: str) -> list[float]:
+    try:
+        values = [float(item) for item in text.split(",") if item.strip()]
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"takes numbers like 0,0.38,1, got {text}") from None
+    if not values or min(values) < 0:
+        raise argparse.ArgumentTypeError(f"takes temperatures >= 0, got {text}")
+    return values
+
+
+def _positive_int(text: str) -> int:
+    value = int(text)
+    if value < 1:
+        raise argparse.ArgumentTypeError(f"must be a positive integer, got {text}")
+    return value
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(
+        prog="python -m tfcolor.evaluate",
+        description=__doc__,
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+    )
+    parser.add_argument("--model", required=True, help="a model_dir or an export")
+    parser.add_argument(
+        "--data",
+        help="source to measure on: shapes | folder:DIR | tfds:NAME[:SPLIT] (default: the "
+        "run's validation data)",
+    )
+    parser.add_argument(
+        "--split",
+        choices=["validation", "train"],
+        default="validation",
+        help="which part of --data (default: validation; a folder's held-out share)",
+    )
+    parser.add_argument(
+        "--image-size", type=_positive_int, help="images are resized and centre-cropped to this"
+    )
+    parser.add_argument("--limit", type=_positive_int, help="measure at most this many images")
+    parser.add_argument("--batch-size", type=_positive_int, default=32)
+    parser.add_argument(
+        "--temperature",
+        type=_temperatures,
+        help="decoding temperatures to sweep, comma-separated (bin codecs)",
+    )
+    parser.add_argument(
+        "--render-size",
+        type=int,
+        help="side at which colours are predicted (default: the model's; 0: each image's own)",
+    )
+    parser.add_argument(
+        "--sheet-images", type=int, default=36, help="images on the contact sheet (default 36)"
+    )
+    parser.add_argument(
+        "--output", help="folder for the results (default: MODEL_DIR/eval, or ./tfcolor_eval)"
+    )
+    return parser
+
+
+def _run_dir(path: str) -> str | None:
+    """The model_dir of a model_dir, or of an export inside its export/ folder."""
+    path = os.path.abspath(path)
+    for candidate in (path, os.path.dirname(os.path.dirname(path))):
+        if os.path.exists(os.path.join(candidate, "config.json")):
+            return candidate
+    return None
+
+
+def _table(rows: dict[str, dict[str, float]]) -> str:
+    """Metric rows, one column per model setting and the gray baseline last."""
+    columns = list(rows)
+    names = [name for name in next(iter(rows.values())) if not name.startswith("gray_")]
+    width = max(12, *(len(column) + 2 for column in columns))
+    header = "metric".ljust(22) + "".join(c.rjust(width) for c in columns) + "gray".rjust(width)
+    lines = [header, "-" * len(header)]
+    first = rows[columns[0]]
+    for name in names:
+        cells = "".join(f"{rows[c].get(name, float('nan')):{width}.4f}" for c in columns)
+        gray = first.get(f"gray_{name}", first.get(name) if name == "colorfulness_true" else None)
+        gray_cell = f"{gray:{width}.4f}" if gray is not None else "-".rjust(width)
+        lines.append(name.ljust(22) + cells + gray_cell)
+    return "\n".join(lines)
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = build_parser()
+    args = parser.parse_args(argv)
+    cli.quiet_tensorflow()
+    if args.render_size is not None and args.render_size < 0:
+        parser.error(f"--render-size must be 0 or positive, got {args.render_size}")
+    if not os.path.exists(args.model):
+        print(f"tfcolor.evaluate: error: --model {args.model}: no such folder", file=sys.stderr)
+        return 2
+
+    import numpy as np
+    import tensorflow as tf
+
+    from tfcolor import evaluation, input_pipeline
+    from tfcolor.colorize import find_export
+    from tfcolor.config import Config, DataConfig
+
+    run_dir = _run_dir(args.model)
+    is_export = os.path.exists(os.path.join(args.model, "saved_model.pb"))
+    config = None
+    if run_dir is not None:
+        with open(os.path.join(run_dir, "config.json")) as f:
+            config = Config.from_dict(json.load(f))
+    data = config.data if config is not None else DataConfig()
+    source = os.path.expanduser(args.data) if args.data else None
+    if source and source.startswith("folder:"):
+        source = "folder:" + os.path.expanduser(source[len("folder:") :])
+    if source is None and config is None:
+        parser.error(f"--data is needed: {args.model} is an export outside a model_dir")
+    if source is not None:
+        # A source of its own: the split comes from it, not from the run's validation split.
+        data.source, data.validation_source, data.classes = source, None, None
+    if args.image_size:
+        data.image_size = args.image_size
+    data.batch_size = args.batch_size
+    output = args.output or (os.path.join(run_dir, "eval") if run_dir else "tfcolor_eval")
+
+    try:
+        if is_export or run_dir is None:
+            colorize_fn, codec_name, codec = _export_colorizer(find_export(args.model))
+            if not args.image_size and config is None:
+                data.image_size = colorize_fn.render_size or data.image_size
+        else:
+            colorize_fn, codec_name, codec = _run_colorizer(run_dir)
+        if args.temperature and codec_name == "regression":
+            raise ValueError("--temperature applies to bin codecs; this model regresses ab")
+        settings = args.temperature or [None]
+        dataset = input_pipeline.load_images(data, split=args.split, limit=args.limit)
+        batches = dataset.map(lambda element: element["image"]).batch(data.batch_size)
+        weights = getattr(codec, "pixel_class_weights", None) if codec is not None else None
+        rows, curves, sheet = {}, {}, None
+        for temperature in settings:
+            label = "model" if temperature is None else f"T={temperature:g}"
+            measured = evaluation.measure(
+                lambda truth, t=temperature: colorize_fn(truth, args.render_size, t),
+                batches.as_numpy_iterator(),
+                pixel_class_weights=weights,
+                samples=args.sheet_images if sheet is None else 0,
+            )
+            rows[label] = measured.results
+            curves[label] = measured.curve
+            if sheet is None and args.sheet_images > 0:
+                sheet = evaluation.contact_sheet(*measured.samples)
+        curves["gray"] = measured.gray_curve
+    except (ValueError, FileNotFoundError, tf.errors.OpError) as error:
+        message = getattr(error, "message", str(error)).strip().splitlines()[0]
+        print(f"tfcolor.evaluate: error: {message}", file=sys.stderr)
+        return 2
+
+    os.makedirs(output, exist_ok=True)
+    report = {
+        "model": os.path.abspath(args.model),
+        "data": data.source,
+        "split": args.split,
+        "image_size": data.image_size,
+        "images": measured.images,
+        "results": rows,
+        "ab_error_curve": {label: np.round(c, 6).tolist() for label, c in curves.items()},
+    }
+    with open(os.path.join(output, "metrics.json"), "w") as f:
+        json.dump(report, f, indent=2)
+    if sheet is not None:
+        tf.io.write_file(os.path.join(output, "contact_sheet.png"), tf.io.encode_png(sheet))
+    evaluation.plot_error_curves(
+        curves,
+        os.path.join(output, "ab_error_curve.png"),
+        title=f"{os.path.basename(os.path.abspath(args.model))} on {data.source}",
+    )
+    print(f"{measured.images} images of {data.source} ({args.split}), {data.image_size} px")
+    print(_table(rows))
+    print(f"written to {output}: metrics.json, contact_sheet.png, ab_error_curve.png")
+    return 0
+
+
+class _ExportColorizer:
+    """Colorizes uint8 batches with an export's `colorize_images_at` signature."""
+
+    def __init__(self, loaded):
+        self._serve = loaded.signatures["colorize_images_at"]
+        self.render_size = int(loaded.render_size.numpy())
+        self._temperature = float(loaded.temperature.numpy())
+
+    def __call__(self, truth, render_size=None, temperature=None):
+        import tensorflow as tf
+
+        result = self._serve(
+            images=tf.constant(truth),
+            render_size=tf.constant(self.render_size if render_size is None else render_size),
+            temperature=tf.constant(
+                self._temperature if temperature is None else temperature, tf.float32
+            ),
+        )
+        return result["colorized"].numpy()
+
+
+def _export_colorizer(export: str):
+    import tensorflow as tf
+
+    loaded = tf.saved_model.load(export)
+    if "colorize_images_at" not in loaded.signatures:
+        raise ValueError(
+            f"{export} has no colorize_images_at signature (exported by an older tfcolor); "
+            "export it again or pass its model_dir"
+        )
+    codec = None
+    run_dir = _run_dir(export)
+    if run_dir is not None and os.path.exists(os.path.join(run_dir, "codec.json")):
+        from tfcolor import codecs
+
+        codec = codecs.load_codec(run_dir)
+    return _ExportColorizer(loaded), loaded.codec_name.numpy().decode(), codec
+
+
+def _run_colorizer(run_dir: str):
+    from tfcolor.estimator import Colorizer
+
+    colorizer = Colorizer(None, run_dir)
+
+    def colorize(truth, render_size=None, temperature=None):
+        return colorizer.predict(truth, render_size=render_size, temperature=temperature)
+
+    return colorize, colorizer.codec.name, colorizer.codec
+
+
+if __name__ == "__main__":
+    sys.exit(main())
