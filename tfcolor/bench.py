@@ -150,14 +150,18 @@ def _time_fit(model, dataset, steps: int, warmup: int) -> float:
 def _train_model(config, codec, jit_compile: bool):
     import keras
 
+    from tfcolor.estimator import compile_model
     from tfcolor.models import build_model
 
     keras.utils.set_random_seed(config.train.seed)
-    model = build_model(config.model, codec)
-    model.compile(
-        optimizer=keras.optimizers.Adam(config.train.learning_rate),
-        loss=codec.loss,
-        metrics=codec.metrics(),
+    class_names = config.model.class_names if config.model.classify else None
+    model = build_model(config.model, codec, num_classes=len(class_names) if class_names else None)
+    compile_model(
+        model,
+        codec,
+        keras.optimizers.Adam(config.train.learning_rate),
+        class_names=class_names,
+        classification_weight=config.model.classification_weight,
         jit_compile=jit_compile,
     )
     return model
@@ -178,9 +182,14 @@ def _train_command(args: argparse.Namespace) -> int:
         config.data.image_size = args.image_size
     if args.batch_size:
         config.data.batch_size = args.batch_size
+    # Random backbone weights cost the same compute as ImageNet's, without the download.
+    config.model.backbone_weights = None
     config.validate()
     size, batch = config.data.image_size, config.data.batch_size
     codec = codecs_lib.make_codec(config.codec)
+    stride = config.model.output_stride
+    if config.model.classify and config.model.class_names is None:
+        config.model.class_names = input_pipeline.label_names(config.data)
 
     # Synthetic data: random colours, so every bin codec sees a spread of targets.
     rng = tf.random.Generator.from_seed(0)
@@ -188,7 +197,13 @@ def _train_command(args: argparse.Namespace) -> int:
     lightness, ab = color.lightness_and_ab(rgb)
     if codec.needs_fit:
         codec.fit([ab])
-    synthetic = tf.data.Dataset.from_tensors((lightness, codec.encode(ab))).repeat()
+    if stride > 1:
+        ab = tf.nn.avg_pool2d(ab, stride, stride, "VALID")
+    targets = codec.encode(ab)
+    if config.model.classify:
+        labels = rng.uniform([batch], 0, len(config.model.class_names), tf.int32)
+        targets = {"colors": targets, "class_logits": labels}
+    synthetic = tf.data.Dataset.from_tensors((lightness, targets)).repeat()
 
     print(
         f"preset {config.preset}: {size}x{size}, batch {batch}, codec {codec.name} "
@@ -202,7 +217,13 @@ def _train_command(args: argparse.Namespace) -> int:
         print(f"  synthetic, XLA {'on ' if jit else 'off'}: {rates[jit]:8.1f} images/s")
     best_jit = max(rates, key=rates.get)
     if not args.skip_pipeline:
-        pipeline = input_pipeline.make_dataset(config.data, codec, training=True).repeat()
+        pipeline = input_pipeline.make_dataset(
+            config.data,
+            codec,
+            training=True,
+            target_stride=stride,
+            class_names=config.model.class_names if config.model.classify else None,
+        ).repeat()
         model = _train_model(config, codec, best_jit)
         seconds = _time_fit(model, pipeline, args.steps, args.warmup)
         fed = batch / seconds

@@ -32,7 +32,7 @@ from tfcolor.config import Config
 from tfcolor.export import serving
 from tfcolor.models import build_model
 
-__all__ = ["Colorizer", "TrainingDivergedError"]
+__all__ = ["Colorizer", "TrainingDivergedError", "compile_model"]
 
 InputFn = Callable[[], tf.data.Dataset]
 
@@ -49,6 +49,42 @@ def _jit_compile(config: Config) -> bool:
     # auto leaves it off on CPUs. On accelerators XLA usually pays for convnets; not yet
     # measured here.
     return bool(tf.config.list_physical_devices("GPU") or tf.config.list_physical_devices("TPU"))
+
+
+def compile_model(
+    model: keras.Model,
+    codec,
+    optimizer,
+    *,
+    class_names=None,
+    classification_weight: float = 1.0 / 300.0,
+    jit_compile: bool = False,
+) -> None:
+    """Compiles a colorization model with its codec's loss and metrics.
+
+    With `class_names` the model has a classification head (outputs `colors` and
+    `class_logits`): the loss is the colour loss plus `classification_weight` times the
+    classification cross-entropy (Iizuka et al.: 1/300), and its top-1 accuracy is reported
+    as `class_accuracy`.
+    """
+    loss, metrics, loss_weights = codec.loss, codec.metrics(), None
+    if class_names:
+        loss = {
+            "colors": codec.loss,
+            "class_logits": keras.losses.SparseCategoricalCrossentropy(from_logits=True),
+        }
+        loss_weights = {"colors": 1.0, "class_logits": classification_weight}
+        metrics = {
+            "colors": metrics,
+            "class_logits": [keras.metrics.SparseCategoricalAccuracy(name="class_accuracy")],
+        }
+    model.compile(
+        optimizer=optimizer,
+        loss=loss,
+        loss_weights=loss_weights,
+        metrics=metrics,
+        jit_compile=jit_compile,
+    )
 
 
 class Colorizer:
@@ -164,26 +200,12 @@ class Colorizer:
             decay_steps=max(int(total_steps or 1), 1),
             alpha=0.0 if cosine else 1.0,
         )
-        loss, metrics, loss_weights = self.codec.loss, self.codec.metrics(), None
-        if self.class_names:
-            # Iizuka et al.: the colour loss plus alpha times the classification loss.
-            loss = {
-                "colors": self.codec.loss,
-                "class_logits": keras.losses.SparseCategoricalCrossentropy(from_logits=True),
-            }
-            loss_weights = {
-                "colors": 1.0,
-                "class_logits": self.config.model.classification_weight,
-            }
-            metrics = {
-                "colors": metrics,
-                "class_logits": [keras.metrics.SparseCategoricalAccuracy(name="class_accuracy")],
-            }
-        self.model.compile(
-            optimizer=keras.optimizers.Adam(learning_rate),
-            loss=loss,
-            loss_weights=loss_weights,
-            metrics=metrics,
+        compile_model(
+            self.model,
+            self.codec,
+            keras.optimizers.Adam(learning_rate),
+            class_names=self.class_names,
+            classification_weight=self.config.model.classification_weight,
             jit_compile=_jit_compile(self.config),
         )
 
