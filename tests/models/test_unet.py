@@ -52,3 +52,41 @@ def test_unet_has_no_lambda_layers():
     assert not any(isinstance(layer, keras.layers.Lambda) for layer in model.layers)
     names = [layer.name for layer in model.layers]
     assert len(names) == len(set(names)) and "head" in names
+
+
+def test_unet_head_sits_on_the_decoder_level_of_the_output_stride():
+    # filters (8, 16, 32): the bottleneck is at 1/4, so output_stride 4 puts the head on it.
+    names = {
+        stride: {layer.name for layer in UNet(output_stride=stride, head_channels=3).layers}
+        for stride in (1, 2, 4)
+    }
+    assert {"up0_upconv", "up1_upconv"} <= names[1]
+    assert "up1_upconv" in names[2] and "up0_upconv" not in names[2]
+    assert not any(name.startswith("up") for name in names[4])
+    model = UNet(output_stride=4, head_channels=3)
+    assert model.get_layer("head").kernel.shape == (1, 1, 32, 3)
+    assert tuple(model(np.zeros((1, 16, 24, 1), "float32")).shape) == (1, 4, 6, 3)
+
+
+def test_unet_fusion_keeps_the_bottleneck_width():
+    plain = UNet(filters=(4, 8), head_channels=2)
+    fused = UNet(filters=(4, 8), head_channels=2, global_features="learned", global_size=32)
+    assert fused.get_layer("fusion_conv").kernel.shape == (1, 1, 8 + 256, 8)
+    # Everything from the bottleneck down is the plain U-Net's.
+    assert fused.get_layer("up0_upconv").kernel.shape == plain.get_layer("up0_upconv").kernel.shape
+
+
+@pytest.mark.parametrize(
+    "kwargs, message",
+    [
+        ({"output_stride": 8}, "output_stride=8"),
+        ({"output_stride": 3}, "output_stride=3"),
+        ({"global_features": "lstm"}, "global_features='lstm'"),
+        ({"num_classes": 3}, "num_classes=3"),
+        ({"global_features": "learned", "global_size": 50}, "global_size=50"),
+        ({"global_features": "backbone", "backbone": "vgg16"}, "backbone='vgg16'"),
+    ],
+)
+def test_unet_rejects_bad_global_and_stride_arguments(kwargs, message):
+    with pytest.raises(ValueError, match=message):
+        UNet(**kwargs)

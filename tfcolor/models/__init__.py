@@ -1,29 +1,114 @@
-"""Colorization networks. Each maps normalized lightness [B, H, W, 1] to codec outputs."""
+"""Colorization networks. Each maps normalized lightness [B, H, W, 1] to codec outputs.
+
+- `UNet`: the thesis's U-Net, optionally with a global feature vector at its bottleneck.
+- `IizukaNet`: Iizuka et al. 2016, local and global features with a fusion layer.
+- `BackboneFusionNet`: the Keras baseline after Emil Wallner's blog, a `keras.applications`
+  embedding fused into a strided encoder-decoder.
+
+Every model takes L in [0, 1], [B, H, W, 1], and returns [B, H / s, W / s, head_channels]
+(float32, s = its `output_stride`), or with a classification head the dict
+`{"colors": ..., "class_logits": [B, num_classes]}`; its `downsampling` is the input multiple.
+"""
 
 from __future__ import annotations
 
 import keras
 
-from tfcolor.models.unet import UNet, apply_conv_block
+from tfcolor.models.backbone_fusion import (
+    BackboneFusionNet,
+    LightnessToRGB,
+    apply_backbone_embedding,
+)
+from tfcolor.models.blocks import (
+    BroadcastConcatenate,
+    Resize,
+    ResizeLike,
+    apply_conv_block,
+    apply_fusion,
+)
+from tfcolor.models.iizuka import IizukaNet
+from tfcolor.models.unet import UNet
 
-__all__ = ["UNet", "apply_conv_block", "build_model"]
+__all__ = [
+    "BackboneFusionNet",
+    "BroadcastConcatenate",
+    "IizukaNet",
+    "LightnessToRGB",
+    "Resize",
+    "ResizeLike",
+    "UNet",
+    "apply_backbone_embedding",
+    "apply_conv_block",
+    "apply_fusion",
+    "build_model",
+]
 
 
-def build_model(model_config, codec, name: str = "colorizer") -> keras.Model:
+def _backbone_weights(value: str | None) -> str | None:
+    # JSON configs and command lines spell "no weights" as null or "none".
+    return None if value is None or value.lower() == "none" else value
+
+
+def build_model(
+    model_config, codec, num_classes: int | None = None, name: str = "colorizer"
+) -> keras.Model:
     """Builds the network named by `model_config.name` with the codec's head.
 
     Args:
         model_config: a `tfcolor.config.ModelConfig`.
         codec: a `tfcolor.codecs.Codec`; decides the head's size and activation.
+        num_classes: the classification head's size when `model_config.classify`; None takes
+            len(model_config.class_names). Unused without `classify`.
+        name: the model's name.
+
+    Returns:
+        A `UNet`, `IizukaNet` or `BackboneFusionNet`.
 
     Raises:
-        ValueError: an unknown model name.
+        ValueError: an invalid model config, or `classify` without a number of classes.
     """
+    model_config.validate()
+    if model_config.classify:
+        if num_classes is None and model_config.class_names is not None:
+            num_classes = len(model_config.class_names)
+        if num_classes is None:
+            raise ValueError(
+                "classify needs the number of classes: pass num_classes or set class_names. "
+                "Received: num_classes=None, class_names=None"
+            )
+    else:
+        num_classes = None
+    head = {"head_channels": codec.channels, "head_activation": codec.output_activation}
+    backbone = {
+        "backbone": model_config.backbone,
+        "backbone_weights": _backbone_weights(model_config.backbone_weights),
+        "backbone_trainable": model_config.backbone_trainable,
+    }
     if model_config.name == "unet":
         return UNet(
             filters=model_config.filters,
-            head_channels=codec.channels,
-            head_activation=codec.output_activation,
+            output_stride=model_config.output_stride,
+            global_features=model_config.global_features,
+            global_size=model_config.global_size,
+            simple_global=model_config.simple_global,
+            num_classes=num_classes,
             name=name,
+            **head,
+            **backbone,
         )
-    raise ValueError(f"unknown model {model_config.name!r}; available: unet")
+    if model_config.name == "iizuka":
+        return IizukaNet(
+            output_stride=model_config.output_stride,
+            global_size=model_config.global_size,
+            simple_global=model_config.simple_global,
+            num_classes=num_classes,
+            name=name,
+            **head,
+        )
+    if model_config.name == "backbone_fusion":
+        return BackboneFusionNet(
+            output_stride=model_config.output_stride, name=name, **head, **backbone
+        )
+    raise ValueError(
+        f"model must be one of unet, iizuka, backbone_fusion. Received: model={model_config.name!r}"
+    )

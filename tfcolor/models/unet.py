@@ -1,28 +1,38 @@
-"""The thesis's U-Net (after ColorUNet, Billaut et al. 2018).
+"""The thesis's U-Net (after ColorUNet, Billaut et al. 2018), optionally with a global vector.
 
 ConvBlock = 2 x (conv 3x3, batch norm, ReLU); max-pool down; transposed conv (3x3, stride 2) up;
 skip concatenation; a 1x1 head whose size, activation and meaning come from the codec.
+
+The video report's "U-Net + Feature-Vektor" fuses a global feature vector into the bottleneck
+(Iizuka et al.'s fusion layer): a learned one (Iizuka et al.'s global network on a fixed-size
+rescale of the input) or a `keras.applications` backbone's embedding.
 """
 
 from __future__ import annotations
 
 import keras
 
+from tfcolor.models.backbone_fusion import (
+    apply_backbone_embedding,
+    build_without_backbone_weights,
+    check_backbone_arguments,
+)
+from tfcolor.models.blocks import (
+    apply_classifier,
+    apply_conv_block,
+    apply_fusion,
+    apply_head,
+    check_head_arguments,
+    check_num_classes,
+    check_output_stride,
+    conv_stack_layers,
+    model_outputs,
+)
+from tfcolor.models.iizuka import LOW_LEVEL, apply_global_network, check_global_size
+
 __all__ = ["UNet", "apply_conv_block"]
 
-
-def apply_conv_block(x, filters: int, name: str):
-    """Two 3x3 convolutions, each followed by batch norm and ReLU (the thesis's ConvBlock)."""
-    for index in (1, 2):
-        x = keras.layers.Conv2D(
-            filters, 3, padding="same", use_bias=False, name=f"{name}_conv{index}"
-        )(x)
-        # PyTorch's default (momentum 0.1 there), the thesis's framework. Keras' 0.99 let the
-        # moving statistics lag so far behind on shapes that validation accuracy trailed
-        # training by 60 points for the first epochs (measured).
-        x = keras.layers.BatchNormalization(momentum=0.9, name=f"{name}_bn{index}")(x)
-        x = keras.layers.ReLU(name=f"{name}_relu{index}")(x)
-    return x
+GLOBAL_FEATURES = (None, "learned", "backbone")
 
 
 @keras.saving.register_keras_serializable(package="tfcolor")
@@ -30,15 +40,31 @@ class UNet(keras.Model):
     """U-Net from normalized lightness to `head_channels` per pixel.
 
     The input is L in [0, 1], shape [B, H, W, 1], with H and W divisible by
-    2 ** (len(filters) - 1); the output is [B, H, W, head_channels] in float32 (logits, or ab
-    in the codec's normalization after `head_activation`).
+    2 ** (len(filters) - 1); the output is [B, H / output_stride, W / output_stride,
+    head_channels] in float32 (logits, or ab in the codec's normalization after
+    `head_activation`). With `num_classes` the model returns `{"colors": that,
+    "class_logits": [B, num_classes] float32}`.
 
     Args:
         filters: filters per level, top to bottom; the thesis's 32x32 model uses (8, 16, 32)
             (two pools), its 128x128 model (16, 32, 64, 128, 128) (down to 8x8).
         head_channels: outputs per pixel (`codec.channels`).
         head_activation: None (logits / linear), "sigmoid" or "tanh" (`codec.output_activation`).
-        input_shape: spatial shape; (None, None) makes the model fully convolutional.
+        output_stride: the head sits on the decoder level at 1 / output_stride of the input's
+            resolution (a power of 2 up to 2 ** (len(filters) - 1)): the decoder stops there,
+            and at the largest stride the head sits on the bottleneck (after the fusion).
+        global_features: None; `learned`: Iizuka et al.'s global network (its own low-level
+            layers, on a `global_size` rescale) gives a 256-d vector; `backbone`: the
+            embedding of `apply_backbone_embedding`. The vector is fused into the bottleneck
+            (broadcast, concatenation, 1x1 convolution back to filters[-1] channels, so the
+            decoder is unchanged).
+        global_size: side of the learned global network's rescale (Iizuka et al.: 224).
+        simple_global: the learned global network's one-convolution simplification.
+        backbone, backbone_weights, backbone_trainable, backbone_embedding: the `backbone`
+            global features; see `apply_backbone_embedding`.
+        num_classes: Iizuka et al.'s classification network on the learned global features
+            (only with global_features="learned").
+        image_shape: spatial shape; (None, None) makes the model fully convolutional.
     """
 
     def __init__(
@@ -46,6 +72,15 @@ class UNet(keras.Model):
         filters=(8, 16, 32),
         head_channels: int = 324,
         head_activation: str | None = None,
+        output_stride: int = 1,
+        global_features: str | None = None,
+        global_size: int = 224,
+        simple_global: bool = False,
+        backbone: str = "inception_resnet_v2",
+        backbone_weights: str | None = "imagenet",
+        backbone_trainable: bool = False,
+        backbone_embedding: str = "predictions",
+        num_classes: int | None = None,
         image_shape=(None, None),
         **kwargs,
     ):
@@ -54,13 +89,22 @@ class UNet(keras.Model):
             raise ValueError(
                 f"filters needs at least two positive levels. Received: filters={filters}"
             )
-        if head_channels < 1:
-            raise ValueError(f"head_channels must be positive. Received: {head_channels}")
-        if head_activation not in (None, "sigmoid", "tanh"):
+        check_head_arguments(head_channels, head_activation)
+        check_output_stride(output_stride, maximum=2 ** (len(filters) - 1))
+        if global_features not in GLOBAL_FEATURES:
             raise ValueError(
-                "head_activation must be None, 'sigmoid' or 'tanh'. "
-                f"Received: head_activation={head_activation!r}"
+                f"global_features must be one of {GLOBAL_FEATURES}. "
+                f"Received: global_features={global_features!r}"
             )
+        check_global_size(global_size)
+        check_num_classes(num_classes)
+        if num_classes is not None and global_features != "learned":
+            raise ValueError(
+                "num_classes needs the learned global features. "
+                f"Received: global_features={global_features!r}, num_classes={num_classes}"
+            )
+        if global_features == "backbone":
+            check_backbone_arguments(backbone, backbone_weights, backbone_embedding)
 
         # === Functional Model ===
         lightness = keras.Input(shape=(*image_shape, 1), name="lightness")
@@ -71,24 +115,52 @@ class UNet(keras.Model):
             skips.append(x)
             x = keras.layers.MaxPooling2D(2, name=f"down{level}_pool")(x)
         x = apply_conv_block(x, filters[-1], name="bottleneck")
+        global_vector = class_logits = None
+        if global_features == "learned":
+            global_vector, features = apply_global_network(
+                lightness,
+                global_size,
+                simple_global,
+                conv_stack_layers(LOW_LEVEL, name="global_low_level", batch_norm=True),
+                name="global",
+            )
+            if num_classes is not None:
+                class_logits = apply_classifier(features, num_classes)
+        elif global_features == "backbone":
+            global_vector = apply_backbone_embedding(
+                lightness,
+                backbone,
+                backbone_weights,
+                backbone_trainable,
+                backbone_embedding,
+                name="embedding",
+            )
+        if global_vector is not None:
+            x = apply_fusion(x, global_vector, filters[-1], name="fusion")
         for level in reversed(range(len(filters) - 1)):
+            if 2 ** (level + 1) == output_stride:
+                break
             x = keras.layers.Conv2DTranspose(
                 filters[level], 3, strides=2, padding="same", name=f"up{level}_upconv"
             )(x)
             x = keras.layers.Concatenate(name=f"up{level}_concat")([x, skips[level]])
             x = apply_conv_block(x, filters[level], name=f"up{level}")
-        # The head stays float32 under mixed precision: softmax and losses need its range.
-        outputs = keras.layers.Conv2D(head_channels, 1, name="head", dtype="float32")(x)
-        if head_activation is not None:
-            outputs = keras.layers.Activation(
-                head_activation, name="head_activation", dtype="float32"
-            )(outputs)
-        super().__init__(inputs=lightness, outputs=outputs, **kwargs)
+        colors = apply_head(x, head_channels, head_activation, kernel_size=1)
+        super().__init__(inputs=lightness, outputs=model_outputs(colors, class_logits), **kwargs)
 
         # === Config ===
         self.filters = filters
         self.head_channels = head_channels
         self.head_activation = head_activation
+        self.output_stride = output_stride
+        self.global_features = global_features
+        self.global_size = global_size
+        self.simple_global = simple_global
+        self.backbone = backbone
+        self.backbone_weights = backbone_weights
+        self.backbone_trainable = backbone_trainable
+        self.backbone_embedding = backbone_embedding
+        self.num_classes = num_classes
         self.image_shape = tuple(image_shape)
 
     @property
@@ -103,9 +175,18 @@ class UNet(keras.Model):
             "filters": list(self.filters),
             "head_channels": self.head_channels,
             "head_activation": self.head_activation,
+            "output_stride": self.output_stride,
+            "global_features": self.global_features,
+            "global_size": self.global_size,
+            "simple_global": self.simple_global,
+            "backbone": self.backbone,
+            "backbone_weights": self.backbone_weights,
+            "backbone_trainable": self.backbone_trainable,
+            "backbone_embedding": self.backbone_embedding,
+            "num_classes": self.num_classes,
             "image_shape": list(self.image_shape),
         }
 
     @classmethod
     def from_config(cls, config):
-        return cls(**config)
+        return build_without_backbone_weights(cls, config)

@@ -1,0 +1,98 @@
+import keras
+import numpy as np
+import pytest
+import tensorflow as tf
+
+from tests.models.model_checks import lightness_batch
+from tfcolor.models import IizukaNet
+
+
+@pytest.fixture(scope="module")
+def paper_model():
+    """The paper's network: 224 x 224 global path, two sigmoid outputs."""
+    return IizukaNet()
+
+
+def test_pinned_parameter_count(paper_model):
+    # A change in the architecture must be deliberate. The flatten -> 1024 dense layer holds
+    # 7 * 7 * 512 * 1024 + 1024 = 25,691,136 of these.
+    assert paper_model.count_params() == 42_183_170
+
+
+@pytest.mark.parametrize("height, width", [(224, 224), (333, 517)])
+def test_output_has_the_input_size(paper_model, height, width):
+    colors = paper_model(lightness_batch(height, width, batch=1))
+    assert tuple(colors.shape) == (1, height, width, 2)
+
+
+def test_low_level_weights_are_shared_by_both_paths(paper_model):
+    kernels = [w.path for w in paper_model.weights if w.path.endswith("/kernel")]
+    assert sum(path.startswith("low_level_conv") for path in kernels) == 6
+    # 6 low-level + 2 mid-level + 4 global convolutions + fusion + 4 colorization + head:
+    # a second copy of the low-level network would add six more.
+    convolutions = [layer for layer in paper_model.layers if isinstance(layer, keras.layers.Conv2D)]
+    assert len(convolutions) == 18
+    # Both paths run through those layers: each path alone depends on their kernels.
+    shared = {id(w) for w in paper_model.weights if w.path.startswith("low_level_conv")}
+    for path_end in ("mid_level_relu2", "global_dense3"):
+        path = keras.Model(paper_model.input, paper_model.get_layer(path_end).output)
+        assert shared <= {id(w) for w in path.weights}, path_end
+
+
+def test_xla_gives_the_eager_output_at_an_odd_size():
+    model = IizukaNet(global_size=32, simple_global=True)
+    lightness = lightness_batch(21, 35, batch=1)
+    compiled = tf.function(lambda x: model(x, training=False), jit_compile=True)
+    np.testing.assert_allclose(compiled(lightness), model(lightness, training=False), atol=1e-5)
+
+
+def test_simple_global_is_smaller():
+    simple = IizukaNet(simple_global=True)
+    # One 512 stride-2 convolution and global pooling instead of four convolutions and the
+    # 25.7M-weight flatten -> dense layer.
+    assert simple.count_params() < 42_183_170 - 25_000_000
+
+
+def test_classification_head_gives_logits_per_image():
+    model = IizukaNet(global_size=32, num_classes=5)
+    outputs = model(lightness_batch(16, 24, batch=3))
+    assert tuple(outputs["colors"].shape) == (3, 16, 24, 2)
+    assert tuple(outputs["class_logits"].shape) == (3, 5)
+
+
+@pytest.mark.parametrize(
+    "kwargs, message",
+    [
+        ({"output_stride": 3}, "output_stride=3"),
+        ({"output_stride": 16}, "output_stride=16"),
+        ({"global_size": 40}, "global_size=40"),
+        ({"global_size": 16}, "global_size=16"),
+        ({"num_classes": 1}, "num_classes=1"),
+        ({"head_channels": 0}, "head_channels=0"),
+        ({"head_activation": "relu"}, "head_activation='relu'"),
+    ],
+)
+def test_rejects_bad_arguments(kwargs, message):
+    with pytest.raises(ValueError, match=message):
+        IizukaNet(**kwargs)
+
+
+def test_a_few_training_steps_reduce_the_loss():
+    keras.utils.set_random_seed(0)
+    model = IizukaNet(global_size=32, num_classes=3)
+    model.compile(
+        optimizer=keras.optimizers.Adam(1e-3),
+        loss={
+            "colors": "mse",
+            "class_logits": keras.losses.SparseCategoricalCrossentropy(from_logits=True),
+        },
+    )
+    rng = np.random.default_rng(0)
+    lightness = lightness_batch(32, 32, batch=4)
+    targets = {
+        "colors": rng.random((4, 32, 32, 2)).astype("float32"),
+        "class_logits": np.array([0, 1, 2, 1]),
+    }
+    history = model.fit(lightness, targets, batch_size=4, epochs=8, verbose=0)
+    losses = history.history["loss"]
+    assert losses[-1] < 0.5 * losses[0]

@@ -1,0 +1,193 @@
+"""Iizuka et al. 2016, "Let there be Color!" (SIGGRAPH), as in the paper.
+
+Low-level features (6 convolutions, down to 1/8) run with the same weights on the input (the
+local path) and on a `global_size` x `global_size` rescale of it (the global path). The local
+path goes on through the mid-level features; the global path through four more convolutions
+and three dense layers to a 256-d vector. The fusion layer puts that vector at every position
+of the mid-level grid (concatenation and a 1x1 convolution), and the colorization network
+upsamples to half the input's resolution, where the output layer predicts; that output is
+then upsampled (bilinear) to the input's size. An optional classification network on the
+global features predicts the image's class (the paper's joint training).
+
+Every convolution is 3x3 with 'same' padding, batch norm and ReLU (the output layer: the
+codec's activation). Because the global path always sees the fixed rescale, the local path
+takes any input size.
+"""
+
+from __future__ import annotations
+
+import keras
+
+from tfcolor.models.blocks import (
+    Resize,
+    apply_classifier,
+    apply_conv_stack,
+    apply_fusion,
+    apply_head,
+    apply_layers,
+    apply_output_resize,
+    apply_upsampling_decoder,
+    check_head_arguments,
+    check_num_classes,
+    check_output_stride,
+    conv_stack_layers,
+    model_outputs,
+)
+
+__all__ = [
+    "COLORIZATION",
+    "LOW_LEVEL",
+    "MID_LEVEL",
+    "IizukaNet",
+    "apply_global_network",
+    "check_global_size",
+]
+
+# (filters, stride) per convolution, from the paper's Table 1.
+LOW_LEVEL = ((64, 2), (128, 1), (128, 2), (256, 1), (256, 2), (512, 1))
+MID_LEVEL = ((512, 1), (256, 1))
+GLOBAL_CONVS = ((512, 2), (512, 1), (512, 2), (512, 1))
+GLOBAL_DENSE = (1024, 512, 256)
+# Colorization network: filters per level at 1/8, 1/4 and 1/2 of the input's resolution.
+COLORIZATION = ((128,), (64, 64), (32,))
+# Fusion output channels (the paper's fusion layer).
+FUSION_FILTERS = 256
+# Iizuka's low-level network down-samples by 8 before the global network's two strides.
+_GLOBAL_DOWNSAMPLING = 32
+
+
+def check_global_size(global_size: int) -> None:
+    """Raises ValueError for a global rescale size the global network cannot take."""
+    if global_size < _GLOBAL_DOWNSAMPLING or global_size % 16:
+        raise ValueError(
+            "global_size must be a multiple of 16, at least 32. "
+            f"Received: global_size={global_size}"
+        )
+
+
+def apply_global_network(
+    lightness,
+    global_size: int,
+    simple_global: bool,
+    low_level_layers: list[keras.layers.Layer],
+    name: str = "global",
+):
+    """Iizuka et al.'s global features from a fixed-size rescale of the input.
+
+    Args:
+        lightness: L in [0, 1], [B, H, W, 1], any size.
+        global_size: side of the square rescale (the paper: 224).
+        simple_global: the course report's memory-saving simplification: one stride-2
+            convolution and a global average pool in place of the four convolutions and the
+            flatten (whose dense layer alone holds 7 * 7 * 512 * 1024 = 25.7M weights at 224).
+        low_level_layers: the low-level network's layers (`conv_stack_layers(LOW_LEVEL)`);
+            IizukaNet passes the local path's own, so the two paths share their weights.
+        name: layer name prefix.
+
+    Returns:
+        `(vector, features)`: the 256-d global vector [B, 256] that the fusion layer takes,
+        and the 512-d layer before it [B, 512] that the classification network takes.
+    """
+    x = Resize(global_size, global_size, name=f"{name}_rescale")(lightness)
+    x = apply_layers(x, low_level_layers)
+    if simple_global:
+        x = apply_conv_stack(x, GLOBAL_CONVS[:1], name=name, batch_norm=True)
+        x = keras.layers.GlobalAveragePooling2D(name=f"{name}_pool")(x)
+    else:
+        x = apply_conv_stack(x, GLOBAL_CONVS, name=name, batch_norm=True)
+        x = keras.layers.Flatten(name=f"{name}_flatten")(x)
+    outputs = []
+    for index, units in enumerate(GLOBAL_DENSE, start=1):
+        x = keras.layers.Dense(units, activation="relu", name=f"{name}_dense{index}")(x)
+        outputs.append(x)
+    return outputs[-1], outputs[-2]
+
+
+@keras.saving.register_keras_serializable(package="tfcolor")
+class IizukaNet(keras.Model):
+    """Iizuka et al. 2016: local and global features, fused, from lightness to the codec's head.
+
+    The input is L in [0, 1], shape [B, H, W, 1], of any size (multiples of 8 make every
+    stride exact); the output is [B, ceil(H / output_stride), ceil(W / output_stride),
+    head_channels] in float32: the input's own size at output_stride 1. With `num_classes`
+    the model returns `{"colors": that, "class_logits": [B, num_classes] float32}`.
+
+    Args:
+        head_channels: outputs per pixel (`codec.channels`); the paper: 2 (ab).
+        head_activation: None, "sigmoid" (the paper) or "tanh" (`codec.output_activation`).
+        output_stride: 1 or 2: the output layer's half-resolution prediction is upsampled
+            (bilinear) to the input's size, or kept at half size (the paper's own output);
+            4 or 8: the colorization network stops at that resolution and predicts there.
+        global_size: side of the global path's square rescale (the paper: 224).
+        simple_global: one convolution and global average pooling in the global network
+            (the course report's simplification; see `apply_global_network`).
+        num_classes: adds the classification network on the global features.
+        image_shape: spatial input shape; (None, None) takes any size.
+    """
+
+    def __init__(
+        self,
+        head_channels: int = 2,
+        head_activation: str | None = "sigmoid",
+        output_stride: int = 1,
+        global_size: int = 224,
+        simple_global: bool = False,
+        num_classes: int | None = None,
+        image_shape=(None, None),
+        **kwargs,
+    ):
+        check_head_arguments(head_channels, head_activation)
+        check_output_stride(output_stride, maximum=8)
+        check_global_size(global_size)
+        check_num_classes(num_classes)
+
+        # === Functional Model ===
+        lightness = keras.Input(shape=(*image_shape, 1), name="lightness")
+        # One set of low-level layers, called on both paths: the paper shares their weights.
+        low_level = conv_stack_layers(LOW_LEVEL, name="low_level", batch_norm=True)
+        local = apply_layers(lightness, low_level)
+        local = apply_conv_stack(local, MID_LEVEL, name="mid_level", batch_norm=True)
+        global_vector, global_features = apply_global_network(
+            lightness, global_size, simple_global, low_level, name="global"
+        )
+        x = apply_fusion(local, global_vector, FUSION_FILTERS, name="fusion")
+        x = apply_upsampling_decoder(
+            x, COLORIZATION, output_stride, name="colorization", batch_norm=True
+        )
+        colors = apply_head(x, head_channels, head_activation, kernel_size=3)
+        colors = apply_output_resize(colors, lightness, output_stride)
+        class_logits = None
+        if num_classes is not None:
+            class_logits = apply_classifier(global_features, num_classes)
+        super().__init__(inputs=lightness, outputs=model_outputs(colors, class_logits), **kwargs)
+
+        # === Config ===
+        self.head_channels = head_channels
+        self.head_activation = head_activation
+        self.output_stride = output_stride
+        self.global_size = global_size
+        self.simple_global = simple_global
+        self.num_classes = num_classes
+        self.image_shape = tuple(image_shape)
+
+    @property
+    def downsampling(self) -> int:
+        """Input sides that are multiples of this make every stride exact (other sizes work)."""
+        return 8
+
+    def get_config(self):
+        return {
+            "name": self.name,
+            "trainable": self.trainable,
+            "head_channels": self.head_channels,
+            "head_activation": self.head_activation,
+            "output_stride": self.output_stride,
+            "global_size": self.global_size,
+            "simple_global": self.simple_global,
+            "num_classes": self.num_classes,
+            "image_shape": list(self.image_shape),
+        }
+
+    @classmethod
+    def from_config(cls, config):
+        return cls(**config)
