@@ -321,27 +321,43 @@ def test_regression_loss_and_metric():
 def test_bin_accuracy_metrics():
     neutral = 21
     y_true = tf.constant([[[neutral, 0], [5, neutral]]], tf.float32)  # [1, 2, 2], Keras' float
-    y_pred = one_hot_logits([[[neutral, 0], [5, 3]]], 36)  # last pixel wrong
-    accuracy, colored = grid_codec(36).metrics()
-    assert (accuracy.name, colored.name) == ("bin_accuracy", "colored_bin_accuracy")
-    accuracy.update_state(y_true, y_pred)
-    colored.update_state(y_true, y_pred)
+    # The last pixel is wrong at top-1, but the true bin has the second-highest logit.
+    y_pred = one_hot_logits([[[neutral, 0], [5, 3]]], 36) + one_hot_logits(
+        [[[0, 0], [0, 21]]], 36, 50.0
+    )
+    accuracy, top5, colored = grid_codec(36).metrics()
+    assert (accuracy.name, top5.name, colored.name) == (
+        "bin_accuracy",
+        "bin_top5_accuracy",
+        "colored_bin_accuracy",
+    )
+    assert (accuracy.top_k, top5.top_k, colored.top_k) == (1, 5, 1)
+    for metric in (accuracy, top5, colored):
+        metric.update_state(y_true, y_pred)
     np.testing.assert_allclose(accuracy.result().numpy(), 0.75)
+    np.testing.assert_allclose(top5.result().numpy(), 1.0)
     np.testing.assert_allclose(colored.result().numpy(), 1.0)  # the miss was a gray pixel
 
-    # A second batch, every pixel wrong, weighted per sample.
+    # A second batch, every pixel's top-1 wrong, weighted per sample. Top-5 is bin 1, then the
+    # lowest indices among the equal rest (0, 2, 3, 4): it holds the true bin 0.
     wrong = one_hot_logits([[[1, 1], [1, 1]], [[1, 1], [1, 1]]], 36)
     two_samples = tf.concat([y_true, y_true], axis=0)
-    accuracy.update_state(two_samples, wrong, sample_weight=tf.constant([1.0, 0.0]))
-    colored.update_state(two_samples, wrong, sample_weight=tf.constant([1.0, 0.0]))
+    for metric in (accuracy, top5, colored):
+        metric.update_state(two_samples, wrong, sample_weight=tf.constant([1.0, 0.0]))
     np.testing.assert_allclose(accuracy.result().numpy(), 3 / 8)
+    np.testing.assert_allclose(top5.result().numpy(), 5 / 8)
     np.testing.assert_allclose(colored.result().numpy(), 2 / 4)
 
     accuracy.reset_state()
     colored.reset_state()
     assert accuracy.result().numpy() == 0.0 and colored.result().numpy() == 0.0
-    restored = keras.saving.deserialize_keras_object(keras.saving.serialize_keras_object(colored))
-    assert isinstance(restored, codecs.ColoredBinAccuracy) and restored.neutral_bin == neutral
+    for metric in (top5, colored):
+        restored = keras.saving.deserialize_keras_object(
+            keras.saving.serialize_keras_object(metric)
+        )
+        assert type(restored) is type(metric) and restored.get_config() == metric.get_config()
+    assert restored.neutral_bin == neutral
+    assert len(grid_codec(4).metrics()) == 2  # no top-5 among 4 bins
 
 
 # === Keras integration ===
