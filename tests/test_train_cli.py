@@ -20,6 +20,11 @@ from tests.helpers import REPO, run_python
         (["--image-size", "30"], "image_size=30"),
         (["--preset", "nope"], "nope"),
         (["--filters", "8,x"], "8,x"),
+        (["--output-stride", "3"], "output_stride=3"),
+        (["--model", "iizuka", "--filters", "8,16"], "--filters"),
+        (["--model", "backbone_fusion", "--classify"], "classify"),
+        (["--backbone-weights", "/no/such.h5"], "/no/such.h5"),
+        (["--preset", "iizuka", "--global-size", "100"], "global_size=100"),
     ],
 )
 def test_bad_flags_give_one_line(flags, message, tmp_path):
@@ -50,8 +55,37 @@ def test_missing_data_folder_gives_one_line(tmp_path):
 def test_help_lists_presets():
     result = run_python(["-m", "tfcolor.train", "--help"])
     assert result.returncode == 0
-    for preset in ("unet_shapes", "unet_128", "unet_cifar", "unet_mse"):
+    for preset in ("unet_shapes", "unet_128", "unet_cifar", "unet_mse", "unet_gamut"):
         assert preset in result.stdout
+    for preset in ("iizuka", "iizuka_cls", "unet_global", "backbone_fusion"):
+        assert preset in result.stdout
+
+
+def test_flags_reach_the_config():
+    from tfcolor.train import build_parser, config_from_args
+
+    parser = build_parser()
+    config = config_from_args(
+        parser.parse_args(
+            ["--codec", "gamut", "--model", "iizuka", "--classify", "--output-stride", "2"]
+        )
+    )
+    assert (config.codec.name, config.codec.decode, config.codec.temperature) == (
+        "gamut",
+        "annealed_mean",
+        0.38,
+    )
+    assert (config.model.name, config.model.classify, config.model.output_stride) == (
+        "iizuka",
+        True,
+        2,
+    )
+    config = config_from_args(
+        parser.parse_args(["--preset", "backbone_fusion", "--backbone-weights", "none"])
+    )
+    assert config.model.backbone_weights is None
+    config = config_from_args(parser.parse_args(["--global-features", "learned"]))
+    assert config.model.global_features == "learned"
 
 
 @pytest.mark.slow

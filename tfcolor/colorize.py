@@ -108,7 +108,7 @@ def build_parser() -> argparse.ArgumentParser:
     parser.add_argument("--output", required=True, help="folder for the colorized PNGs")
     parser.add_argument(
         "--render-size",
-        type=int,
+        type=cli.non_negative_int,
         help="side at which colours are predicted (default: the export's; 0: each image's own "
         "size, for models with a fixed-size global path such as Iizuka's)",
     )
@@ -119,8 +119,6 @@ def main(argv: list[str] | None = None) -> int:
     parser = build_parser()
     args = parser.parse_args(argv)
     cli.quiet_tensorflow()
-    if args.render_size is not None and args.render_size < 0:
-        parser.error(f"--render-size must be 0 or positive, got {args.render_size}")
     try:
         export = find_export(args.model)
         pairs = collect_inputs(args.inputs)

@@ -36,13 +36,6 @@ def _temperatures(text: str) -> list[float]:
     return values
 
 
-def _positive_int(text: str) -> int:
-    value = int(text)
-    if value < 1:
-        raise argparse.ArgumentTypeError(f"must be a positive integer, got {text}")
-    return value
-
-
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
         prog="python -m tfcolor.evaluate",
@@ -62,10 +55,10 @@ def build_parser() -> argparse.ArgumentParser:
         help="which part of --data (default: validation; a folder's held-out share)",
     )
     parser.add_argument(
-        "--image-size", type=_positive_int, help="images are resized and centre-cropped to this"
+        "--image-size", type=cli.positive_int, help="images are resized and centre-cropped to this"
     )
-    parser.add_argument("--limit", type=_positive_int, help="measure at most this many images")
-    parser.add_argument("--batch-size", type=_positive_int, default=32)
+    parser.add_argument("--limit", type=cli.positive_int, help="measure at most this many images")
+    parser.add_argument("--batch-size", type=cli.positive_int, default=32)
     parser.add_argument(
         "--temperature",
         type=_temperatures,
@@ -73,7 +66,7 @@ def build_parser() -> argparse.ArgumentParser:
     )
     parser.add_argument(
         "--render-size",
-        type=int,
+        type=cli.non_negative_int,
         help="side at which colours are predicted (default: the model's; 0: each image's own)",
     )
     parser.add_argument(
@@ -114,8 +107,6 @@ def main(argv: list[str] | None = None) -> int:
     parser = build_parser()
     args = parser.parse_args(argv)
     cli.quiet_tensorflow()
-    if args.render_size is not None and args.render_size < 0:
-        parser.error(f"--render-size must be 0 or positive, got {args.render_size}")
     if not os.path.exists(args.model):
         print(f"tfcolor.evaluate: error: --model {args.model}: no such folder", file=sys.stderr)
         return 2

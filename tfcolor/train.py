@@ -20,27 +20,6 @@ from tfcolor import cli
 from tfcolor import config as config_lib
 
 
-def _positive_int(text: str) -> int:
-    value = int(text)
-    if value < 1:
-        raise argparse.ArgumentTypeError(f"must be a positive integer, got {text}")
-    return value
-
-
-def _non_negative_int(text: str) -> int:
-    value = int(text)
-    if value < 0:
-        raise argparse.ArgumentTypeError(f"must be 0 or a positive integer, got {text}")
-    return value
-
-
-def _positive_float(text: str) -> float:
-    value = float(text)
-    if not value > 0:
-        raise argparse.ArgumentTypeError(f"must be a positive number, got {text}")
-    return value
-
-
 def build_parser() -> argparse.ArgumentParser:
     presets = "\n".join(f"  {name:<16} {text}" for name, (_, text) in config_lib.PRESETS.items())
     parser = argparse.ArgumentParser(
@@ -59,8 +38,8 @@ def build_parser() -> argparse.ArgumentParser:
     data = parser.add_argument_group("data")
     data.add_argument("--data", help="training source: shapes | folder:DIR | tfds:NAME[:SPLIT]")
     data.add_argument("--validation-data", help="validation source (default: split off --data)")
-    data.add_argument("--image-size", type=_positive_int, help="training image side in pixels")
-    data.add_argument("--batch-size", type=_positive_int)
+    data.add_argument("--image-size", type=cli.positive_int, help="training image side in pixels")
+    data.add_argument("--batch-size", type=cli.positive_int)
     data.add_argument(
         "--augment",
         action=argparse.BooleanOptionalAction,
@@ -78,14 +57,16 @@ def build_parser() -> argparse.ArgumentParser:
         choices=["grid", "gamut", "regression"],
         help="grid: the thesis's bins; gamut: Zhang et al.'s in-gamut bins; regression",
     )
-    codec.add_argument("--bins", type=_positive_int, help="grid bins, a perfect square (36, 324)")
+    codec.add_argument(
+        "--bins", type=cli.positive_int, help="grid bins, a perfect square (36, 324)"
+    )
     codec.add_argument(
         "--neighbours",
-        type=_positive_int,
+        type=cli.positive_int,
         help="gamut: soft-encode over this many nearest bins (Zhang et al.: 5)",
     )
     codec.add_argument(
-        "--sigma", type=_positive_float, help="gamut: soft-encoding Gaussian width (5)"
+        "--sigma", type=cli.positive_float, help="gamut: soft-encoding Gaussian width (5)"
     )
     codec.add_argument(
         "--normalization",
@@ -100,9 +81,9 @@ def build_parser() -> argparse.ArgumentParser:
         help="class-rebalancing lambda (0.5 in Zhang et al.); 0 turns it off",
     )
     train = parser.add_argument_group("training")
-    train.add_argument("--epochs", type=_positive_int, help="total epochs of the run")
-    train.add_argument("--steps-per-epoch", type=_positive_int)
-    train.add_argument("--learning-rate", type=_positive_float)
+    train.add_argument("--epochs", type=cli.positive_int, help="total epochs of the run")
+    train.add_argument("--steps-per-epoch", type=cli.positive_int)
+    train.add_argument("--learning-rate", type=cli.positive_float)
     train.add_argument(
         "--lr-schedule",
         choices=["cosine", "constant"],
@@ -118,7 +99,7 @@ def build_parser() -> argparse.ArgumentParser:
     model.add_argument("--filters", help="U-Net filters per level, e.g. 8,16,32")
     model.add_argument(
         "--output-stride",
-        type=_positive_int,
+        type=cli.positive_int,
         help="predict colours at 1/N of the resolution (Zhang et al.: 4), a power of 2",
     )
     model.add_argument(
@@ -127,7 +108,7 @@ def build_parser() -> argparse.ArgumentParser:
         help="unet: a global feature vector fused at the bottleneck",
     )
     model.add_argument(
-        "--global-size", type=_positive_int, help="side of the global path's rescale (224)"
+        "--global-size", type=cli.positive_int, help="side of the global path's rescale (224)"
     )
     model.add_argument(
         "--simple-global",
@@ -161,13 +142,13 @@ def build_parser() -> argparse.ArgumentParser:
     train.add_argument("--jit-compile", choices=["auto", "on", "off"], help="XLA")
     train.add_argument(
         "--render-size",
-        type=_non_negative_int,
+        type=cli.non_negative_int,
         help="side at which the export predicts colours (default: image size; 0: each "
         "image's own size)",
     )
     train.add_argument(
         "--backup-every-steps",
-        type=_positive_int,
+        type=cli.positive_int,
         help="resume backup interval in steps (it is also written every epoch)",
     )
     train.add_argument(
@@ -253,6 +234,11 @@ def config_from_args(args: argparse.Namespace) -> config_lib.Config:
             ) from None
     if codec.name == "regression":
         codec.rebalance = None
+    if args.codec == "gamut" and args.decode is None and codec.decode == "interp":
+        # Switched to Zhang's codec from a thesis preset: decode as Zhang et al. do.
+        codec.decode = "annealed_mean"
+        if args.temperature is None:
+            codec.temperature = 0.38
     if data.source.startswith("folder:"):
         data.source = "folder:" + os.path.expanduser(data.source[len("folder:") :])
     if data.validation_source and data.validation_source.startswith("folder:"):
