@@ -210,11 +210,16 @@ def test_rebalancing_weights_for_a_one_bin_prior():
     far = codec.bin_index(np.array([80.0, 60.0], np.float32)).numpy()
     assert weights[neutral] < weights[neighbour] < weights[far]
 
+    # The class-balanced AuC's pixel weights: lambda = 0.5 whatever lambda the codec trains
+    # with (here: the same weights as training at 0.5).
     ab = np.array([[[0.0, 0.0], [9.0, 1.0], [80.0, 60.0]]], np.float32)
-    np.testing.assert_allclose(
-        codec.pixel_class_weights(ab).numpy(),
-        [[weights[neutral], weights[neighbour], weights[far]]],
-    )
+    balanced = expected
+    for trained_with in (0.5, None, 0.9):
+        np.testing.assert_allclose(
+            hand_made_prior_codec(trained_with).pixel_class_weights(ab).numpy(),
+            [[balanced[neutral], balanced[neighbour], balanced[far]]],
+            rtol=1e-4,
+        )
     np.testing.assert_array_equal(hand_made_prior_codec(None).class_weights, np.ones(GAMUT_BINS))
     np.testing.assert_array_equal(gamut_codec().pixel_class_weights(ab).numpy(), np.ones((1, 3)))
 

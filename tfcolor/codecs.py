@@ -69,6 +69,9 @@ AB_SPAN = AB_MAX - AB_MIN  # 255
 
 # Zhang et al. 2016: the empirical prior is smoothed with a Gaussian of sigma 5 ab units.
 PRIOR_SMOOTHING_SIGMA = 5.0
+# lambda of the class-balanced AuC's pixel weights (`pixel_class_weights`): Zhang et al.'s
+# training value, finite for every colour.
+EVALUATION_REBALANCE = 0.5
 # Below this temperature annealed_mean is taken as its limit T -> 0: the argmax bin's mean
 # (softmax(log p / T) would overflow to a one-hot anyway, with NaN risk on ties).
 ANNEALED_MEAN_MIN_TEMPERATURE = 1e-3
@@ -326,6 +329,7 @@ class _BinCodec(Codec):
         self._bin_means = self._bin_centers.copy()
         self._bin_modes = self._bin_centers.copy()
         self._class_weights = None
+        self._balanced_weights = None
 
     @property
     def fitted(self) -> bool:
@@ -379,8 +383,13 @@ class _BinCodec(Codec):
         kernel /= kernel.sum(axis=1, keepdims=True)
         return prior @ kernel
 
-    def _compute_class_weights(self) -> np.ndarray:
-        rebalance = self._config.rebalance
+    def _compute_class_weights(self, rebalance: float | None = -1.0) -> np.ndarray:
+        """Zhang et al.'s weights 1 / ((1 - lambda) prior + lambda / Q), expectation 1.
+
+        `rebalance` is lambda; the default (-1) takes the config's.
+        """
+        if rebalance == -1.0:
+            rebalance = self._config.rebalance
         if rebalance is None or not self.fitted:
             return np.ones(self.n_bins, np.float32)
         smoothed = self.smoothed_prior()
@@ -462,6 +471,7 @@ class _BinCodec(Codec):
         self._bin_means = means.astype(np.float32)
         self._bin_modes = modes.astype(np.float32)
         self._class_weights = None
+        self._balanced_weights = None
         logging.info(
             "Fitted the %d-bin %s codec on %d pixels; %d bins occupied.",
             self.n_bins,
@@ -501,20 +511,28 @@ class _BinCodec(Codec):
         self._bin_means = np.asarray(state["bin_means"], np.float32).copy()
         self._bin_modes = np.asarray(state["bin_modes"], np.float32).copy()
         self._class_weights = None
+        self._balanced_weights = None
 
     # --- TF side ---
 
     def pixel_class_weights(self, ab: tf.Tensor) -> tf.Tensor:
-        """The class-rebalancing weight of each pixel's bin, for Zhang et al.'s rebalanced AuC.
+        """Each pixel weighted inversely by its colour's probability, for Zhang et al.'s
+        class-balanced AuC ("re-weighting the pixels inversely by color class probability").
+
+        The weight of a pixel's bin is Zhang et al.'s rebalancing weight with lambda = 0.5,
+        whatever rebalancing the codec trains with (so runs with and without it compare on
+        one measure): the pure inverse prior (lambda = 0) is infinite for colours the
+        training data never showed, which a test set may hold.
 
         Args:
             ab: float ab, shape [..., H, W, 2].
 
         Returns:
-            float32 [..., H, W]: `class_weights` of `bin_index(ab)` (ones without rebalancing
-            or before `fit`).
+            float32 [..., H, W] (ones before `fit`).
         """
-        return tf.gather(tf.constant(self.class_weights), self.bin_index(ab))
+        if self._balanced_weights is None:
+            self._balanced_weights = self._compute_class_weights(EVALUATION_REBALANCE)
+        return tf.gather(tf.constant(self._balanced_weights), self.bin_index(ab))
 
     def _rebalanced(self, cross_entropy: tf.Tensor, true_bin: tf.Tensor) -> tf.Tensor:
         """Weights a per-pixel loss by the true bin's class weight when rebalancing is on."""
