@@ -278,7 +278,8 @@ def main(argv: list[str] | None = None) -> int:
 
     print(f"model_dir: {colorizer.model_dir}  (tensorboard --logdir {colorizer.model_dir}/logs)")
     print(f"epochs trained: {colorizer.epochs_done}")
-    keras_metrics = {k: v for k, v in results.items() if k not in _IMAGE_METRICS}
+    image_metrics = (*_IMAGE_METRICS, "colorfulness_true")
+    keras_metrics = {k: v for k, v in results.items() if k not in image_metrics}
     keras_metrics = {k: v for k, v in keras_metrics.items() if not k.startswith("gray_")}
     print(
         "validation: " + "  ".join(f"{name} {value:.4f}" for name, value in keras_metrics.items())
@@ -299,6 +300,7 @@ def main(argv: list[str] | None = None) -> int:
                 f"{name} {results[name]:.3f} / {results.get('gray_' + name, float('nan')):.3f}"
                 for name in images
             )
+            + f"  (colorfulness of the truth: {results.get('colorfulness_true', float('nan')):.3f})"
         )
     if not args.no_export:
         print(f"exported: {colorizer.export_saved_model()}")
