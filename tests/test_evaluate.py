@@ -115,3 +115,22 @@ def test_evaluate_command_errors(trained_run, tmp_path):
     )
     assert bad_temperature.returncode == 2 and "--temperature" in bad_temperature.stderr
     assert os.path.isdir(colorizer.model_dir)
+
+
+def test_balanced_auc_only_for_codecs_with_colour_classes():
+    from tfcolor import codecs
+    from tfcolor.config import CodecConfig
+
+    truth = np.concatenate([_image_of_colour((200, 30, 30)), _image_of_colour((30, 30, 200))])
+    regression = codecs.make_codec(CodecConfig(name="regression", rebalance=None))
+    measured = evaluation.measure(lambda batch: batch, [truth], regression.pixel_class_weights)
+    assert "auc_rebalanced" not in measured.results
+    grid = codecs.make_codec(CodecConfig(name="grid", n_bins=36))
+    grid.fit([np.asarray([[[[60.0, 40.0]], [[-20.0, -50.0]], [[0.0, 0.0]]]], np.float32)])
+    measured = evaluation.measure(evaluation.gray_images, [truth], grid.pixel_class_weights)
+    # Weighted or not, a gray prediction of two saturated colours misses every pixel by the
+    # same distances; both AuCs are finite and the weighted one is defined.
+    assert np.isfinite(measured.results["auc_rebalanced"])
+    assert measured.results["gray_auc_rebalanced"] == pytest.approx(
+        measured.results["auc_rebalanced"], abs=1e-3
+    )

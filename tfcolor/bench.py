@@ -155,7 +155,7 @@ def _train_model(config, codec, jit_compile: bool):
 
     keras.utils.set_random_seed(config.train.seed)
     class_names = config.model.class_names if config.model.classify else None
-    model = build_model(config.model, codec, num_classes=len(class_names) if class_names else None)
+    model = build_model(config.model, codec)  # classify: len(config.model.class_names)
     compile_model(
         model,
         codec,
@@ -194,12 +194,10 @@ def _train_command(args: argparse.Namespace) -> int:
     # Synthetic data: random colours, so every bin codec sees a spread of targets.
     rng = tf.random.Generator.from_seed(0)
     rgb = rng.uniform([batch, size, size, 3])
-    lightness, ab = color.lightness_and_ab(rgb)
     if codec.needs_fit:
-        codec.fit([ab])
-    if stride > 1:
-        ab = tf.nn.avg_pool2d(ab, stride, stride, "VALID")
-    targets = codec.encode(ab)
+        codec.fit([color.lightness_and_ab(rgb)[1]])
+    # The pipeline's own function: the same pooling to the output stride and encoding.
+    lightness, targets = input_pipeline.inputs_and_targets(codec, stride)(rgb)
     if config.model.classify:
         labels = rng.uniform([batch], 0, len(config.model.class_names), tf.int32)
         targets = {"colors": targets, "class_logits": labels}

@@ -13,7 +13,7 @@ import numpy as np
 import tensorflow as tf
 from absl import logging
 
-from tfcolor import color
+from tfcolor import evaluation
 
 __all__ = [
     "Backup",
@@ -157,15 +157,7 @@ class ImagePanel(keras.callbacks.Callback):
     def on_epoch_end(self, epoch, logs=None):
         if not len(self._images):
             return
-        predicted = np.asarray(self._colorize(self._images))
-        # The model's view: the truth's Lab lightness with a = b = 0.
-        lightness, ab = color.lightness_and_ab(
-            tf.image.convert_image_dtype(self._images, tf.float32)
-        )
-        gray = tf.image.convert_image_dtype(
-            color.lab_from_parts(lightness, tf.zeros_like(ab)), tf.uint8, saturate=True
-        ).numpy()
-        panel = np.concatenate([gray, predicted, self._images], axis=2)
+        panel = evaluation.triplets(self._images, self._colorize(self._images))
         with self._writer.as_default(step=epoch + 1):
             tf.summary.image(
                 "gray_predicted_truth",
@@ -197,8 +189,6 @@ class ImageMetrics(keras.callbacks.Callback):
         self._pixel_class_weights = pixel_class_weights
 
     def on_epoch_end(self, epoch, logs=None):
-        from tfcolor import evaluation  # evaluation imports metrics, which imports keras
-
         if logs is None or not _finite(logs):
             return
         measured = evaluation.measure(

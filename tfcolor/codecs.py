@@ -46,6 +46,7 @@ import tqdm
 
 from tfcolor import color
 from tfcolor.config import CodecConfig
+from tfcolor.metrics import pixel_weights
 
 __all__ = [
     "AbMeanAbsoluteError",
@@ -89,6 +90,8 @@ class Codec:
     Attributes:
         name: the codec's name in `CodecConfig.name`.
         channels: model outputs per pixel (the head's size).
+        target_channels: floats per pixel of `encode`'s target (what the input pipeline
+            carries and caches): 2 for ab, 1 for a bin index, 2k for a soft encoding.
         output_activation: `"sigmoid"`, `"tanh"` or None; the model applies it in its float32
             head. Codecs trained on logits use None.
         needs_fit: whether `fit` must see the training data before training.
@@ -96,6 +99,7 @@ class Codec:
 
     name: str = ""
     channels: int = 0
+    target_channels: int = 2
     output_activation: str | None = None
     needs_fit: bool = False
 
@@ -149,6 +153,12 @@ class Codec:
     def metrics(self) -> list[keras.metrics.Metric]:
         """New metric objects for `model.compile` (fresh ones on every call)."""
         return []
+
+    def pixel_class_weights(self, ab: tf.Tensor) -> tf.Tensor | None:
+        """Each pixel's weight for the class-balanced AuC, float32 [..., H, W]; None for
+        codecs without colour classes (regression), which report no balanced AuC."""
+        del ab
+        return None
 
     def get_config(self) -> dict[str, Any]:
         """The `CodecConfig` fields, JSON-serializable."""
@@ -637,6 +647,7 @@ class GridCodec(_BinCodec):
     """
 
     name = "grid"
+    target_channels = 1  # the bin index
     target_format = "index"
 
     def __init__(self, config: CodecConfig):
@@ -881,6 +892,7 @@ class GamutCodec(_BinCodec):
                 f"for grid_size={grid_size:g}). Received: neighbours={neighbours}"
             )
         self.neighbours = neighbours
+        self.target_channels = 2 * neighbours  # k bin indices and their k weights
         self._set_bins(centers)
 
     def _annealed_mean_values(self) -> np.ndarray:
@@ -1001,16 +1013,6 @@ def _true_bin(y_true: tf.Tensor, y_pred: tf.Tensor, target_format: str) -> tf.Te
     return _as_bin_index(y_true, y_pred)
 
 
-def _pixel_weights(sample_weight: tf.Tensor | None, like: tf.Tensor) -> tf.Tensor:
-    """Per-pixel float32 weights shaped like `like` from a per-sample (or per-pixel) weight."""
-    if sample_weight is None:
-        return tf.ones_like(like, tf.float32)
-    sample_weight = tf.cast(sample_weight, tf.float32)
-    while sample_weight.shape.rank < like.shape.rank:
-        sample_weight = sample_weight[..., None]
-    return tf.broadcast_to(sample_weight, tf.shape(like))
-
-
 class _MeanMetric(keras.metrics.Metric):
     """A ratio total / count of two float32 accumulators."""
 
@@ -1079,7 +1081,7 @@ class BinAccuracy(_MeanMetric):
 
     def update_state(self, y_true, y_pred, sample_weight=None):
         labels, correct = self._correct(y_true, y_pred)
-        self._accumulate(correct, _pixel_weights(sample_weight, labels))
+        self._accumulate(correct, pixel_weights(sample_weight, labels, tf.float32))
 
     def get_config(self) -> dict[str, Any]:
         return {
@@ -1113,7 +1115,7 @@ class ColoredBinAccuracy(BinAccuracy):
     def update_state(self, y_true, y_pred, sample_weight=None):
         labels, correct = self._correct(y_true, y_pred)
         colored = tf.cast(tf.not_equal(labels, self.neutral_bin), tf.float32)
-        self._accumulate(correct, colored * _pixel_weights(sample_weight, labels))
+        self._accumulate(correct, colored * pixel_weights(sample_weight, labels, tf.float32))
 
     def get_config(self) -> dict[str, Any]:
         return {"neutral_bin": self.neutral_bin, **super().get_config()}
@@ -1140,7 +1142,7 @@ class AbMeanAbsoluteError(_MeanMetric):
         true_ab = _regression_decode(y_true, self.normalization)
         predicted_ab = _regression_decode(y_pred, self.normalization)
         error = tf.abs(predicted_ab - true_ab)
-        self._accumulate(error, _pixel_weights(sample_weight, error))
+        self._accumulate(error, pixel_weights(sample_weight, error, tf.float32))
 
     def get_config(self) -> dict[str, Any]:
         return {"normalization": self.normalization, "name": self.name, "dtype": self.dtype}

@@ -140,7 +140,8 @@ class Colorizer:
         else:
             self.codec = codecs_lib.make_codec(config.codec)
         keras.utils.set_random_seed(config.train.seed)
-        self.model = build_model(config.model, self.codec, num_classes=self.num_classes)
+        # With `classify`, the head's size is len(config.model.class_names), resolved above.
+        self.model = build_model(config.model, self.codec)
         self._restore_weights()
 
     # --- paths -----------------------------------------------------------------------------
@@ -152,10 +153,6 @@ class Colorizer:
     def class_names(self) -> tuple[str, ...] | None:
         """The classification head's classes, in order; None without a head."""
         return self.config.model.class_names if self.config.model.classify else None
-
-    @property
-    def num_classes(self) -> int | None:
-        return len(self.class_names) if self.class_names else None
 
     @property
     def export_dir_base(self) -> str:
@@ -419,10 +416,8 @@ class Colorizer:
 
     @property
     def _pixel_class_weights(self):
-        """A bin codec's class weight per pixel (for the rebalanced AuC), or None."""
-        if not self.codec.fitted or not hasattr(self.codec, "pixel_class_weights"):
-            return None
-        return self.codec.pixel_class_weights
+        """The codec's class weight per pixel (for the rebalanced AuC); None before `fit`."""
+        return self.codec.pixel_class_weights if self.codec.fitted else None
 
     @property
     def _multiple(self) -> int:

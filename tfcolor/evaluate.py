@@ -150,7 +150,7 @@ def main(argv: list[str] | None = None) -> int:
         settings = args.temperature or [None]
         dataset = input_pipeline.load_images(data, split=args.split, limit=args.limit)
         batches = dataset.map(lambda element: element["image"]).batch(data.batch_size)
-        weights = getattr(codec, "pixel_class_weights", None) if codec is not None else None
+        weights = codec.pixel_class_weights if codec is not None else None
         rows, curves, sheet = {}, {}, None
         for temperature in settings:
             label = "model" if temperature is None else f"T={temperature:g}"

@@ -19,7 +19,14 @@ import tensorflow as tf
 
 from tfcolor import color, metrics
 
-__all__ = ["Measurement", "contact_sheet", "gray_images", "measure", "plot_error_curves"]
+__all__ = [
+    "Measurement",
+    "contact_sheet",
+    "gray_images",
+    "measure",
+    "plot_error_curves",
+    "triplets",
+]
 
 Colorize = Callable[[np.ndarray], np.ndarray]
 
@@ -76,11 +83,11 @@ def measure(
         if not len(truth):
             continue
         predicted = np.asarray(colorize(truth))
-        weights = None
-        if pixel_class_weights is not None:
-            true_ab = color.lightness_and_ab(tf.image.convert_image_dtype(truth, tf.float32))[1]
-            weights = pixel_class_weights(true_ab)
-        accumulator.update(truth, predicted, pixel_weights=weights)
+        # Converted once here: the class weights and every metric read the same true ab.
+        true_ab = color.lightness_and_ab(tf.image.convert_image_dtype(truth, tf.float32))[1]
+        weights = pixel_class_weights(true_ab) if pixel_class_weights is not None else None
+        # (a codec without colour classes returns None: no balanced AuC)
+        accumulator.update(truth, predicted, true_ab=true_ab, pixel_weights=weights)
         count += len(truth)
         if len(kept_truth) < samples:
             room = samples - sum(len(batch) for batch in kept_truth)
@@ -107,6 +114,11 @@ def gray_images(truth: np.ndarray) -> np.ndarray:
     return tf.image.convert_image_dtype(gray, tf.uint8, saturate=True).numpy()
 
 
+def triplets(truth: np.ndarray, predicted: np.ndarray) -> np.ndarray:
+    """gray | predicted | truth side by side: uint8 [N, S, 3 S, 3] from two [N, S, S, 3]."""
+    return np.concatenate([gray_images(truth), np.asarray(predicted), truth], axis=2)
+
+
 def contact_sheet(
     truth: np.ndarray, predicted: np.ndarray, columns: int = 0, gap: int = 2
 ) -> np.ndarray:
@@ -129,14 +141,14 @@ def contact_sheet(
             f"Received: {truth.shape} and {predicted.shape}"
         )
     count, height, width, _ = truth.shape
-    triplets = np.concatenate([gray_images(truth), predicted, truth], axis=2)
+    rows_of_three = triplets(truth, predicted)
     if columns <= 0:
         columns = max(1, round(math.sqrt(count * height / (3 * width))))
     columns = min(columns, count)
     rows = math.ceil(count / columns)
     cell_height, cell_width = height + gap, 3 * width + gap
     sheet = np.full((rows * cell_height - gap, columns * cell_width - gap, 3), 255, np.uint8)
-    for index, triplet in enumerate(triplets):
+    for index, triplet in enumerate(rows_of_three):
         row, column = divmod(index, columns)
         top, left = row * cell_height, column * cell_width
         sheet[top : top + height, left : left + 3 * width] = triplet

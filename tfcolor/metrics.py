@@ -62,6 +62,7 @@ __all__ = [
     "gray_ab",
     "gray_rgb",
     "image_metrics",
+    "pixel_weights",
     "psnr",
     "ssim",
 ]
@@ -146,11 +147,16 @@ def _check_max_threshold(max_threshold: int) -> int:
     return int(max_threshold)
 
 
-def _pixel_weights(weights: tf.Tensor | None, pixels: tf.Tensor) -> tf.Tensor:
-    """float64 weights shaped like `pixels` [N, H, W], from None, [N] or [N, H, W] weights."""
+def pixel_weights(
+    weights: tf.Tensor | None, pixels: tf.Tensor, dtype: tf.DType = tf.float64
+) -> tf.Tensor:
+    """Weights shaped like `pixels` [N, H, W], from None (ones), [N] or [N, H, W] weights.
+
+    The one broadcast of Keras' `sample_weight` to pixels, for these metrics and the codecs'.
+    """
     if weights is None:
-        return tf.ones_like(pixels, tf.float64)
-    weights = tf.cast(weights, tf.float64)
+        return tf.ones_like(pixels, dtype)
+    weights = tf.cast(weights, dtype)
     while weights.shape.rank < pixels.shape.rank:
         weights = weights[..., None]
     return tf.broadcast_to(weights, tf.shape(pixels))
@@ -176,10 +182,10 @@ def _ab_error_histogram(
     # The comparison is False for NaN, which lands in the overflow bucket.
     error = tf.where(error <= float(max_threshold), error, overflow)
     bucket = tf.cast(tf.math.ceil(error), tf.int32)
-    pixel_weights = _pixel_weights(weights, error)
+    weights_per_pixel = pixel_weights(weights, error)
     # float64: pixel counts pass float32's exact-integer limit (2^24) within a few batches.
     return tf.math.unsorted_segment_sum(
-        tf.reshape(pixel_weights, [-1]), tf.reshape(bucket, [-1]), max_threshold + 2
+        tf.reshape(weights_per_pixel, [-1]), tf.reshape(bucket, [-1]), max_threshold + 2
     )
 
 

@@ -52,11 +52,22 @@ def test_classification_targets_carry_class_indices(training):
     lightness, targets = next(iter(dataset))
     assert set(targets) == {"colors", "class_logits"}
     assert targets["colors"].shape == (16, 32, 32) and targets["class_logits"].shape == (16,)
+    split = "train" if training else "validation"
+    names = ("red", "green", "blue")
+    expected = np.array([names.index(name) for name in shapes.shapes_labels(split)])
     if not training:  # a fixed order: the first labels of the validation split
-        expected = [
-            ("red", "green", "blue").index(name) for name in shapes.shapes_labels("validation")[:16]
-        ]
-        np.testing.assert_array_equal(targets["class_logits"], expected)
+        np.testing.assert_array_equal(targets["class_logits"], expected[:16])
+    else:  # shuffled: each label must still travel with its own image
+        from tfcolor import color
+
+        truth = color.lightness_and_ab(tf.constant(shapes.shapes_images(split)) / 255)[0]
+        truth = truth.numpy().reshape(len(expected), -1)
+        for lightness, batch_targets in dataset.take(3):
+            flat = lightness.numpy().reshape(len(lightness), -1)
+            distance = np.abs(flat[:, None, :] - truth[None]).max(axis=-1)
+            index = distance.argmin(axis=1)
+            assert distance.min(axis=1).max() < 1e-3  # each input is one training image
+            np.testing.assert_array_equal(batch_targets["class_logits"], expected[index])
 
 
 def test_images_of_other_labels_are_left_out():

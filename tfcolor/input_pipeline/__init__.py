@@ -46,6 +46,7 @@ from tfcolor.input_pipeline.sources import (
 __all__ = [
     "PipelineStats",
     "ab_batches",
+    "inputs_and_targets",
     "label_names",
     "list_image_files",
     "load_images",
@@ -69,7 +70,7 @@ def pipeline_stats(data: DataConfig) -> PipelineStats:
     return source_stats(data)
 
 
-def _inputs_and_targets(codec, target_stride: int = 1) -> Callable:
+def inputs_and_targets(codec, target_stride: int = 1) -> Callable:
     """RGB batch (and label batch) -> (lightness, target), compiled with XLA.
 
     XLA fuses the Lab conversion and the encoding (dozens of element-wise ops) into one loop:
@@ -178,7 +179,7 @@ def make_dataset(
     )
     split = "train" if training else "validation"
     augment = training and data.augment
-    to_model = _inputs_and_targets(codec, target_stride)
+    to_model = inputs_and_targets(codec, target_stride)
     if class_names is not None:
         to_model = _with_labels(to_model)
     if not augment and _fits_in_memory(data, stats, codec):
@@ -211,9 +212,8 @@ def _fits_in_memory(data: DataConfig, stats: PipelineStats, codec) -> bool:
         return True
     if stats.total is None:
         return False
-    # Lightness float32 + the target: 2 floats (ab, bin index) or the gamut codec's k
-    # indices and k weights per pixel.
-    target_floats = 2 * getattr(codec, "neighbours", 1) if codec is not None else 2
+    # Lightness float32 + the target's floats per pixel (raw ab without a codec).
+    target_floats = codec.target_channels if codec is not None else 2
     per_image = data.image_size**2 * 4 * (1 + target_floats)
     return stats.total * per_image <= _CACHE_BUDGET_BYTES
 
