@@ -11,7 +11,7 @@ setup: $(STAMP)
 $(STAMP): setup.py requirements.txt requirements-test.txt
 	test -x $(PY) || $(PYTHON) -m venv $(VENV)
 	$(PY) -m pip install --upgrade pip
-	$(PY) -m pip install -e '.[test]'
+	$(PY) -m pip install -e '.[test,beam]'
 	touch $(STAMP)
 
 # Trains the thesis U-Net on the built-in shapes data, exports it, and colorizes the validation images.

@@ -21,13 +21,19 @@ setuptools.setup(
     packages=setuptools.find_packages(include=["tfcolor", "tfcolor.*"]),
     python_requires=">=3.10,<3.14",
     install_requires=_requirements("requirements.txt"),
-    extras_require={"test": _requirements("requirements-test.txt")},
+    extras_require={
+        "test": _requirements("requirements-test.txt"),
+        # Preprocessing at scale (`python -m tfcolor.preprocess`); any Beam runner.
+        # WriteToTFRecord needs a CRC32C implementation (google-crc32c is the fast one).
+        "beam": ["apache-beam[tfrecord]>=2.60", "google-crc32c>=1.5"],
+    },
     entry_points={
         "console_scripts": [
             "tfcolor-train=tfcolor.train:main",
             "tfcolor-colorize=tfcolor.colorize:main",
             "tfcolor-evaluate=tfcolor.evaluate:main",
             "tfcolor-bench=tfcolor.bench:main",
+            "tfcolor-preprocess=tfcolor.preprocess:main",
         ]
     },
 )

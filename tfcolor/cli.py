@@ -6,7 +6,7 @@ from __future__ import annotations
 import argparse
 import os
 
-__all__ = ["non_negative_int", "positive_float", "positive_int", "quiet_tensorflow"]
+__all__ = ["frame_size", "non_negative_int", "positive_float", "positive_int", "quiet_tensorflow"]
 
 
 def positive_int(text: str) -> int:
@@ -40,3 +40,18 @@ def quiet_tensorflow() -> None:
     TF_CPP_MIN_LOG_LEVEL=0.
     """
     os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
+
+
+def frame_size(value: str) -> tuple[int, int]:
+    """argparse type: WIDTHxHEIGHT (240x135) -> (width, height). A side of 0 leaves it free
+    (240x0: 240 wide, the height that keeps the aspect ratio); 0x0 keeps each video's size."""
+    parts = value.lower().split("x")
+    try:
+        width, height = (int(part) for part in parts)
+    except ValueError:
+        raise argparse.ArgumentTypeError(
+            f"expected WIDTHxHEIGHT such as 240x135, got {value!r}"
+        ) from None
+    if width < 0 or height < 0:
+        raise argparse.ArgumentTypeError(f"sides must be >= 0, got {value!r}")
+    return width, height
