@@ -4,10 +4,14 @@
 - `IizukaNet`: Iizuka et al. 2016, local and global features with a fusion layer.
 - `BackboneFusionNet`: the Keras baseline after Emil Wallner's blog, a `keras.applications`
   embedding fused into a strided encoder-decoder.
+- `VideoUNet`: the video report's U-Net per frame with a ConvLSTM at its bottleneck, whose
+  recurrent state is an explicit input and output (`reset_rows` zeroes it per stream).
 
-Every model takes L in [0, 1], [B, H, W, 1], and returns [B, H / s, W / s, head_channels]
+Every image model takes L in [0, 1], [B, H, W, 1], and returns [B, H / s, W / s, head_channels]
 (float32, s = its `output_stride`), or with a classification head the dict
 `{"colors": ..., "class_logits": [B, num_classes]}`; its `downsampling` is the input multiple.
+`VideoUNet` maps `{"frames": [B, T, H, W, 1], "state_h", "state_c"}` to
+`{"colors": [B, T, H / s, W / s, head_channels], "state_h", "state_c"}`.
 """
 
 from __future__ import annotations
@@ -26,21 +30,33 @@ from tfcolor.models.blocks import (
     apply_conv_block,
     apply_fusion,
 )
+from tfcolor.models.convlstm import (
+    DynamicConvLSTM2D,
+    FoldTime,
+    UnfoldTime,
+    VideoUNet,
+    reset_rows,
+)
 from tfcolor.models.iizuka import IizukaNet
 from tfcolor.models.unet import UNet
 
 __all__ = [
     "BackboneFusionNet",
     "BroadcastConcatenate",
+    "DynamicConvLSTM2D",
+    "FoldTime",
     "IizukaNet",
     "LightnessToRGB",
     "Resize",
     "ResizeLike",
     "UNet",
+    "UnfoldTime",
+    "VideoUNet",
     "apply_backbone_embedding",
     "apply_conv_block",
     "apply_fusion",
     "build_model",
+    "reset_rows",
 ]
 
 
@@ -62,12 +78,18 @@ def build_model(
         name: the model's name.
 
     Returns:
-        A `UNet`, `IizukaNet` or `BackboneFusionNet`.
+        A `UNet`, `IizukaNet`, `BackboneFusionNet` or `VideoUNet`.
 
     Raises:
-        ValueError: an invalid model config, or `classify` without a number of classes.
+        ValueError: an invalid model config, `classify` without a number of classes, or
+            `classify` with the video model.
     """
     model_config.validate()
+    if model_config.classify and model_config.name == "convlstm":
+        raise ValueError(
+            "classify is not supported on the convlstm video model. "
+            "Received: model='convlstm', classify=True"
+        )
     if model_config.classify:
         if num_classes is None and model_config.class_names is not None:
             num_classes = len(model_config.class_names)
@@ -109,6 +131,19 @@ def build_model(
         return BackboneFusionNet(
             output_stride=model_config.output_stride, name=name, **head, **backbone
         )
+    if model_config.name == "convlstm":
+        return VideoUNet(
+            filters=model_config.filters,
+            output_stride=model_config.output_stride,
+            batch_norm=model_config.batch_norm,
+            global_features=model_config.global_features,
+            global_size=model_config.global_size,
+            simple_global=model_config.simple_global,
+            name=name,
+            **head,
+            **backbone,
+        )
     raise ValueError(
-        f"model must be one of unet, iizuka, backbone_fusion. Received: model={model_config.name!r}"
+        "model must be one of unet, iizuka, backbone_fusion, convlstm. "
+        f"Received: model={model_config.name!r}"
     )
