@@ -309,3 +309,35 @@ def test_command_line_run(collection, tmp_path):
     assert line.endswith("3 failed: broken.mp4, broken.png, truncated.mp4")
     assert "Traceback" not in result.stderr
     assert len(video_records.read_manifest(str(tmp_path / "out"))) == 4
+
+
+def test_collection_images_are_an_image_source(collection):
+    """`tfrecord:DIR` reads the collection's images for image models, held out by name."""
+    import skimage.data
+
+    from tfcolor.config import DataConfig
+    from tfcolor.input_pipeline import label_names, read_source, transforms
+
+    _, output, _ = collection
+    data = DataConfig(source=f"tfrecord:{output}", image_size=32, validation_fraction=0.5)
+    names = {}
+    for split in ("train", "validation"):
+        for element in read_source(data, split, shuffle=False).as_numpy_iterator():
+            names[element["name"].decode()] = (split, element["rgb"])
+    assert sorted(names) == ["astronaut.png", "nested/coffee.jpg"]
+    expected = transforms.resize_and_crop(transforms.to_rgb(skimage.data.astronaut()), 32).numpy()
+    np.testing.assert_allclose(names["astronaut.png"][1], expected, atol=1e-6)  # PNG: exact
+    # The same split on every read; the labels are the top-level subfolders.
+    again = read_source(data, names["astronaut.png"][0], shuffle=False).as_numpy_iterator()
+    assert "astronaut.png" in [element["name"].decode() for element in again]
+    with pytest.raises(ValueError, match="at least two classes"):
+        label_names(data)  # one subfolder only: nested
+
+
+def test_a_folder_without_image_shards_is_named(tmp_path):
+    from tfcolor.config import DataConfig
+    from tfcolor.input_pipeline import read_source
+
+    data = DataConfig(source=f"tfrecord:{tmp_path}")
+    with pytest.raises(ValueError, match=str(tmp_path)):
+        read_source(data, "train", shuffle=False)

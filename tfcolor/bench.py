@@ -1,4 +1,5 @@
-"""Benchmarks: `python -m tfcolor.bench pipeline --data DIR --image-size 128`, `... train`.
+"""Benchmarks: `python -m tfcolor.bench pipeline --data DIR --image-size 128`, `... train`,
+`... video-pipeline`.
 
 `pipeline` measures, in one run, images/s of (a) decoding + resizing alone, exactly as the
 pipeline decodes and resizes (`transforms.decode_and_resize`: JPEGs decoded at a reduced DCT
@@ -10,11 +11,17 @@ decode + resize, DESIGN.md's baseline; b / a is the ratio that counts.
 `train` measures training images/s of a preset at its default size: on synthetic in-memory
 batches with XLA off and on, then fed by the real input pipeline with the faster setting, so an
 input-bound run shows.
+
+`video-pipeline` measures frames/s of the stateful video loader (`input_pipeline.video`) on one
+collection: (a) decoding the stored frames alone, then for each number of streams B the raw
+streams (read, decode, pad, batch) and the full pipeline (+ Lab and a 324-bin grid encoding).
+Without `--data` it writes a small collection of synthetic clips first, so it runs anywhere.
 """
 
 from __future__ import annotations
 
 import argparse
+import dataclasses
 import os
 import statistics
 import sys
@@ -236,6 +243,287 @@ def _train_command(args: argparse.Namespace) -> int:
     return 0
 
 
+# --- video-pipeline --------------------------------------------------------------------------
+
+
+def _synthetic_frames(rng, count: int, height: int, width: int):
+    """uint8 [count, height, width, 3]: coloured rectangles gliding over a dim gradient."""
+    import numpy as np
+
+    rows = np.arange(height, dtype=np.float32)[:, None, None]
+    cols = np.arange(width, dtype=np.float32)[None, :, None]
+    background = 20 + 25 * (rows / height + cols / width) * rng.uniform(0.5, 1.0, 3)
+    boxes = []
+    for _ in range(4):
+        size = rng.uniform(0.15, 0.35, 2) * (height, width)
+        start, velocity = rng.uniform(0, 1, 2), rng.uniform(-0.01, 0.01, 2)
+        boxes.append((start, velocity, size, rng.uniform(60, 255, 3)))
+    frames = np.empty((count, height, width, 3), np.uint8)
+    for t in range(count):
+        frame = background.copy()
+        for start, velocity, size, colour in boxes:
+            top, left = (np.abs((start + t * velocity) % 2 - 1)) * ((height, width) - size)
+            frame[int(top) : int(top + size[0]), int(left) : int(left + size[1])] = colour
+        frames[t] = frame
+    return frames
+
+
+def write_synthetic_collection(
+    folder: str,
+    videos: int = 32,
+    frame_size: tuple[int, int] = (240, 135),
+    chunk_frames: int = 8,
+    seed: int = 0,
+) -> str:
+    """A small preprocessed collection (JPEG frames), videos of unequal lengths; returns folder.
+
+    Written with `video_records` exactly as the manifest and chunk files of
+    `python -m tfcolor.preprocess`, from synthetic clips, so the benchmark needs no videos.
+    """
+    import numpy as np
+    import tensorflow as tf
+
+    from tfcolor.input_pipeline import video_records
+
+    width, height = frame_size
+    rng = np.random.default_rng(seed)
+    os.makedirs(os.path.join(folder, video_records.VIDEO_FOLDER), exist_ok=True)
+    entries = []
+    for number in range(videos):
+        video_id = f"synthetic/clip{number:03d}.mp4"
+        frames = _synthetic_frames(rng, int(rng.integers(40, 240)), height, width)
+        file = video_records.video_file_name(video_id)
+        chunks = -(-len(frames) // chunk_frames)
+        with tf.io.TFRecordWriter(os.path.join(folder, file)) as writer:
+            for chunk in range(chunks):
+                first = chunk * chunk_frames
+                encoded = [
+                    tf.io.encode_jpeg(frame, quality=90).numpy()
+                    for frame in frames[first : first + chunk_frames]
+                ]
+                example = video_records.chunk_example(
+                    video_id,
+                    chunk,
+                    chunk == chunks - 1,
+                    first,
+                    encoded,
+                    height,
+                    width,
+                    (0, 0, height, width),
+                    25.0,
+                )
+                writer.write(example.SerializeToString())
+        entries.append(
+            video_records.VideoEntry(
+                id=video_id,
+                file=file,
+                frames=len(frames),
+                chunks=chunks,
+                chunk_frames=chunk_frames,
+                fps=25.0,
+                height=height,
+                width=width,
+                source_height=height,
+                source_width=width,
+            )
+        )
+    video_records.write_manifest(folder, entries)
+    return folder
+
+
+class _Epochs:
+    """Batches of a dataset epoch after epoch, as Keras' fit draws them: one iterator per
+    epoch, kept across timed rounds (a new iterator restarts the streams and the prefetching,
+    which Keras pays once per epoch, not once per measurement)."""
+
+    def __init__(self, dataset):
+        self._dataset = dataset
+        self._iterator = iter(dataset)
+
+    def next(self):
+        try:
+            return next(self._iterator)
+        except StopIteration:
+            self._iterator = iter(self._dataset)
+            return next(self._iterator)
+
+
+def _frames_per_second(epochs: _Epochs, steps: int, count) -> float:
+    """Real frames per second over the next `steps` batches."""
+    frames = 0.0
+    start = time.perf_counter()
+    for _ in range(steps):
+        frames += count(epochs.next())
+    return frames / (time.perf_counter() - start)
+
+
+def _decode_only(source: str, batch: int = 64):
+    """(dataset, frames in an element) decoding every stored frame, without the streams.
+
+    tfrecord: all chunk files read in parallel, each frame decoded on its own as the loader
+    decodes it (the most parallel decoding there is). video: the files decoded one after
+    another with PyAV, `batch` frames per element.
+    """
+    import numpy as np
+    import tensorflow as tf
+
+    from tfcolor.input_pipeline import video as video_pipeline
+    from tfcolor.input_pipeline import video_records
+
+    spec = video_pipeline.parse_video_source(source)
+    if spec.kind == "tfrecord":
+        files = [
+            os.path.join(spec.path, entry.file) for entry in video_records.read_manifest(spec.path)
+        ]
+        frames = (
+            tf.data.TFRecordDataset(files, num_parallel_reads=tf.data.AUTOTUNE)
+            .map(lambda record: video_records.parse_chunk(record)["frames"])
+            .unbatch()
+            .map(video_pipeline.decode_frame, num_parallel_calls=tf.data.AUTOTUNE)
+            .map(lambda frame: tf.shape(frame)[0])
+            .batch(batch)
+            .map(tf.size)
+        )
+    else:
+        from tfcolor import video as video_io
+
+        paths = [os.path.join(spec.path, rel) for rel in video_io.list_video_files(spec.path)]
+
+        def decoded():
+            for path in paths:
+                pending = []
+                try:
+                    for frame in video_io.iter_frames(path):
+                        pending.append(frame)
+                        if len(pending) == batch:
+                            yield np.stack(pending)
+                            pending = []
+                except video_io.VideoError:
+                    pass
+                if pending:
+                    yield np.stack(pending)
+
+        frames = tf.data.Dataset.from_generator(
+            decoded, output_signature=tf.TensorSpec([None, None, None, 3], tf.uint8)
+        ).map(lambda stack: tf.shape(stack)[0])
+    return frames.prefetch(tf.data.AUTOTUNE), int
+
+
+def run_video_pipeline_benchmark(
+    source: str,
+    streams: tuple[int, ...] = (1, 8),
+    chunk_frames: int = 8,
+    steps: int = 30,
+    rounds: int = 3,
+    multiple: int = 8,
+) -> dict:
+    """Frames/s of decoding alone and of the video loader with B streams, on one source.
+
+    Each dataset is built once, iterated epoch after epoch as Keras does, warmed up (tf.data
+    autotuning, XLA) and timed `rounds` times for `steps` batches; the median is kept. One
+    dataset runs at a time. Frames are the real frames delivered (mask 1): blank rows and
+    padded frames do not count.
+
+    Returns:
+        {"decode": frames/s, "streams": {B: frames/s}, "pipeline": {B: frames/s}, "repeated":
+        {B: frames/s of the pipeline repeated, one iterator for all epochs}, "videos",
+        "frames", "steps": {B: steps per epoch}, "canvas": (height, width)}.
+    """
+    import tensorflow as tf
+
+    from tfcolor import codecs
+    from tfcolor.config import CodecConfig, DataConfig
+    from tfcolor.input_pipeline import video as video_pipeline
+
+    data = DataConfig(source=source, validation_source=source, chunk_frames=chunk_frames)
+    codec = codecs.make_codec(CodecConfig(name="grid", n_bins=324))
+    counts = video_pipeline.video_frame_counts(data, "train")
+
+    def real_frames(mask):
+        return float(tf.reduce_sum(mask))
+
+    decode, decode_count = _decode_only(source)
+    variants = {("decode", None): (decode, decode_count)}
+    for b in streams:
+        data_b = dataclasses.replace(data, batch_size=b)
+        raw = video_pipeline.make_video_streams(data_b, "train", multiple=multiple)
+        full = video_pipeline.make_video_dataset(data_b, codec, "train", multiple=multiple)
+        variants[("streams", b)] = (raw, lambda batch: real_frames(batch["mask"]))
+        variants[("pipeline", b)] = (full, lambda batch: real_frames(batch[2]))
+        # One iterator over all epochs (fit with steps_per_epoch = count_steps): each pass
+        # still plays a new plan, without restarting the streams at every epoch.
+        variants[("repeated", b)] = (full.repeat(), lambda batch: real_frames(batch[2]))
+    rates = {}
+    for key, (dataset, count) in variants.items():
+        # One variant at a time: an idle iterator's prefetching would compete for the CPU.
+        epochs = _Epochs(dataset)
+        _frames_per_second(epochs, min(steps, 5), count)
+        rates[key] = [_frames_per_second(epochs, steps, count) for _ in range(rounds)]
+        del epochs
+    result = {"decode": statistics.median(rates[("decode", None)])}
+    result.update(streams={}, pipeline={}, repeated={})
+    for (kind, b), values in rates.items():
+        if b is not None:
+            result[kind][b] = statistics.median(values)
+    frames_spec = raw.element_spec["frames"]
+    result.update(
+        videos=len(counts),
+        frames=sum(counts.values()),
+        steps={b: video_pipeline.count_steps(data, "train", streams=b) for b in streams},
+        canvas=tuple(frames_spec.shape[2:4]),
+    )
+    return result
+
+
+def _stream_counts(text: str) -> tuple[int, ...]:
+    """argparse type: "1,8" -> (1, 8), each positive."""
+    try:
+        values = tuple(int(part) for part in text.split(","))
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"expected numbers such as 1,8, got {text!r}") from None
+    if not values or min(values) < 1:
+        raise argparse.ArgumentTypeError(f"stream counts must be positive, got {text!r}")
+    return values
+
+
+def _video_pipeline_command(args: argparse.Namespace) -> int:
+    import tempfile
+
+    with tempfile.TemporaryDirectory() as scratch:
+        source = args.data
+        if source is None:
+            folder = os.path.join(scratch, "collection")
+            write_synthetic_collection(folder, chunk_frames=args.chunk_frames)
+            source = f"tfrecord:{folder}"
+            print(f"synthetic collection (240x135 JPEG, 32 clips) in {folder}")
+        try:
+            result = run_video_pipeline_benchmark(
+                source,
+                streams=args.streams,
+                chunk_frames=args.chunk_frames,
+                steps=args.steps,
+                rounds=args.rounds,
+                multiple=args.multiple,
+            )
+        except ValueError as error:
+            print(f"error: {error}", file=sys.stderr)
+            return 2
+    height, width = result["canvas"]
+    print(
+        f"{result['videos']} training videos, {result['frames']} frames, chunks of "
+        f"{args.chunk_frames}, canvas {width}x{height}, {args.steps} timed steps"
+    )
+    print(f"(a) decode only, stored frames:       {result['decode']:8.1f} frames/s")
+    for b in args.streams:
+        full = result["pipeline"][b]
+        print(
+            f"B = {b:<3d} ({result['steps'][b]:4d} steps/epoch): streams "
+            f"{result['streams'][b]:7.1f}, full pipeline {full:7.1f} frames/s "
+            f"({full / result['decode']:.0%} of a); repeated {result['repeated'][b]:7.1f}"
+        )
+    return 0
+
+
 def _build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="python -m tfcolor.bench", description=__doc__)
     subcommands = parser.add_subparsers(dest="command", required=True)
@@ -267,6 +555,23 @@ def _build_parser() -> argparse.ArgumentParser:
         "--skip-pipeline", action="store_true", help="only synthetic in-memory batches"
     )
     train.set_defaults(handler=_train_command)
+
+    video = subcommands.add_parser(
+        "video-pipeline", help="frames/s of the multi-stream video loader, B = 1 and 8"
+    )
+    video.add_argument(
+        "--data", help="tfrecord:DIR or video:DIR (default: a synthetic collection, written first)"
+    )
+    video.add_argument(
+        "--streams", type=_stream_counts, default=(1, 8), help="stream counts B, e.g. 1,8"
+    )
+    video.add_argument("--chunk-frames", type=cli.positive_int, default=8, help="T")
+    video.add_argument("--steps", type=cli.positive_int, default=30, help="timed steps")
+    video.add_argument("--rounds", type=cli.positive_int, default=3, help="median of rounds")
+    video.add_argument(
+        "--multiple", type=cli.positive_int, default=8, help="pad frames to a multiple of this"
+    )
+    video.set_defaults(handler=_video_pipeline_command)
     return parser
 
 

@@ -1,4 +1,5 @@
-"""Where images come from: `shapes`, `folder:DIR` and `tfds:NAME[:SPLIT]`.
+"""Where images come from: `shapes`, `folder:DIR`, `tfds:NAME[:SPLIT]` and `tfrecord:DIR`
+(the images of a collection written by `python -m tfcolor.preprocess`).
 
 Every source reads into the same element, a dict
 `{"rgb": float32 [S, S, 3] in [0, 1], "name": tf.string, "label": tf.string}` (resized and
@@ -45,7 +46,7 @@ __all__ = [
 
 AUTOTUNE = tf.data.AUTOTUNE
 IMAGE_EXTENSIONS = (".jpg", ".jpeg", ".png", ".bmp", ".gif", ".webp")
-ACCEPTED_FORMS = "'shapes', 'folder:DIR', 'tfds:NAME[:SPLIT]'"
+ACCEPTED_FORMS = "'shapes', 'folder:DIR', 'tfds:NAME[:SPLIT]', 'tfrecord:DIR'"
 SPLITS = ("train", "validation")
 # Batch of the counting passes (gray detection): big enough to vectorize the Lab conversion.
 _SCAN_BATCH = 64
@@ -56,9 +57,9 @@ class SourceSpec:
     """A parsed source string.
 
     Attributes:
-        kind: `shapes`, `folder` or `tfds`.
+        kind: `shapes`, `folder`, `tfds` or `tfrecord`.
         text: the string it was parsed from.
-        path: the folder (folder sources).
+        path: the folder (folder and tfrecord sources).
         name: the TFDS dataset name, with an optional `/config` (tfds sources).
         split: the TFDS split given after the name, if any.
     """
@@ -107,7 +108,7 @@ class PipelineStats:
 
 
 def parse_source(source: str) -> SourceSpec:
-    """Parses `shapes`, `folder:DIR` or `tfds:NAME[:SPLIT]`.
+    """Parses `shapes`, `folder:DIR`, `tfds:NAME[:SPLIT]` or `tfrecord:DIR`.
 
     Raises:
         ValueError: any other string, named in the message with the accepted forms.
@@ -115,8 +116,8 @@ def parse_source(source: str) -> SourceSpec:
     kind, _, rest = str(source).partition(":")
     if kind == "shapes" and not rest:
         return SourceSpec(kind="shapes", text=source)
-    if kind == "folder" and rest:
-        return SourceSpec(kind="folder", text=source, path=rest)
+    if kind in ("folder", "tfrecord") and rest:
+        return SourceSpec(kind=kind, text=source, path=rest)
     if kind == "tfds" and rest:
         name, _, split = rest.partition(":")
         if name:
@@ -348,6 +349,80 @@ def _folder_stats(spec: SourceSpec, data: DataConfig) -> PipelineStats:
     return PipelineStats(source=spec.text, total=len(files), skipped_files=bad, gray_files=gray)
 
 
+# --- tfrecord (a preprocessed collection's images) ---
+
+
+def _image_shards(spec: SourceSpec) -> list[str]:
+    """The image shards of a collection written by `python -m tfcolor.preprocess`.
+
+    Raises:
+        ValueError: the folder holds none (names it).
+    """
+    from tfcolor.input_pipeline import video_records
+
+    pattern = os.path.join(spec.path, f"{video_records.IMAGE_PREFIX}-*.tfrecord")
+    shards = sorted(tf.io.gfile.glob(pattern))
+    if not shards:
+        raise ValueError(
+            f"{spec.path} holds no image shards ({os.path.basename(pattern)}): write them with "
+            "`python -m tfcolor.preprocess FOLDER --output DIR` from a folder of images"
+        )
+    return shards
+
+
+def _in_validation(names: tf.Tensor, fraction: float) -> tf.Tensor:
+    """The hold-out rule of a collection's images: a stable hash (FarmHash64) of the name."""
+    buckets = 1 << 30
+    return tf.strings.to_hash_bucket_fast(names, buckets) < int(fraction * buckets)
+
+
+def _read_tfrecord(
+    spec: SourceSpec, data: DataConfig, split: str, hold_out: bool, shuffle: bool, reshuffle: bool
+) -> tf.data.Dataset:
+    from tfcolor.input_pipeline import video_records
+
+    dataset = tf.data.TFRecordDataset(_image_shards(spec), num_parallel_reads=AUTOTUNE)
+    dataset = dataset.map(
+        lambda record: tf.io.parse_single_example(record, video_records.IMAGE_FEATURES),
+        num_parallel_calls=AUTOTUNE,
+        deterministic=True,
+    )
+    if hold_out:
+        validation = split == "validation"
+        fraction = data.validation_fraction
+        dataset = dataset.filter(
+            lambda e: tf.equal(_in_validation(e["name"], fraction), validation)
+        )
+    if shuffle:
+        dataset = dataset.shuffle(
+            data.shuffle_buffer, seed=data.seed, reshuffle_each_iteration=reshuffle
+        )
+    size = data.image_size
+
+    def read(element):
+        rgb = transforms.decode_and_resize(element["image"], size)
+        parts = tf.strings.split(element["name"], "/")
+        label = tf.where(tf.size(parts) > 1, parts[0], "")
+        return {"rgb": rgb, "name": element["name"], "label": label}
+
+    # The preprocessing checked that every image decodes; a shard damaged since is skipped.
+    return dataset.map(read, num_parallel_calls=AUTOTUNE).ignore_errors(log_warning=True)
+
+
+def _tfrecord_label_names(spec: SourceSpec) -> tuple[str, ...]:
+    from tfcolor.input_pipeline import video_records
+
+    names = tf.data.TFRecordDataset(_image_shards(spec)).map(
+        lambda record: tf.io.parse_single_example(
+            record, {"name": video_records.IMAGE_FEATURES["name"]}
+        )["name"]
+    )
+    labels = set()
+    for name in names.as_numpy_iterator():
+        labels.add(_label_of(name.decode("utf-8")))
+    return tuple(sorted(labels - {""}))
+
+
 # --- shapes ---
 
 
@@ -500,6 +575,8 @@ def _read_unfiltered(
     if spec.kind == "shapes":
         # Its splits are fixed sets; as a validation_source it gives its validation set.
         return _read_shapes(data, split, shuffle, reshuffle)
+    if spec.kind == "tfrecord":
+        return _read_tfrecord(spec, data, split, hold_out, shuffle, reshuffle)
     return _read_tfds(spec, data, split, hold_out, shuffle, reshuffle)
 
 
@@ -606,6 +683,8 @@ def label_names(data: DataConfig) -> tuple[str, ...]:
             names = shapes.CLASS_NAMES
         elif spec.kind == "folder":
             names = tuple(sorted({_label_of(rel) for rel in list_image_files(spec.path)} - {""}))
+        elif spec.kind == "tfrecord":
+            names = _tfrecord_label_names(spec)
         else:
             import tensorflow_datasets as tfds
 
