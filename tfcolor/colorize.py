@@ -1,12 +1,17 @@
-"""Colorizes image files and folders with an exported tfcolor model.
+"""Colorizes image files, videos and folders with an exported tfcolor model.
 
     python -m tfcolor.colorize old_photos/ scan.jpg --model runs/unet_shapes --output colorized/
+    python -m tfcolor.colorize clip.mp4 --model runs/convlstm --output colorized/
 
-A folder is searched recursively; each result is a PNG at the input's relative path (under the
-folder) in --output (`b.jpg` -> `b.png`; where two inputs would share a name, `b.jpg.png`).
+A folder is searched recursively; each image's result is a PNG at the input's relative path
+(under the folder) in --output (`b.jpg` -> `b.png`; where two inputs would share a name,
+`b.jpg.png`). A video (.mp4, .mov, .avi, .mkv, .webm, ...) becomes an H.264 `.mp4` with the
+same frame count, size and frame rate, its audio copied: a recurrent video model colorizes it
+chunk by chunk with its state carried from chunk to chunk (the export's
+`colorize_video_chunk` signature); any other model colorizes its frames one by one.
 A file that cannot be decoded is reported by name and the rest are still processed; the exit
 status is 1 if any failed. --model is an export (a directory holding saved_model.pb) or a
-model_dir (its latest export). Only TensorFlow is needed to run an export.
+model_dir (its latest export). Only TensorFlow and PyAV are needed to run an export.
 """
 
 from __future__ import annotations
@@ -41,18 +46,21 @@ def find_export(path: str) -> str:
 
 
 def collect_inputs(inputs: list[str]) -> list[tuple[str, str]]:
-    """(path, relative output name) for every input file; folders are searched recursively.
+    """(path, relative output name) for every input file (images and videos); folders are
+    searched recursively.
 
     Raises:
         FileNotFoundError: an input does not exist.
     """
+    from tfcolor.video import VIDEO_EXTENSIONS
+
     pairs = []
     for item in inputs:
         if os.path.isdir(item):
             for root, dirs, files in os.walk(item):
                 dirs.sort()
                 for name in sorted(files):
-                    if name.lower().endswith(IMAGE_EXTENSIONS):
+                    if name.lower().endswith(IMAGE_EXTENSIONS + tuple(VIDEO_EXTENSIONS)):
                         path = os.path.join(root, name)
                         pairs.append((path, os.path.relpath(path, item)))
         elif os.path.isfile(item):
@@ -62,28 +70,38 @@ def collect_inputs(inputs: list[str]) -> list[tuple[str, str]]:
     return pairs
 
 
+def _is_video(path: str) -> bool:
+    from tfcolor.video import VIDEO_EXTENSIONS
+
+    return path.lower().endswith(tuple(VIDEO_EXTENSIONS))
+
+
 def output_names(relatives: list[str]) -> list[str]:
-    """Unique PNG names for the outputs: `a/b.jpg` -> `a/b.png`.
+    """Unique output names: `a/b.jpg` -> `a/b.png`, `a/c.avi` -> `a/c.mp4`.
 
     Where two inputs would share a name (`b.jpg` and `b.png`, compared case-insensitively for
     filesystems that do), each keeps its extension (`b.jpg.png`); names still shared after that
     (the same relative path from two input folders) get a counter (`b.jpg-2.png`).
     """
-    plain = [os.path.splitext(relative)[0] + ".png" for relative in relatives]
+    suffixes = [".mp4" if _is_video(relative) else ".png" for relative in relatives]
+    plain = [
+        os.path.splitext(relative)[0] + suffix
+        for relative, suffix in zip(relatives, suffixes, strict=True)
+    ]
     counts: dict[str, int] = {}
     for name in plain:
         counts[name.lower()] = counts.get(name.lower(), 0) + 1
     names = [
-        name if counts[name.lower()] == 1 else relative + ".png"
-        for name, relative in zip(plain, relatives, strict=True)
+        name if counts[name.lower()] == 1 else relative + suffix
+        for name, relative, suffix in zip(plain, relatives, suffixes, strict=True)
     ]
     taken: set[str] = set()
     unique = []
-    for name in names:
+    for name, suffix in zip(names, suffixes, strict=True):
         candidate, number = name, 1
         while candidate.lower() in taken:
             number += 1
-            candidate = f"{name[: -len('.png')]}-{number}.png"
+            candidate = f"{name[: -len(suffix)]}-{number}{suffix}"
         taken.add(candidate.lower())
         unique.append(candidate)
     return unique
@@ -112,7 +130,75 @@ def build_parser() -> argparse.ArgumentParser:
         help="side at which colours are predicted (default: the export's; 0: each image's own "
         "size, for models with a fixed-size global path such as Iizuka's)",
     )
+    parser.add_argument(
+        "--chunk-frames",
+        type=cli.positive_int,
+        help="videos: frames per model call (default: the export's training chunk length; "
+        "the recurrent state is carried across calls, so this changes speed, not colours)",
+    )
     return parser
+
+
+def colorize_video_file(loaded, path: str, target: str, chunk_frames: int | None = None) -> int:
+    """Colorizes the video at `path` into `target` with a loaded export; returns its frames.
+
+    A recurrent export (`colorize_video_chunk`) carries its state from chunk to chunk; any
+    other colorizes each frame on its own (`colorize_images`). The output keeps the frame
+    count, size and frame rate, and gets the input's audio.
+
+    Raises:
+        tfcolor.video.VideoError: the video cannot be read (a ValueError).
+    """
+    import numpy as np
+    import tensorflow as tf
+    from tqdm import tqdm
+
+    from tfcolor import video as video_io
+
+    info = video_io.probe(path)
+    recurrent = "colorize_video_chunk" in loaded.signatures
+    if chunk_frames is None:
+        chunk_frames = int(loaded.chunk_frames.numpy()) if hasattr(loaded, "chunk_frames") else 8
+    state = None
+
+    def colorize(chunk: np.ndarray) -> np.ndarray:
+        nonlocal state
+        frames = tf.constant(chunk[None])
+        if not recurrent:
+            serve = loaded.signatures["colorize_images"]
+            return serve(images=frames[0])["colorized"].numpy()
+        if state is None:
+            state = loaded.signatures["video_state"](frames=frames)
+        result = loaded.signatures["colorize_video_chunk"](frames=frames, **state)
+        state = {"state_h": result["state_h"], "state_c": result["state_c"]}
+        return result["colorized"][0].numpy()
+
+    count = 0
+    chunk: list[np.ndarray] = []
+    partial = target + ".part.mp4"
+    try:
+        with (
+            video_io.VideoWriter(
+                partial, info.fps, info.width, info.height, audio_from=path
+            ) as writer,
+            tqdm(total=info.frames, unit="frame", desc=os.path.basename(path)) as progress,
+        ):
+            for frame in video_io.iter_frames(path):
+                chunk.append(frame)
+                if len(chunk) == chunk_frames:
+                    writer.write(colorize(np.stack(chunk)))
+                    progress.update(len(chunk))
+                    count += len(chunk)
+                    chunk = []
+            if chunk:
+                writer.write(colorize(np.stack(chunk)))
+                progress.update(len(chunk))
+                count += len(chunk)
+        os.replace(partial, target)
+    finally:
+        if os.path.exists(partial):
+            os.remove(partial)
+    return count
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -126,7 +212,7 @@ def main(argv: list[str] | None = None) -> int:
         print(f"tfcolor.colorize: error: {error}", file=sys.stderr)
         return 2
     if not pairs:
-        print("tfcolor.colorize: error: no image files in the inputs", file=sys.stderr)
+        print("tfcolor.colorize: error: no image or video files in the inputs", file=sys.stderr)
         return 2
     try:
         os.makedirs(args.output, exist_ok=True)
@@ -148,9 +234,23 @@ def main(argv: list[str] | None = None) -> int:
 
     targets = output_names([relative for _, relative in pairs])
     failed = []
-    for (path, _), target_name in tqdm(
-        list(zip(pairs, targets, strict=True)), unit="image", desc="colorizing"
-    ):
+    videos = [
+        (path, name) for (path, _), name in zip(pairs, targets, strict=True) if _is_video(path)
+    ]
+    images = [
+        (path, name) for (path, _), name in zip(pairs, targets, strict=True) if not _is_video(path)
+    ]
+    for path, target_name in videos:
+        target = os.path.join(args.output, target_name)
+        try:
+            os.makedirs(os.path.dirname(target) or ".", exist_ok=True)
+            frames = colorize_video_file(loaded, path, target, args.chunk_frames)
+            tqdm.write(f"{path}: {frames} frames -> {target}")
+        except (tf.errors.OpError, OSError, ValueError) as error:
+            message = _reason(error) if isinstance(error, tf.errors.OpError) else str(error)
+            failed.append((path, message))
+            tqdm.write(f"skipped {path}: cannot colorize it ({message})", file=sys.stderr)
+    for path, target_name in tqdm(images, unit="image", desc="colorizing", disable=not images):
         try:
             with open(path, "rb") as f:
                 data = f.read()
@@ -169,7 +269,8 @@ def main(argv: list[str] | None = None) -> int:
             failed.append((path, str(error)))
             tqdm.write(f"skipped {path}: cannot write {target} ({error.strerror})", file=sys.stderr)
     done = len(pairs) - len(failed)
-    print(f"colorized {done} of {len(pairs)} images into {args.output} with {export}")
+    kinds = "images" if not videos else ("videos" if not images else "images and videos")
+    print(f"colorized {done} of {len(pairs)} {kinds} into {args.output} with {export}")
     if failed:
         print(f"{len(failed)} failed: " + ", ".join(path for path, _ in failed), file=sys.stderr)
         return 1

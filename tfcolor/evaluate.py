@@ -12,6 +12,12 @@ contact sheet (gray | predicted | truth) and the ab error curves as PNGs into --
 --model is a model_dir (its config gives the data, image size and codec) or an export (then
 --data is needed unless the export lies in a model_dir's export/ folder). --temperature sweeps
 the decoding temperature of bin codecs, as the thesis compared T = 0, 0.8 and 1.
+
+On video data (--data video:DIR or tfrecord:DIR, or a video model's own data) the clips are
+colorized whole, a recurrent model carrying its state from chunk to chunk and an image model
+frame by frame; the image metrics are over the frames, and the temporal consistency of the
+output, of the truth and of the gray baseline is added: CDC (colour distribution
+consistency) and the warp error (`tfcolor.temporal`). --limit then counts frames.
 """
 
 from __future__ import annotations
@@ -45,8 +51,8 @@ def build_parser() -> argparse.ArgumentParser:
     parser.add_argument("--model", required=True, help="a model_dir or an export")
     parser.add_argument(
         "--data",
-        help="source to measure on: shapes | folder:DIR | tfds:NAME[:SPLIT] (default: the "
-        "run's validation data)",
+        help="source to measure on: shapes | folder:DIR | tfds:NAME[:SPLIT] | video:DIR | "
+        "tfrecord:DIR (default: the run's validation data)",
     )
     parser.add_argument(
         "--split",
@@ -126,8 +132,9 @@ def main(argv: list[str] | None = None) -> int:
             config = Config.from_dict(json.load(f))
     data = config.data if config is not None else DataConfig()
     source = os.path.expanduser(args.data) if args.data else None
-    if source and source.startswith("folder:"):
-        source = "folder:" + os.path.expanduser(source[len("folder:") :])
+    for kind in ("folder:", "video:", "tfrecord:"):
+        if source and source.startswith(kind):
+            source = kind + os.path.expanduser(source[len(kind) :])
     if source is None and config is None:
         parser.error(f"--data is needed: {args.model} is an export outside a model_dir")
     if source is not None:
@@ -148,18 +155,32 @@ def main(argv: list[str] | None = None) -> int:
         if args.temperature and codec_name == "regression":
             raise ValueError("--temperature applies to bin codecs; this model regresses ab")
         settings = args.temperature or [None]
-        dataset = input_pipeline.load_images(data, split=args.split, limit=args.limit)
-        batches = dataset.map(lambda element: element["image"]).batch(data.batch_size)
+        videos = data.source.startswith(("video:", "tfrecord:"))
+        if not videos:
+            dataset = input_pipeline.load_images(data, split=args.split, limit=args.limit)
+            batches = dataset.map(lambda element: element["image"]).batch(data.batch_size)
         weights = codec.pixel_class_weights if codec is not None else None
         rows, curves, sheet = {}, {}, None
         for temperature in settings:
             label = "model" if temperature is None else f"T={temperature:g}"
-            measured = evaluation.measure(
-                lambda truth, t=temperature: colorize_fn(truth, args.render_size, t),
-                batches.as_numpy_iterator(),
-                pixel_class_weights=weights,
-                samples=args.sheet_images if sheet is None else 0,
-            )
+            samples = args.sheet_images if sheet is None else 0
+            if videos:
+                from tfcolor.video_training import iter_clips, limit_frames
+
+                clips = iter_clips(data, args.split)
+                measured = evaluation.measure_clips(
+                    lambda clip, t=temperature: colorize_fn.clip(clip, t),
+                    limit_frames(clips, args.limit) if args.limit else clips,
+                    pixel_class_weights=weights,
+                    samples=samples,
+                )
+            else:
+                measured = evaluation.measure(
+                    lambda truth, t=temperature: colorize_fn(truth, args.render_size, t),
+                    batches.as_numpy_iterator(),
+                    pixel_class_weights=weights,
+                    samples=samples,
+                )
             rows[label] = measured.results
             curves[label] = measured.curve
             if sheet is None and args.sheet_images > 0:
@@ -189,7 +210,11 @@ def main(argv: list[str] | None = None) -> int:
         os.path.join(output, "ab_error_curve.png"),
         title=f"{os.path.basename(os.path.abspath(args.model))} on {data.source}",
     )
-    print(f"{measured.images} images of {data.source} ({args.split}), {data.image_size} px")
+    if data.source.startswith(("video:", "tfrecord:")):
+        width, height = data.frame_size
+        print(f"{measured.images} frames of {data.source} ({args.split}), {width}x{height}")
+    else:
+        print(f"{measured.images} images of {data.source} ({args.split}), {data.image_size} px")
     print(_table(rows))
     print(f"written to {output}: metrics.json, contact_sheet.png, ab_error_curve.png")
     return 0
@@ -199,6 +224,7 @@ class _ExportColorizer:
     """Colorizes uint8 batches with an export's `colorize_images_at` signature."""
 
     def __init__(self, loaded):
+        self._loaded = loaded
         self._serve = loaded.signatures["colorize_images_at"]
         self.render_size = int(loaded.render_size.numpy())
         self._temperature = float(loaded.temperature.numpy())
@@ -214,6 +240,27 @@ class _ExportColorizer:
             ),
         )
         return result["colorized"].numpy()
+
+    def clip(self, clip, temperature=None):
+        """A whole clip: streamed with the state carried by a recurrent export (at its own
+        temperature), frame by frame otherwise."""
+        import tensorflow as tf
+
+        signatures = self._loaded.signatures
+        if "colorize_video_chunk" not in signatures:
+            return self(clip, None, temperature)
+        chunk_frames = int(self._loaded.chunk_frames.numpy())
+        state, outputs = None, []
+        for start in range(0, len(clip), chunk_frames):
+            frames = tf.constant(clip[None, start : start + chunk_frames])
+            if state is None:
+                state = signatures["video_state"](frames=frames)
+            result = signatures["colorize_video_chunk"](frames=frames, **state)
+            state = {"state_h": result["state_h"], "state_c": result["state_c"]}
+            outputs.append(result["colorized"][0].numpy())
+        import numpy as np
+
+        return np.concatenate(outputs)
 
 
 def _export_colorizer(export: str):
@@ -242,6 +289,10 @@ def _run_colorizer(run_dir: str):
     def colorize(truth, render_size=None, temperature=None):
         return colorizer.predict(truth, render_size=render_size, temperature=temperature)
 
+    if hasattr(colorizer, "colorize_video"):
+        colorize.clip = lambda clip, t=None: colorizer.colorize_video(clip, temperature=t)
+    else:
+        colorize.clip = lambda clip, t=None: colorize(clip, None, t)
     return colorize, colorizer.codec.name, colorizer.codec
 
 

@@ -24,6 +24,7 @@ __all__ = [
     "contact_sheet",
     "gray_images",
     "measure",
+    "measure_clips",
     "plot_error_curves",
     "triplets",
 ]
@@ -106,6 +107,47 @@ def measure(
             np.concatenate(kept_predicted) if kept_predicted else empty,
         ),
     )
+
+
+def measure_clips(
+    colorize_clip: Colorize,
+    clips: Iterable[np.ndarray],
+    pixel_class_weights: Callable[[tf.Tensor], tf.Tensor] | None = None,
+    samples: int = 0,
+) -> Measurement:
+    """`measure` over the frames of video clips, plus their temporal consistency.
+
+    Args:
+        colorize_clip: uint8 RGB [T, H, W, 3] -> colorized uint8 RGB [T, H, W, 3] (a
+            recurrent model carries its state through the clip; an image model colorizes
+            the frames one by one).
+        clips: uint8 RGB truth clips [T, H, W, 3].
+        pixel_class_weights, samples: as `measure` (samples are frames).
+
+    Returns:
+        A `Measurement` whose results add, over the clips of two frames or more
+        (`tfcolor.temporal`, frame-weighted): `cdc` and `warp_error` of the output, the
+        truth's own `cdc_true` and `warp_error_true`, and the gray baseline's `gray_cdc`
+        and `gray_warp_error`. `images` counts frames.
+    """
+    from tfcolor import temporal
+
+    model, gray = temporal.TemporalMetrics(), temporal.TemporalMetrics()
+
+    def colorize(clip: np.ndarray) -> np.ndarray:
+        predicted = np.asarray(colorize_clip(clip))
+        if len(clip) > 1:
+            model.update(predicted, clip)
+            gray.update(gray_images(clip), clip)
+        return predicted
+
+    measured = measure(colorize, clips, pixel_class_weights=pixel_class_weights, samples=samples)
+    if model.clips:
+        measured.results.update(model.result())
+        gray_results = gray.result()
+        measured.results["gray_cdc"] = gray_results["cdc"]
+        measured.results["gray_warp_error"] = gray_results["warp_error"]
+    return measured
 
 
 def gray_images(truth: np.ndarray) -> np.ndarray:
