@@ -37,10 +37,33 @@ class Backup(keras.callbacks.BackupAndRestore):
     It saves every `save_freq` steps and at the end of every epoch (Keras' own class saves at
     only one of the two), and keeps the backup after training, so calling `train` again on the
     model_dir continues from it, as an Estimator did.
+
+    Args:
+        backup_dir: where it writes the backup.
+        save_freq: steps between backups.
+        restore_dir: where it restores from when training starts (default `backup_dir`): a
+            cluster's non-chief worker restores the chief's backup and writes its own copy
+            elsewhere, so every worker resumes from the same state.
     """
 
-    def __init__(self, backup_dir: str, save_freq: int):
+    def __init__(self, backup_dir: str, save_freq: int, restore_dir: str | None = None):
         super().__init__(backup_dir, save_freq=save_freq, delete_checkpoint=False)
+        self._restore_dir = restore_dir or backup_dir
+
+    def on_train_begin(self, logs=None):
+        if self._restore_dir == self.backup_dir:
+            super().on_train_begin(logs)
+            return
+        paths = ("backup_dir", "_weights_path", "_training_metadata_path", "_prev_weights_path")
+        own = {name: getattr(self, name) for name in paths}
+        reader = keras.callbacks.BackupAndRestore(self._restore_dir)
+        for name in paths:
+            setattr(self, name, getattr(reader, name))
+        try:
+            super().on_train_begin(logs)
+        finally:
+            for name, value in own.items():
+                setattr(self, name, value)
 
     def on_epoch_begin(self, epoch, logs=None):
         # Keras' class learns the epoch only at its end: a resumed run killed during its first
@@ -64,13 +87,20 @@ class BestCheckpoint(keras.callbacks.ModelCheckpoint):
 
     The best value is kept in `<weights path>.json`, so a resumed run does not replace the
     best weights with a worse first epoch (Keras' class starts each `fit` from infinity).
+
+    Args:
+        filepath: the weights file it writes.
+        record_path: the record of the best value so far that it starts from (default
+            `<filepath>.json`, which it writes): a cluster's non-chief worker reads the chief's,
+            so that every worker saves at the same epochs.
     """
 
-    def __init__(self, filepath: str):
+    def __init__(self, filepath: str, record_path: str | None = None):
         self._record = filepath + ".json"
+        record_path = record_path or self._record
         best = None
-        if os.path.exists(self._record):
-            with open(self._record) as f:
+        if os.path.exists(record_path):
+            with open(record_path) as f:
                 best = json.load(f)["val_loss"]
         super().__init__(
             filepath,

@@ -12,9 +12,13 @@ import math
 from typing import Any
 
 CODECS = ("grid", "gamut", "regression")
-MODELS = ("unet", "iizuka", "backbone_fusion")
+MODELS = ("unet", "iizuka", "backbone_fusion", "convlstm")
 GLOBAL_FEATURES = (None, "learned", "backbone")
 BACKBONES = ("inception_resnet_v2", "mobilenet_v2", "efficientnet_b0")
+# The settings of tfcolor.precision and tfcolor.distribute, named here where no TensorFlow is
+# imported (command lines check their flags before it loads).
+MIXED_PRECISIONS = ("auto", "off", "float16", "bfloat16")
+STRATEGIES = ("auto", "one_device", "mirrored", "multi_worker", "tpu")
 
 __all__ = [
     "CodecConfig",
@@ -32,14 +36,17 @@ class DataConfig:
     """Where the images come from and how they become model inputs.
 
     Attributes:
-        source: `shapes`, `folder:DIR`, `tfds:NAME[:SPLIT]`.
+        source: `shapes`, `folder:DIR`, `tfds:NAME[:SPLIT]`; for video models `video:DIR` (a
+            folder of video files, decoded while training: small jobs) or `tfrecord:DIR` (a
+            collection written by `python -m tfcolor.preprocess`).
         validation_source: a source for validation; None splits it off `source` (shapes: its
             fixed 324-image validation set; folder: a deterministic hash split; tfds: the
             dataset's `test` split).
         validation_fraction: share of a folder held out for validation when
             `validation_source` is None.
         image_size: training images are resized (shorter side) and centre-cropped to this square.
-        batch_size: global batch size.
+        batch_size: global batch size; for video sources, the number of streams (videos
+            played side by side, one chunk of each per step).
         augment: the thesis's augmentation (flips, rotation up to 30 degrees, zoom up to 30 %).
         gray_threshold: drop images whose every pixel has |a| and |b| below this (the Iizuka
             course report used 1, Zhang et al. 5); None keeps every image.
@@ -47,6 +54,11 @@ class DataConfig:
             subfolders); None keeps all.
         shuffle_buffer: shuffle buffer of the training path.
         seed: shuffling and augmentation seed.
+        frame_size: video frames are scaled to fit (width, height) keeping their aspect and
+            padded to it (the video report: 240x135), then padded up to the model's input
+            multiple.
+        chunk_frames: T, the consecutive frames of a video in one training chunk; the
+            recurrent state is carried from chunk to chunk (truncated backpropagation).
     """
 
     source: str = "shapes"
@@ -59,6 +71,8 @@ class DataConfig:
     classes: tuple[str, ...] | None = None
     shuffle_buffer: int = 2048
     seed: int = 0
+    frame_size: tuple[int, int] = (240, 135)
+    chunk_frames: int = 8
 
 
 @dataclasses.dataclass
@@ -124,6 +138,10 @@ class ModelConfig:
             `data.classes` or from the data's labels when training starts.
         classification_weight: alpha, the classification loss's weight beside the colour loss
             (Iizuka et al.: 1/300).
+        batch_norm: `convlstm` only: batch norm in the U-Net's conv blocks (the video
+            report's bigger U-Net had it, its basic one not).
+        stateful: `convlstm` only: training carries the recurrent state from one chunk of a
+            video to the next (zeroed where a new video starts); False zeroes it every chunk.
     """
 
     name: str = "unet"
@@ -138,11 +156,13 @@ class ModelConfig:
     classify: bool = False
     class_names: tuple[str, ...] | None = None
     classification_weight: float = 1.0 / 300.0
+    batch_norm: bool = True
+    stateful: bool = True
 
     @property
     def input_multiple(self) -> int:
         """Input sides must be multiples of this (the network's total down-sampling)."""
-        if self.name == "unet":
+        if self.name in ("unet", "convlstm"):
             return 2 ** (len(self.filters) - 1)
         # Iizuka's low-level network and the Keras baseline's encoder: three stride-2 convs.
         return 8
@@ -219,6 +239,14 @@ class TrainConfig:
             metrics in TensorBoard (PSNR, SSIM, AuC, colourfulness, beside the gray
             baseline's); 0 turns them off.
         seed: Keras' global seed (weights initialisation).
+        mixed_precision: the model's Keras dtype policy: `off` (float32), `float16`
+            (`mixed_float16`, with dynamic loss scaling), `bfloat16` (`mixed_bfloat16`), or
+            `auto`: float16 with a GPU, bfloat16 on a TPU, off on CPUs (see
+            `tfcolor.precision`). Heads, softmax and losses stay float32 under every policy.
+        strategy: the distribution strategy: `auto` (multi_worker when TF_CONFIG names a
+            cluster, mirrored over several GPUs, else one device), `one_device`, `mirrored`
+            (the GPUs of this machine), `multi_worker` (TF_CONFIG) or `tpu` (see
+            `tfcolor.distribute`). `data.batch_size` is the global batch over all replicas.
     """
 
     epochs: int = 12
@@ -231,6 +259,8 @@ class TrainConfig:
     panel_images: int = 8
     metric_images: int = 256
     seed: int = 0
+    mixed_precision: str = "auto"
+    strategy: str = "auto"
 
 
 @dataclasses.dataclass
@@ -279,6 +309,30 @@ class Config:
                 "the interp decoding takes a temperature in [0, 1]. "
                 f"Received: temperature={self.codec.temperature}"
             )
+        video_source = self.data.source.startswith(("video:", "tfrecord:"))
+        if self.model.name == "convlstm":
+            if not video_source:
+                raise ValueError(
+                    "the convlstm model trains on videos: --data video:DIR or tfrecord:DIR. "
+                    f"Received: source={self.data.source!r}"
+                )
+            if self.data.chunk_frames < 1:
+                raise ValueError(
+                    f"chunk_frames must be positive. Received: {self.data.chunk_frames}"
+                )
+            if len(self.data.frame_size) != 2 or min(self.data.frame_size) < 1:
+                raise ValueError(
+                    "frame_size must be (width, height), both positive. "
+                    f"Received: frame_size={self.data.frame_size}"
+                )
+            if self.model.classify:
+                raise ValueError("classify is not supported on the convlstm model")
+        elif self.data.source.startswith("video:"):
+            raise ValueError(
+                f"{self.data.source} is a video source; train a video model on it "
+                "(--model convlstm or a convlstm preset), or preprocess it and train an image "
+                "model on the collection's images (tfrecord:DIR)"
+            )
         if self.train.epochs < 1:
             raise ValueError(f"epochs must be positive. Received: {self.train.epochs}")
         if self.train.learning_rate <= 0:
@@ -292,6 +346,16 @@ class Config:
         if self.train.jit_compile not in ("auto", "on", "off"):
             raise ValueError(
                 f"jit_compile must be auto, on or off. Received: {self.train.jit_compile!r}"
+            )
+        if self.train.mixed_precision not in MIXED_PRECISIONS:
+            raise ValueError(
+                f"mixed_precision must be one of {', '.join(MIXED_PRECISIONS)}. "
+                f"Received: mixed_precision={self.train.mixed_precision!r}"
+            )
+        if self.train.strategy not in STRATEGIES:
+            raise ValueError(
+                f"strategy must be one of {', '.join(STRATEGIES)}. "
+                f"Received: strategy={self.train.strategy!r}"
             )
 
     @property
@@ -315,7 +379,7 @@ class Config:
             if unknown:
                 raise ValueError(f"unknown {kind.__name__} keys: {sorted(unknown)}")
             part = dict(part)
-            for key in ("filters", "classes", "class_names"):
+            for key in ("filters", "classes", "class_names", "frame_size"):
                 if key in part and part[key] is not None:
                     part[key] = tuple(part[key])
             return kind(**part)
@@ -484,6 +548,51 @@ def _backbone_fusion() -> Config:
     )
 
 
+def _convlstm() -> Config:
+    # The video report's U-Net + LSTM: videos scaled and padded to 240x135 (Lab), a U-Net
+    # without batch norm with a ConvLSTM at its bottleneck whose state is carried from chunk
+    # to chunk of a video and zeroed when the video ends; MSE on sigmoid-normalized ab, Adam
+    # 1e-4, batches of 32 streams.
+    return Config(
+        preset="convlstm",
+        data=DataConfig(
+            source="video:videos",
+            batch_size=32,
+            frame_size=(240, 135),
+            chunk_frames=8,
+        ),
+        codec=CodecConfig(name="regression", normalization="sigmoid", rebalance=None),
+        model=ModelConfig(name="convlstm", filters=(16, 32, 64, 128), batch_norm=False),
+        train=TrainConfig(epochs=20, learning_rate=1e-4, lr_schedule="constant"),
+    )
+
+
+def _convlstm_stateless() -> Config:
+    # The report's non-stateful variant: the state is zeroed at every chunk.
+    config = _convlstm()
+    config.preset = "convlstm_stateless"
+    config.model.stateful = False
+    return config
+
+
+def _convlstm_global() -> Config:
+    # The report's "U-Net + Feature-Vektor + LSTM": a learned global vector per frame (on a
+    # 224x224 rescale, as unet_global) fused into the bottleneck before the ConvLSTM.
+    config = _convlstm()
+    config.preset = "convlstm_global"
+    config.model.global_features = "learned"
+    return config
+
+
+def _convlstm_big() -> Config:
+    # The report's bigger U-Net with batch norm, with the ConvLSTM.
+    config = _convlstm()
+    config.preset = "convlstm_big"
+    config.model.filters = (32, 64, 128, 256)
+    config.model.batch_norm = True
+    return config
+
+
 PRESETS = {
     "unet_shapes": (_unet_shapes, "thesis U-Net, 324 grid bins, 32x32 shapes (the default)"),
     "unet_cifar": (_unet_cifar, "thesis U-Net, 324 grid bins, 12 CIFAR-100 classes via TFDS"),
@@ -498,6 +607,10 @@ PRESETS = {
         _backbone_fusion,
         "Keras baseline: encoder + Inception-ResNet-v2 embedding",
     ),
+    "convlstm": (_convlstm, "video report's U-Net + ConvLSTM, stateful, 240x135 videos"),
+    "convlstm_stateless": (_convlstm_stateless, "the same, state zeroed every chunk"),
+    "convlstm_global": (_convlstm_global, "video U-Net + global feature vector + ConvLSTM"),
+    "convlstm_big": (_convlstm_big, "video report's bigger U-Net with batch norm + ConvLSTM"),
 }
 
 

@@ -11,6 +11,11 @@ Everything about a run lives under `model_dir`:
     logs/train, logs/validation   TensorBoard
     samples/            the fixed validation images of the TensorBoard panel, as PNG
     export/<version>/   SavedModels
+
+A run is built under its distribution strategy (`tfcolor.distribute`) and with its Keras dtype
+policy (`tfcolor.precision`): the model, its optimizer and its metrics live in the strategy's
+scope, and training data reach the replicas per input pipeline. On a multi-worker cluster only
+the chief writes into model_dir.
 """
 
 from __future__ import annotations
@@ -27,7 +32,7 @@ from absl import logging
 
 from tfcolor import callbacks as callbacks_lib
 from tfcolor import codecs as codecs_lib
-from tfcolor import input_pipeline
+from tfcolor import distribute, input_pipeline, precision
 from tfcolor.config import Config
 from tfcolor.export import serving
 from tfcolor.models import build_model
@@ -94,21 +99,52 @@ class Colorizer:
         config: the run's Config. None reads `model_dir/config.json` (an existing run).
         model_dir: where everything about the run lives. An existing model_dir continues: its
             model and codec must match `config`'s; training settings (epochs, learning rate,
-            data) may change.
+            data, mixed precision, strategy) may change.
+        strategy: a `tf.distribute.Strategy` to build and train under, in place of the one
+            `config.train.strategy` names. Without it, a run opened from its model_dir alone
+            (config None: to evaluate, predict, export) runs on one device (TensorFlow's
+            default strategy), not on the cluster it was trained on.
+
+    The model is built with the Keras dtype policy of `config.train.mixed_precision`
+    (`self.dtype_policy`; the global policy is restored afterwards), so a run reopened from its
+    model_dir runs with the policy it was trained with.
 
     Raises:
         ValueError: a bad config value, or a config whose model or codec differs from the one
             already trained in `model_dir`.
         FileNotFoundError: config is None and model_dir holds no run.
+        RuntimeError: a strategy that cannot start (`tpu` without a TPU).
     """
 
-    def __init__(self, config: Config | None = None, model_dir: str = "runs/default"):
+    def __new__(
+        cls,
+        config: Config | None = None,
+        model_dir: str = "runs/default",
+        *,
+        strategy: tf.distribute.Strategy | None = None,
+    ):
+        # A recurrent video model's run is a `VideoColorizer`, whether it is started from a
+        # config or opened from its model_dir.
+        if cls is Colorizer and _is_video_run(config, model_dir):
+            from tfcolor.video_training import VideoColorizer
+
+            return super().__new__(VideoColorizer)
+        return super().__new__(cls)
+
+    def __init__(
+        self,
+        config: Config | None = None,
+        model_dir: str = "runs/default",
+        *,
+        strategy: tf.distribute.Strategy | None = None,
+    ):
         self.model_dir = os.path.abspath(model_dir)
         config_path = os.path.join(self.model_dir, "config.json")
         saved = None
         if os.path.exists(config_path):
             with open(config_path) as f:
                 saved = Config.from_dict(json.load(f))
+        reopened = config is None
         if config is None:
             if saved is None:
                 raise FileNotFoundError(f"{self.model_dir} holds no tfcolor run (no config.json)")
@@ -125,12 +161,21 @@ class Colorizer:
                         f"{new}. Use a new --model-dir, or the same {part} settings."
                     )
         config.validate()
+        # The strategy first: MultiWorkerMirroredStrategy must start before any TF op runs.
+        if strategy is None and reopened:
+            # Opened to evaluate, predict or export: one device, never a cluster to join.
+            strategy = tf.distribute.get_strategy()
+        elif strategy is None:
+            strategy = distribute.make_strategy(config.train.strategy)
+        self.strategy = strategy
+        self.dtype_policy = precision.policy_name(config.train.mixed_precision, strategy)
         if config.model.classify and config.model.class_names is None:
             config.model.class_names = input_pipeline.label_names(config.data)
         self.config = config
-        os.makedirs(self.model_dir, exist_ok=True)
-        with open(config_path, "w") as f:
-            f.write(config.to_json())
+        if self.is_chief:
+            os.makedirs(self.model_dir, exist_ok=True)
+            with open(config_path, "w") as f:
+                f.write(config.to_json())
 
         if os.path.exists(os.path.join(self.model_dir, "codec.json")):
             # Decoding settings may change between runs; the fitted statistics stay.
@@ -140,9 +185,20 @@ class Colorizer:
         else:
             self.codec = codecs_lib.make_codec(config.codec)
         keras.utils.set_random_seed(config.train.seed)
+        # The model's variables (and, in `_compile`, the optimizer's and the metrics') are the
+        # strategy's; its layers keep the policy they were made with.
+        with self.strategy.scope(), precision.policy_scope(self.dtype_policy):
+            self.model = self._build_model()
+            self._restore_weights()
+
+    @property
+    def is_chief(self) -> bool:
+        """Whether this process writes the run's files (False on a cluster's other workers)."""
+        return distribute.is_chief(self.strategy)
+
+    def _build_model(self) -> keras.Model:
         # With `classify`, the head's size is len(config.model.class_names), resolved above.
-        self.model = build_model(config.model, self.codec)
-        self._restore_weights()
+        return build_model(self.config.model, self.codec)
 
     # --- paths -----------------------------------------------------------------------------
 
@@ -197,13 +253,25 @@ class Colorizer:
             decay_steps=max(int(total_steps or 1), 1),
             alpha=0.0 if cosine else 1.0,
         )
-        compile_model(
-            self.model,
+        with self.strategy.scope():
+            # A model built with `mixed_float16` gets Keras' LossScaleOptimizer around Adam.
+            compile_model(
+                self.model,
+                self.codec,
+                keras.optimizers.Adam(learning_rate),
+                class_names=self.class_names,
+                classification_weight=self.config.model.classification_weight,
+                jit_compile=_jit_compile(self.config),
+            )
+
+    def _training_input_fn(self) -> InputFn:
+        """The training pipeline over `config.data`, built per input pipeline of the strategy
+        at the per-replica batch size (`distribute.image_input_fn`)."""
+        return distribute.image_input_fn(
+            self.config.data,
             self.codec,
-            keras.optimizers.Adam(learning_rate),
+            target_stride=self.config.model.output_stride,
             class_names=self.class_names,
-            classification_weight=self.config.model.classification_weight,
-            jit_compile=_jit_compile(self.config),
         )
 
     def _input_fn(self, training: bool) -> InputFn:
@@ -227,7 +295,8 @@ class Colorizer:
             ab_batches = input_pipeline.ab_batches(self.config.data, limit_images=20000)
         logging.info("fitting the %s codec's statistics", self.codec.name)
         self.codec.fit(ab_batches)
-        self.codec.save(self.model_dir)
+        if self.is_chief:  # every worker fits the same statistics from the same data
+            self.codec.save(self.model_dir)
 
     def train(
         self,
@@ -237,24 +306,35 @@ class Colorizer:
         epochs: int | None = None,
         steps_per_epoch: int | None = None,
         verbose: int | str = "auto",
+        callbacks: Sequence[keras.callbacks.Callback] = (),
     ) -> dict[str, list[float]]:
         """Trains up to `epochs` epochs in total, continuing from what model_dir holds.
 
+        Under a distribution strategy, `data.batch_size` is the global batch: each of the
+        strategy's replicas trains on `batch_size / num_replicas_in_sync` of it per step.
+
         Args:
-            input_fn: returns the training `tf.data.Dataset` of (lightness, target) batches;
-                None builds it from `config.data`.
-            validation_fn: the same for validation; None builds it from `config.data`.
+            input_fn: the training batches of (lightness, target); None builds them from
+                `config.data`. `input_fn()` returns a `tf.data.Dataset` of global batches
+                (split over the replicas row-wise by `distribute.split_global_batches`), or
+                `input_fn(input_context)` returns this worker's per-replica batches (a
+                `tf.distribute.InputContext`, called once per worker; see
+                `tfcolor.distribute`).
+            validation_fn: returns the validation dataset (global batches; Keras splits them
+                over the replicas); None builds it from `config.data`.
             epochs: the total number of epochs of the run (default `config.train.epochs`). A
                 run that has finished them does nothing; a run killed mid-epoch resumes from
                 its last backup.
             steps_per_epoch: None runs over the whole dataset each epoch.
             verbose: Keras' progress bar setting.
+            callbacks: Keras callbacks called after the run's own.
 
         Returns:
             The Keras history of this call (metric name -> per-epoch values).
 
         Raises:
             TrainingDivergedError: the loss became NaN or infinite.
+            ValueError: `data.batch_size` does not split evenly over the strategy's replicas.
         """
         epochs = epochs or self.config.train.epochs
         steps_per_epoch = steps_per_epoch or self.config.train.steps_per_epoch
@@ -262,81 +342,91 @@ class Colorizer:
         if done >= epochs:
             logging.info("%s has already trained %d of %d epochs", self.model_dir, done, epochs)
             return {}
+        data = self.config.data
+        distribute.check_batch_size(data.batch_size, self.strategy)
         if self.codec.needs_fit and not self.codec.fitted:
             self.fit_codec()
-        else:
+        elif self.is_chief:
             self.codec.save(self.model_dir)
-        data = self.config.data
         if validation_fn is None:
             validation_fn = self._input_fn(training=False)
 
         own_pipeline = input_fn is None
         if own_pipeline:
-            input_fn = self._input_fn(training=True)
-        dataset = input_fn()
+            input_fn = self._training_input_fn()
         steps_known = steps_per_epoch
-        if steps_known is None:
-            cardinality = int(dataset.cardinality())
-            if cardinality > 0:
-                steps_known = cardinality
-            elif own_pipeline:
-                count = input_pipeline.num_examples(data, "train")
-                steps_known = count // data.batch_size if count else None
+        if distribute.is_default(self.strategy):
+            dataset = input_fn()
+            if steps_known is None:
+                cardinality = int(dataset.cardinality())
+                if cardinality > 0:
+                    steps_known = cardinality
+        else:
+            distributed = distribute.distribute_input_fn(
+                self.strategy,
+                input_fn,
+                steps_per_epoch,
+                expected_steps=self._count_training_steps() if own_pipeline else None,
+            )
+            dataset, element_spec = distributed.dataset, distributed.element_spec
+            # Where the steps are known the data repeat, and fit must count them.
+            steps_per_epoch = steps_known = distributed.steps_per_epoch
+        if steps_known is None and own_pipeline:
+            steps_known = self._count_training_steps()
         if self.config.train.lr_schedule == "cosine" and not steps_known:
             logging.warning(
                 "the training data's size is unknown, so the learning rate stays constant "
                 "(pass steps_per_epoch for the cosine schedule)"
             )
         self._compile(total_steps=epochs * steps_known if steps_known else None)
-        # BackupAndRestore needs built variables, optimizer included, before `fit`.
-        self.model.optimizer.build(self.model.trainable_variables)
+        with self.strategy.scope():
+            # BackupAndRestore needs built variables, optimizer included, before `fit`.
+            self.model.optimizer.build(self.model.trainable_variables)
+        if not distribute.is_default(self.strategy):
+            distribute.prepare_model(self.model, element_spec)
         self.model.tfcolor_nan = None
         stop_on_nan = callbacks_lib.StopOnNaN()
-        callbacks = [
-            stop_on_nan,
-            callbacks_lib.Backup(self._path("backup"), self.config.train.backup_every_steps),
-            callbacks_lib.Throughput(self._path("logs", "train"), data.batch_size),
-            callbacks_lib.HyperParameters(
-                self._path("logs"),
-                callbacks_lib.flat_hparams(self.config.to_dict()),
-                trial_id=os.path.basename(self.model_dir),
-            ),
-        ]
         validation = validation_fn() if validation_fn else None
-        if validation is not None and self.config.train.metric_images > 0:
-            # Before the TensorBoard callback, which writes the val_ values it adds.
-            callbacks.append(
-                callbacks_lib.ImageMetrics(
-                    lambda: self._validation_images(self.config.train.metric_images),
-                    self._colorize_same_size,
-                    self._pixel_class_weights,
-                )
-            )
-        callbacks.append(keras.callbacks.TensorBoard(self._path("logs"), write_graph=False))
-        if validation is not None:
-            callbacks.append(callbacks_lib.BestCheckpoint(self._path("best.weights.h5")))
-            panel = self._panel_images()
-            if len(panel):
-                callbacks.append(
-                    callbacks_lib.ImagePanel(
-                        self._path("logs", "validation"), panel, self._colorize_same_size
+        # Every worker writes the weights files (reading distributed variables may need all
+        # of them); the chief into model_dir, the others into a scratch folder, removed after.
+        with distribute.scratch_dir(self.strategy) as scratch:
+            root = scratch or self.model_dir
+            run_callbacks = [
+                stop_on_nan,
+                callbacks_lib.Backup(
+                    os.path.join(root, "backup"),
+                    self.config.train.backup_every_steps,
+                    restore_dir=self._path("backup"),
+                ),
+            ]
+            if self.is_chief:
+                run_callbacks += self._chief_callbacks(validation is not None)
+            if validation is not None:
+                run_callbacks.append(
+                    callbacks_lib.BestCheckpoint(
+                        os.path.join(root, "best.weights.h5"),
+                        record_path=self._path("best.weights.h5.json"),
                     )
                 )
-        logging.info("training %s from epoch %d to %d", self.model_dir, done, epochs)
-        with warnings.catch_warnings():
-            # Keras warns "Your input ran out of data" at the end of the first epoch of a
-            # dataset of unknown length; ending there is what an epoch is.
-            warnings.filterwarnings("ignore", message="Your input ran out of data")
-            history = self.model.fit(
-                dataset,
-                validation_data=validation,
-                epochs=epochs,
-                initial_epoch=done,
-                steps_per_epoch=steps_per_epoch,
-                callbacks=callbacks,
-                verbose=verbose,
-                shuffle=False,  # the input pipeline shuffles
-            )
+            logging.info("training %s from epoch %d to %d", self.model_dir, done, epochs)
+            # In the strategy's scope: Keras reads the epoch's metrics from their per-replica
+            # variables there, and only in a cross-replica context does that sum the replicas.
+            with warnings.catch_warnings(), self.strategy.scope():
+                # Keras warns "Your input ran out of data" at the end of the first epoch of a
+                # dataset of unknown length; ending there is what an epoch is.
+                warnings.filterwarnings("ignore", message="Your input ran out of data")
+                history = self.model.fit(
+                    dataset,
+                    validation_data=validation,
+                    epochs=epochs,
+                    initial_epoch=done,
+                    steps_per_epoch=steps_per_epoch,
+                    callbacks=[*run_callbacks, *callbacks],
+                    verbose=verbose,
+                    shuffle=False,  # the input pipeline shuffles
+                )
+            if stop_on_nan.where is None:
+                self.model.save_weights(os.path.join(root, "final.weights.h5"))
         if stop_on_nan.where is not None:
             epoch, step = stop_on_nan.where
             raise TrainingDivergedError(
@@ -344,8 +434,49 @@ class Colorizer:
                 f"{step}. The backup in {self._path('backup')} holds the last finite state; "
                 "lower the learning rate and run again to continue from it."
             )
-        self.model.save_weights(self._path("final.weights.h5"))
         return dict(history.history)
+
+    def _chief_callbacks(self, validating: bool) -> list[keras.callbacks.Callback]:
+        """The callbacks that only write files (TensorBoard, image panels, samples/): the
+        chief's, in the order they must run."""
+        callbacks = [
+            callbacks_lib.Throughput(self._path("logs", "train"), self.config.data.batch_size),
+            callbacks_lib.HyperParameters(
+                self._path("logs"),
+                callbacks_lib.flat_hparams(self.config.to_dict()),
+                trial_id=os.path.basename(self.model_dir),
+            ),
+        ]
+        if validating:
+            # Before the TensorBoard callback, which writes the val_ values they add.
+            callbacks.extend(self._metric_callbacks())
+        callbacks.append(keras.callbacks.TensorBoard(self._path("logs"), write_graph=False))
+        if validating:
+            panel = self._panel_images()
+            if len(panel):
+                callbacks.append(
+                    callbacks_lib.ImagePanel(
+                        self._path("logs", "validation"), panel, self._colorize_same_size
+                    )
+                )
+        return callbacks
+
+    def _count_training_steps(self) -> int | None:
+        """Batches in one epoch of the own training pipeline; None when unknown."""
+        count = input_pipeline.num_examples(self.config.data, "train")
+        return count // self.config.data.batch_size if count else None
+
+    def _metric_callbacks(self) -> list[keras.callbacks.Callback]:
+        """The callbacks that add validation image metrics to the epoch logs."""
+        if self.config.train.metric_images <= 0:
+            return []
+        return [
+            callbacks_lib.ImageMetrics(
+                lambda: self._validation_images(self.config.train.metric_images),
+                self._colorize_same_size,
+                self._pixel_class_weights,
+            )
+        ]
 
     def _panel_images(self) -> np.ndarray:
         """Fixed validation images for the TensorBoard panel, also written to samples/."""
@@ -386,7 +517,11 @@ class Colorizer:
         if input_fn is None:
             input_fn = self._input_fn(training=False)
         self._compile()
-        results = self.model.evaluate(input_fn(), steps=steps, return_dict=True, verbose=0)
+        dataset = input_fn()
+        if not distribute.is_default(self.strategy):
+            distribute.prepare_model(self.model, dataset.element_spec)
+        with self.strategy.scope():  # the metrics summed over the replicas, as in `train`
+            results = self.model.evaluate(dataset, steps=steps, return_dict=True, verbose=0)
         results = {_metric_name(name): float(value) for name, value in results.items()}
         images = self.config.train.metric_images if images is None else images
         if images > 0:
@@ -476,23 +611,51 @@ class Colorizer:
 
     def export_saved_model(
         self, export_dir_base: str | None = None, render_size: int | None = None
-    ) -> str:
+    ) -> str | None:
         """Exports a SavedModel to `export_dir_base/<integer version>/` and returns its path.
+
+        The export takes and returns the same dtypes whatever the run's mixed precision
+        (uint8 images in, uint8 images out; see `tfcolor.export.serving`).
 
         Args:
             export_dir_base: default `model_dir/export`.
             render_size: the render size baked into the export (default: the training size);
                 the `colorize_bytes_at_size` signature overrides it per call.
+
+        Returns:
+            The export's path; None on a cluster's non-chief worker, which writes its copy
+            into a temporary folder and removes it (only the chief exports).
         """
-        return serving.export_saved_model(
-            self.model,
-            self.codec,
-            export_dir_base or self.export_dir_base,
-            render_size=self.config.render_size if render_size is None else render_size,
-            multiple=self._multiple,
-            temperature=self.config.codec.temperature,
-            class_names=self.class_names,
+        return self._export(
+            lambda base: serving.export_saved_model(
+                self.model,
+                self.codec,
+                base,
+                render_size=self.config.render_size if render_size is None else render_size,
+                multiple=self._multiple,
+                temperature=self.config.codec.temperature,
+                class_names=self.class_names,
+            ),
+            export_dir_base,
         )
+
+    def _export(self, write: Callable[[str], str], export_dir_base: str | None) -> str | None:
+        """`write(base)` into export_dir_base on the chief, into a scratch folder elsewhere
+        (every worker saves alike: saving may read distributed variables collectively)."""
+        with distribute.scratch_dir(self.strategy) as scratch:
+            path = write(scratch or export_dir_base or self.export_dir_base)
+        return None if scratch else path
+
+
+def _is_video_run(config: Config | None, model_dir: str) -> bool:
+    """Whether `config` (or, for None, the run saved in model_dir) is a recurrent video model."""
+    if config is None:
+        path = os.path.join(os.path.abspath(model_dir), "config.json")
+        if not os.path.exists(path):
+            return False
+        with open(path) as f:
+            return json.load(f).get("model", {}).get("name") == "convlstm"
+    return config.model.name == "convlstm"
 
 
 def _metric_name(name: str) -> str:

@@ -21,7 +21,7 @@ from tfcolor import config as config_lib
 
 
 def build_parser() -> argparse.ArgumentParser:
-    presets = "\n".join(f"  {name:<16} {text}" for name, (_, text) in config_lib.PRESETS.items())
+    presets = "\n".join(f"  {name:<18} {text}" for name, (_, text) in config_lib.PRESETS.items())
     parser = argparse.ArgumentParser(
         prog="python -m tfcolor.train",
         description=__doc__,
@@ -36,7 +36,11 @@ def build_parser() -> argparse.ArgumentParser:
     )
     parser.add_argument("--model-dir", help="where the run lives (default: runs/<preset>)")
     data = parser.add_argument_group("data")
-    data.add_argument("--data", help="training source: shapes | folder:DIR | tfds:NAME[:SPLIT]")
+    data.add_argument(
+        "--data",
+        help="training source: shapes | folder:DIR | tfds:NAME[:SPLIT]; video models: "
+        "video:DIR | tfrecord:DIR (written by python -m tfcolor.preprocess)",
+    )
     data.add_argument("--validation-data", help="validation source (default: split off --data)")
     data.add_argument("--image-size", type=cli.positive_int, help="training image side in pixels")
     data.add_argument("--batch-size", type=cli.positive_int)
@@ -51,6 +55,16 @@ def build_parser() -> argparse.ArgumentParser:
         help="drop images whose every |a|, |b| is below this (1: Iizuka, 5: Zhang)",
     )
     data.add_argument("--classes", help="comma-separated class subset of a labelled dataset")
+    data.add_argument(
+        "--frame-size",
+        type=cli.frame_size,
+        help="video: frames scaled and padded to WIDTHxHEIGHT (the video report: 240x135)",
+    )
+    data.add_argument(
+        "--chunk-frames",
+        type=cli.positive_int,
+        help="video: consecutive frames per chunk; the state is carried between chunks",
+    )
     codec = parser.add_argument_group("codec")
     codec.add_argument(
         "--codec",
@@ -93,8 +107,8 @@ def build_parser() -> argparse.ArgumentParser:
     model.add_argument(
         "--model",
         dest="model_name",
-        choices=["unet", "iizuka", "backbone_fusion"],
-        help="the network (default: the preset's)",
+        choices=["unet", "iizuka", "backbone_fusion", "convlstm"],
+        help="the network (default: the preset's); convlstm: the video U-Net + ConvLSTM",
     )
     model.add_argument("--filters", help="U-Net filters per level, e.g. 8,16,32")
     model.add_argument(
@@ -130,6 +144,17 @@ def build_parser() -> argparse.ArgumentParser:
         help="fine-tune the backbone (default: frozen)",
     )
     model.add_argument(
+        "--stateful",
+        action=argparse.BooleanOptionalAction,
+        help="convlstm: carry the state from chunk to chunk of a video (default) or zero it "
+        "every chunk",
+    )
+    model.add_argument(
+        "--batch-norm",
+        action=argparse.BooleanOptionalAction,
+        help="convlstm: batch norm in the U-Net's conv blocks",
+    )
+    model.add_argument(
         "--classify",
         action=argparse.BooleanOptionalAction,
         help="Iizuka's classification head on the global features, trained on the labels",
@@ -140,6 +165,19 @@ def build_parser() -> argparse.ArgumentParser:
         help="alpha of the classification loss (Iizuka et al.: 1/300)",
     )
     train.add_argument("--jit-compile", choices=["auto", "on", "off"], help="XLA")
+    train.add_argument(
+        "--mixed-precision",
+        choices=config_lib.MIXED_PRECISIONS,
+        help="float16 or bfloat16 compute with float32 weights, heads and losses; auto "
+        "(default): float16 on a GPU, off on a CPU",
+    )
+    train.add_argument(
+        "--strategy",
+        choices=config_lib.STRATEGIES,
+        help="distribution: auto (default: multi_worker when TF_CONFIG names a cluster, "
+        "mirrored over several GPUs, else one device), one_device, mirrored (this machine's "
+        "GPUs), multi_worker (the cluster in TF_CONFIG), tpu; --batch-size is the global batch",
+    )
     train.add_argument(
         "--render-size",
         type=cli.non_negative_int,
@@ -189,6 +227,10 @@ def config_from_args(args: argparse.Namespace) -> config_lib.Config:
         (data, "batch_size", args.batch_size),
         (data, "augment", args.augment),
         (data, "gray_threshold", args.gray_threshold),
+        (data, "frame_size", args.frame_size),
+        (data, "chunk_frames", args.chunk_frames),
+        (model, "stateful", args.stateful),
+        (model, "batch_norm", args.batch_norm),
         (codec, "name", args.codec),
         (codec, "n_bins", args.bins),
         (codec, "normalization", args.normalization),
@@ -199,6 +241,8 @@ def config_from_args(args: argparse.Namespace) -> config_lib.Config:
         (train, "learning_rate", args.learning_rate),
         (train, "lr_schedule", args.lr_schedule),
         (train, "jit_compile", args.jit_compile),
+        (train, "mixed_precision", args.mixed_precision),
+        (train, "strategy", args.strategy),
         (train, "render_size", args.render_size),
         (train, "backup_every_steps", args.backup_every_steps),
         (train, "seed", args.seed),
@@ -224,8 +268,10 @@ def config_from_args(args: argparse.Namespace) -> config_lib.Config:
     if args.rebalance is not None:
         codec.rebalance = args.rebalance or None
     if args.filters:
-        if model.name != "unet":
-            raise ValueError(f"--filters is a unet setting. Received: --model {model.name}")
+        if model.name not in ("unet", "convlstm"):
+            raise ValueError(
+                f"--filters is a unet and convlstm setting. Received: --model {model.name}"
+            )
         try:
             model.filters = tuple(int(f) for f in args.filters.split(","))
         except ValueError:
@@ -239,13 +285,18 @@ def config_from_args(args: argparse.Namespace) -> config_lib.Config:
         codec.decode = "annealed_mean"
         if args.temperature is None:
             codec.temperature = 0.38
-    if data.source.startswith("folder:"):
-        data.source = "folder:" + os.path.expanduser(data.source[len("folder:") :])
-    if data.validation_source and data.validation_source.startswith("folder:"):
-        folder = data.validation_source[len("folder:") :]
-        data.validation_source = "folder:" + os.path.expanduser(folder)
+    data.source = _expand_folder(data.source)
+    data.validation_source = _expand_folder(data.validation_source)
     config.validate()
     return config
+
+
+def _expand_folder(source: str | None) -> str | None:
+    """`~` in the folder of a folder:, video: or tfrecord: source."""
+    for kind in ("folder:", "video:", "tfrecord:"):
+        if source and source.startswith(kind):
+            return kind + os.path.expanduser(source[len(kind) :])
+    return source
 
 
 # The image metrics of `Colorizer.evaluate`, printed beside the gray baseline's.
@@ -272,12 +323,17 @@ def main(argv: list[str] | None = None) -> int:
     except TrainingDivergedError as error:
         print(f"tfcolor.train: {error}", file=sys.stderr)
         return 1
-    except (ValueError, FileNotFoundError) as error:
+    except (ValueError, FileNotFoundError, RuntimeError) as error:
+        # RuntimeError: a strategy that cannot start (--strategy tpu without a TPU).
         print(f"tfcolor.train: error: {error}", file=sys.stderr)
         return 2
 
-    print(f"model_dir: {colorizer.model_dir}  (tensorboard --logdir {colorizer.model_dir}/logs)")
-    print(f"epochs trained: {colorizer.epochs_done}")
+    if colorizer.is_chief:
+        logdir = os.path.join(colorizer.model_dir, "logs")
+        print(f"model_dir: {colorizer.model_dir}  (tensorboard --logdir {logdir})")
+        print(f"epochs trained: {colorizer.epochs_done}")
+    else:
+        print("this worker trained with the cluster; the chief writes the run's files")
     image_metrics = (*_IMAGE_METRICS, "colorfulness_true")
     keras_metrics = {k: v for k, v in results.items() if k not in image_metrics}
     keras_metrics = {k: v for k, v in keras_metrics.items() if not k.startswith("gray_")}
@@ -289,6 +345,12 @@ def main(argv: list[str] | None = None) -> int:
             f"per-pixel bin accuracy: {100 * results['bin_accuracy']:.1f} % of all pixels, "
             f"{100 * results.get('colored_bin_accuracy', float('nan')):.1f} % of the "
             "coloured pixels"
+        )
+    if "cdc" in results:
+        print(
+            f"temporal consistency (model / truth): CDC {results['cdc']:.4f} / "
+            f"{results['cdc_true']:.4f}  warp error {results['warp_error']:.5f} / "
+            f"{results['warp_error_true']:.5f}"
         )
     if "class_accuracy" in results:
         print(f"classification: {100 * results['class_accuracy']:.1f} % top-1")
@@ -303,7 +365,8 @@ def main(argv: list[str] | None = None) -> int:
             + f"  (colorfulness of the truth: {results.get('colorfulness_true', float('nan')):.3f})"
         )
     if not args.no_export:
-        print(f"exported: {colorizer.export_saved_model()}")
+        export = colorizer.export_saved_model()
+        print(f"exported: {export or 'by the chief (this worker is not the chief)'}")
     return 0
 
 

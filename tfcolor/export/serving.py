@@ -17,7 +17,16 @@ import tensorflow as tf
 from tfcolor import color
 from tfcolor.input_pipeline import transforms
 
-__all__ = ["ColorizerModule", "colorize_batch", "export_saved_model", "latest_export"]
+__all__ = [
+    "ColorizerModule",
+    "VideoColorizerModule",
+    "colorize_batch",
+    "colorize_chunk",
+    "export_saved_model",
+    "export_video_saved_model",
+    "frame_placement",
+    "latest_export",
+]
 
 
 def _round_to_multiple(size, multiple: int):
@@ -187,11 +196,15 @@ def export_saved_model(
     The model is written to a temporary directory beside the target and renamed into place, so
     a server watching `export_dir_base` (TF Serving) never sees half a model.
     """
+    module = ColorizerModule(model, codec, render_size, multiple, temperature, class_names)
+    return _write_module(module, export_dir_base)
+
+
+def _write_module(module, export_dir_base: str) -> str:
     os.makedirs(export_dir_base, exist_ok=True)
     version = int(time.time())
     while os.path.exists(os.path.join(export_dir_base, str(version))):
         version += 1
-    module = ColorizerModule(model, codec, render_size, multiple, temperature, class_names)
     staging = tempfile.mkdtemp(prefix=".tmp-export-", dir=export_dir_base)
     tf.saved_model.save(module, staging, signatures=module.signatures())
     final = os.path.join(export_dir_base, str(version))
@@ -209,3 +222,182 @@ def latest_export(export_dir_base: str) -> str | None:
         if name.isdigit() and os.path.exists(os.path.join(export_dir_base, name, "saved_model.pb"))
     ]
     return os.path.join(export_dir_base, str(max(versions))) if versions else None
+
+
+# --- video ---------------------------------------------------------------------------------
+
+
+def frame_placement(height, width, frame_size, multiple: int):
+    """Where a frame of height x width sits in the model's canvas, in TF ops.
+
+    The same geometry as `tfcolor.video.placement`, which the preprocessing and the loader
+    use: the frame is scaled to fit inside `frame_size` (width, height) keeping its aspect
+    ratio (sizes rounded half up) and centred; the canvas is `frame_size` rounded up to a
+    multiple of the model's down-sampling. A side of 0 leaves that side free; (0, 0) keeps
+    the frame's own size.
+
+    Returns:
+        int32 scalars (canvas_height, canvas_width, content_height, content_width, top, left).
+    """
+    height = tf.cast(height, tf.float64)
+    width = tf.cast(width, tf.float64)
+    box_width = tf.cast(frame_size[0], tf.float64)
+    box_height = tf.cast(frame_size[1], tf.float64)
+    infinity = tf.constant(float("inf"), tf.float64)
+    scale = tf.minimum(
+        tf.where(box_width > 0, box_width / width, infinity),
+        tf.where(box_height > 0, box_height / height, infinity),
+    )
+    scale = tf.where(tf.math.is_inf(scale), tf.ones_like(scale), scale)
+    content_height = tf.maximum(tf.floor(height * scale + 0.5), 1.0)
+    content_width = tf.maximum(tf.floor(width * scale + 0.5), 1.0)
+    content_height = tf.where(
+        box_height > 0, tf.minimum(content_height, box_height), content_height
+    )
+    content_width = tf.where(box_width > 0, tf.minimum(content_width, box_width), content_width)
+    canvas_height = tf.math.ceil(tf.where(box_height > 0, box_height, content_height) / multiple)
+    canvas_width = tf.math.ceil(tf.where(box_width > 0, box_width, content_width) / multiple)
+    canvas_height, canvas_width = canvas_height * multiple, canvas_width * multiple
+    top = tf.math.floordiv(canvas_height - content_height, 2.0)
+    left = tf.math.floordiv(canvas_width - content_width, 2.0)
+    values = (canvas_height, canvas_width, content_height, content_width, top, left)
+    return tuple(tf.cast(value, tf.int32) for value in values)
+
+
+def _fold(tensor):
+    shape = tf.shape(tensor)
+    return tf.reshape(tensor, tf.concat([[shape[0] * shape[1]], shape[2:]], axis=0))
+
+
+def _unfold(tensor, batch, time):
+    shape = tf.shape(tensor)
+    return tf.reshape(tensor, tf.concat([[batch, time], shape[1:]], axis=0))
+
+
+def colorize_chunk(network, codec, frames, state, frame_size, multiple: int, temperature=None):
+    """Colorizes one chunk of B videos with a recurrent network, carrying its state.
+
+    Each frame is scaled and padded into the network's canvas (`frame_placement`), as the
+    training frames were; the decoded ab is cropped back to the picture, upsampled to the
+    frame's full resolution and recombined with the frame's own lightness.
+
+    Args:
+        network: a `VideoUNet` ({frames, state_h, state_c} -> {colors, state_h, state_c}).
+        codec: its codec.
+        frames: uint8 [B, T, H, W, C], C in 1..4; the colour of RGB frames is ignored.
+        state: {"state_h", "state_c"} for these B videos at this frame size (zeros for a
+            video's first chunk: `network.zero_state` or the export's `video_state`).
+        frame_size: (width, height) of the training frames.
+        multiple: the network's down-sampling.
+        temperature: decoding temperature; None uses the codec's.
+
+    Returns:
+        (uint8 RGB [B, T, H, W, 3], the new state).
+    """
+    frames = tf.convert_to_tensor(frames)
+    shape = tf.shape(frames)
+    batch, time, height, width = shape[0], shape[1], shape[2], shape[3]
+    flat = _fold(frames)
+    lightness, _ = color.lightness_and_ab(transforms.to_rgb(flat))
+    canvas_h, canvas_w, content_h, content_w, top, left = frame_placement(
+        height, width, frame_size, multiple
+    )
+    small = tf.image.resize(lightness, tf.stack([content_h, content_w]), antialias=True)
+    small = tf.image.pad_to_bounding_box(
+        tf.clip_by_value(small, 0.0, 1.0), top, left, canvas_h, canvas_w
+    )
+    outputs = network(
+        {
+            "frames": _unfold(small, batch, time),
+            "state_h": state["state_h"],
+            "state_c": state["state_c"],
+        },
+        training=False,
+    )
+    ab = codec.decode(tf.cast(_fold(outputs["colors"]), tf.float32), temperature=temperature)
+    ab = tf.image.resize(ab, tf.stack([canvas_h, canvas_w]), method="bilinear")
+    ab = tf.image.crop_to_bounding_box(ab, top, left, content_h, content_w)
+    ab = tf.image.resize(ab, tf.stack([height, width]), method="bilinear")
+    colorized = color.lab_from_parts(lightness, ab)
+    colorized = tf.image.convert_image_dtype(colorized, tf.uint8, saturate=True)
+    new_state = {"state_h": outputs["state_h"], "state_c": outputs["state_c"]}
+    return _unfold(colorized, batch, time), new_state
+
+
+def zero_video_state(network, frames, frame_size, multiple: int):
+    """The zero state of `network` for a chunk of frames [B, T, H, W, C] (a first chunk)."""
+    shape = tf.shape(frames)
+    canvas_h, canvas_w, *_ = frame_placement(shape[2], shape[3], frame_size, multiple)
+    return network.zero_state(shape[0], canvas_h, canvas_w)
+
+
+class VideoColorizerModule(ColorizerModule):
+    """The export of a recurrent video colorizer: the image signatures plus streaming.
+
+    Signatures, beside `ColorizerModule`'s (where an image is a one-frame video starting from
+    the zero state):
+        colorize_video_chunk: `frames` uint8 [B, T, H, W, 1 or 3] (the next T frames of B
+            videos), `state_h`, `state_c` float32 (the state returned with the previous chunk)
+            -> `colorized` uint8 [B, T, H, W, 3], `state_h`, `state_c`. A stateless server
+            colorizes a stream chunk by chunk by sending back the state it got.
+        video_state: `frames` uint8 [B, T, H, W, C] -> the zero `state_h`, `state_c` for
+            videos of that frame size: the state of a video's first chunk.
+    Variables `frame_size` (width, height) and `chunk_frames` (T of training) say how the
+    network was trained.
+    """
+
+    def __init__(self, network, codec, frame_size, chunk_frames: int, multiple: int, temperature):
+        super().__init__(network, codec, 0, multiple, temperature)
+        self.network = network
+        self._frame_size = tuple(int(v) for v in frame_size)
+        self.frame_size = tf.Variable(list(self._frame_size), trainable=False, name="frame_size")
+        self.chunk_frames = tf.Variable(int(chunk_frames), trainable=False, name="chunk_frames")
+
+    def _colorize(self, images, render_size, temperature=None, with_classes=False):
+        del render_size  # frames are placed in the training canvas
+        temperature = self._temperature if temperature is None else temperature
+        frames = images[:, tf.newaxis]
+        state = zero_video_state(self.network, frames, self._frame_size, self._multiple)
+        colorized, _ = colorize_chunk(
+            self.network, self._codec, frames, state, self._frame_size, self._multiple, temperature
+        )
+        return (colorized[:, 0], None) if with_classes else colorized[:, 0]
+
+    @tf.function(
+        input_signature=[
+            tf.TensorSpec([None, None, None, None, None], tf.uint8, name="frames"),
+            tf.TensorSpec([None, None, None, None], tf.float32, name="state_h"),
+            tf.TensorSpec([None, None, None, None], tf.float32, name="state_c"),
+        ]
+    )
+    def serve_chunk(self, frames, state_h, state_c):
+        colorized, state = colorize_chunk(
+            self.network,
+            self._codec,
+            frames,
+            {"state_h": state_h, "state_c": state_c},
+            self._frame_size,
+            self._multiple,
+            self._temperature,
+        )
+        return {"colorized": colorized, **state}
+
+    @tf.function(
+        input_signature=[tf.TensorSpec([None, None, None, None, None], tf.uint8, name="frames")]
+    )
+    def serve_state(self, frames):
+        return zero_video_state(self.network, frames, self._frame_size, self._multiple)
+
+    def signatures(self):
+        signatures = super().signatures()
+        signatures["colorize_video_chunk"] = self.serve_chunk.get_concrete_function()
+        signatures["video_state"] = self.serve_state.get_concrete_function()
+        return signatures
+
+
+def export_video_saved_model(
+    network, codec, export_dir_base: str, frame_size, chunk_frames: int, multiple: int, temperature
+) -> str:
+    """`export_saved_model` for a recurrent video colorizer (`VideoColorizerModule`)."""
+    module = VideoColorizerModule(network, codec, frame_size, chunk_frames, multiple, temperature)
+    return _write_module(module, export_dir_base)

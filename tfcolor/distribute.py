@@ -1,0 +1,472 @@
+"""Distribution strategies: one device, several GPUs, several machines, a TPU.
+
+`TrainConfig.strategy` names one:
+
+- `auto`: `multi_worker` when TF_CONFIG describes a cluster of more than one task,
+  `mirrored` with more than one GPU, else TensorFlow's default strategy (one device, no
+  distribution overhead).
+- `one_device`: `OneDeviceStrategy` on the first GPU (or the CPU).
+- `mirrored`: `MirroredStrategy`, one replica per GPU of this machine (without GPUs: per
+  logical CPU device, one unless the CPU was split with
+  `tf.config.set_logical_device_configuration`).
+- `multi_worker`: `MultiWorkerMirroredStrategy`, one process per machine, the cluster and this
+  process's task read from the TF_CONFIG environment variable; the replicas are every
+  machine's GPUs (or CPUs).
+- `tpu`: `TPUStrategy` on the TPU that `TPUClusterResolver` finds (TPU_NAME, or the TPU VM it
+  runs on); made only when asked for.
+
+The batch size of a config (`data.batch_size`) is the GLOBAL batch: one training step sees that
+many images (video: streams) over all replicas, and each replica gets
+`batch_size / num_replicas_in_sync` of them; a batch size that does not divide evenly is an
+error. `distribute_input_fn` feeds an `input_fn` per input pipeline (one per worker) with
+`Strategy.distribute_datasets_from_function`:
+
+- an input_fn with an `input_context` parameter (a `tf.distribute.InputContext`, as the
+  Estimator's) is called once per worker and returns per-replica batches
+  (`input_context.get_per_replica_batch_size(global_batch)`) of its own shard
+  (`input_pipeline_id` of `num_input_pipelines`): `image_input_fn` is tfcolor's own;
+- an input_fn without one returns global batches; each worker keeps its share of every
+  global batch's rows, and each replica a contiguous slice of `batch_size / replicas` rows
+  (`split_global_batches`). The recurrent video models take this path, so that a stream is
+  always on the same replica, which keeps its state.
+
+Only the chief (`is_chief`) writes the run's files: checkpoints, backups, TensorBoard logs,
+the export. The other workers write their copies of what involves every worker (the weights
+files, the export: reading distributed variables can need collective ops) into a temporary
+folder (`scratch_dir`) that is removed afterwards, the pattern TensorFlow's multi-worker
+guide prescribes. Give every worker the same model_dir on a shared file system (GCS, NFS): a
+resumed run's workers all restore the chief's backup, and a worker that cannot see it would
+start from other weights than the chief's.
+
+Keras 3.15's `fit` under tf.distribute needs three mends, made here: its pre-fit build
+(`prepare_model`), the length of a distributed dataset (`distribute_input_fn`), and its
+per-step log reduction on a multi-worker cluster (`prepare_model`); each names its Keras or
+TensorFlow issue.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import dataclasses
+import inspect
+import json
+import os
+import shutil
+import tempfile
+from collections.abc import Callable, Iterator
+from typing import Any
+
+import tensorflow as tf
+
+from tfcolor.config import STRATEGIES
+
+__all__ = [
+    "STRATEGIES",
+    "DistributedInput",
+    "check_batch_size",
+    "distribute_input_fn",
+    "image_input_fn",
+    "is_chief",
+    "is_default",
+    "make_strategy",
+    "pipeline_share",
+    "prepare_model",
+    "scratch_dir",
+    "split_global_batches",
+    "takes_input_context",
+]
+
+# One strategy per kind and process: MultiWorkerMirroredStrategy configures the process's
+# collective ops and a TPU system is initialized once, so every Colorizer of a process shares
+# them.
+_STRATEGIES: dict[str, tf.distribute.Strategy] = {}
+
+
+def make_strategy(name: str = "auto") -> tf.distribute.Strategy:
+    """The distribution strategy named `name` (see the module's docstring), made once per process.
+
+    Make it before anything else runs TensorFlow ops: `MultiWorkerMirroredStrategy` must
+    configure the process's collective ops before TensorFlow initializes its runtime.
+
+    Raises:
+        ValueError: an unknown name.
+        RuntimeError: `tpu` without a reachable TPU, or `multi_worker` made too late, with
+            what to do.
+    """
+    if name not in STRATEGIES:
+        raise ValueError(
+            f"strategy must be one of {', '.join(STRATEGIES)}. Received: strategy={name!r}"
+        )
+    if name == "auto":
+        name = _auto_strategy_name()
+    if name not in _STRATEGIES:
+        _STRATEGIES[name] = _create(name)
+    return _STRATEGIES[name]
+
+
+def _auto_strategy_name() -> str:
+    if _cluster_tasks() > 1:
+        return "multi_worker"
+    if len(tf.config.list_physical_devices("GPU")) > 1:
+        return "mirrored"
+    return "default"
+
+
+def _cluster_tasks() -> int:
+    """The chief and worker tasks that TF_CONFIG names (0 without TF_CONFIG)."""
+    try:
+        cluster = json.loads(os.environ.get("TF_CONFIG") or "{}").get("cluster", {})
+    except json.JSONDecodeError:
+        return 0
+    return sum(len(cluster.get(kind, [])) for kind in ("chief", "worker"))
+
+
+def _create(name: str) -> tf.distribute.Strategy:
+    # Physical devices only, before the strategy exists: listing logical devices starts
+    # TensorFlow's runtime, after which MultiWorkerMirroredStrategy can no longer start.
+    if name == "default":
+        return tf.distribute.get_strategy()
+    if name == "one_device":
+        return tf.distribute.OneDeviceStrategy(
+            "/gpu:0" if tf.config.list_physical_devices("GPU") else "/cpu:0"
+        )
+    if name == "mirrored":
+        devices = tf.config.list_logical_devices("GPU") or tf.config.list_logical_devices("CPU")
+        return tf.distribute.MirroredStrategy([device.name for device in devices])
+    if name == "multi_worker":
+        try:
+            return tf.distribute.MultiWorkerMirroredStrategy()
+        except (RuntimeError, ValueError) as error:
+            raise RuntimeError(
+                "could not start MultiWorkerMirroredStrategy; it must be made before TensorFlow "
+                "runs anything in the process, from a TF_CONFIG naming this process's task "
+                f"({error})"
+            ) from error
+    return _tpu_strategy()
+
+
+def _tpu_strategy() -> tf.distribute.Strategy:
+    try:
+        resolver = tf.distribute.cluster_resolver.TPUClusterResolver()
+        tf.config.experimental_connect_to_cluster(resolver)
+        tf.tpu.experimental.initialize_tpu_system(resolver)
+        return tf.distribute.TPUStrategy(resolver)
+    except (ValueError, RuntimeError, tf.errors.OpError) as error:
+        raise RuntimeError(
+            "--strategy tpu found no TPU: run on a Cloud TPU VM, or set TPU_NAME to the TPU's "
+            f"name or grpc:// address ({type(error).__name__}: {error})"
+        ) from error
+
+
+def is_default(strategy: tf.distribute.Strategy) -> bool:
+    """Whether `strategy` is TensorFlow's default (no distribution)."""
+    return type(strategy).__name__ == "_DefaultDistributionStrategy"
+
+
+def is_chief(strategy: tf.distribute.Strategy) -> bool:
+    """Whether this process writes the run's files: True but on a multi-worker cluster's
+    non-chief workers (the chief is task `chief`, or `worker` 0 of a cluster without one)."""
+    if not isinstance(strategy, tf.distribute.MultiWorkerMirroredStrategy):
+        return True
+    resolver = strategy.cluster_resolver
+    task_type, task_id = resolver.task_type, resolver.task_id
+    if task_type in (None, "chief"):
+        return True
+    return task_type == "worker" and task_id == 0 and "chief" not in resolver.cluster_spec().jobs
+
+
+@contextlib.contextmanager
+def scratch_dir(strategy: tf.distribute.Strategy) -> Iterator[str | None]:
+    """None on the chief; on another worker a temporary folder, removed when the block ends.
+
+    A non-chief worker writes there what every worker must write alike (weights, exports),
+    so that nothing it writes lands in the run's model_dir.
+    """
+    if is_chief(strategy):
+        yield None
+        return
+    folder = tempfile.mkdtemp(prefix="tfcolor-worker-")
+    try:
+        yield folder
+    finally:
+        shutil.rmtree(folder, ignore_errors=True)
+
+
+def check_batch_size(global_batch_size: int, strategy: tf.distribute.Strategy) -> int:
+    """The per-replica batch size of a global batch size.
+
+    Raises:
+        ValueError: the global batch does not split evenly over the replicas.
+    """
+    replicas = strategy.num_replicas_in_sync
+    if global_batch_size % replicas:
+        raise ValueError(
+            "batch_size is the global batch, split evenly over the "
+            f"{replicas} replicas of the {type(strategy).__name__}: it must be a multiple of "
+            f"{replicas}. Received: batch_size={global_batch_size}"
+        )
+    return global_batch_size // replicas
+
+
+def takes_input_context(input_fn: Callable) -> bool:
+    """Whether `input_fn` has an `input_context` parameter (it then builds per-replica batches
+    of its own shard)."""
+    try:
+        return "input_context" in inspect.signature(input_fn).parameters
+    except (TypeError, ValueError):
+        return False
+
+
+@dataclasses.dataclass(frozen=True)
+class DistributedInput:
+    """What `distribute_input_fn` returns.
+
+    Attributes:
+        dataset: the `tf.distribute.DistributedDataset`; each step gives every replica its
+            own batch.
+        element_spec: the structure of `tf.TensorSpec`s of one replica's batch.
+        steps_per_epoch: global steps in one pass over the data, where that is known; the
+            dataset then repeats without end, and `fit` must get this as its
+            `steps_per_epoch` (see `distribute_input_fn`). None: the dataset ends after one
+            pass.
+    """
+
+    dataset: Any
+    element_spec: Any
+    steps_per_epoch: int | None
+
+
+def distribute_input_fn(
+    strategy: tf.distribute.Strategy,
+    input_fn: Callable,
+    steps_per_epoch: int | None = None,
+    expected_steps: int | None = None,
+) -> DistributedInput:
+    """`input_fn`'s batches over the strategy's replicas.
+
+    Where the steps of a pass over the data are known (`steps_per_epoch`, the cardinality
+    of `input_fn`'s dataset, or `expected_steps`), the data repeat and `fit` runs exactly that many
+    steps per epoch: Keras 3.15 would otherwise take TensorFlow's count of per-replica
+    batches for the count of steps, and the step that finds a distributed iterator exhausted
+    still runs the ops that do not read the batch (measured: the optimizer's step counter
+    gained one per epoch; Keras' loss tracker counted a batch too many where the batch size
+    is static). Where they are not known, the dataset ends after one pass (with that step
+    counter caveat), its batch dimension left open so that the epoch's metrics stay right.
+
+    Args:
+        strategy: the distribution strategy.
+        input_fn: `input_fn(input_context)` returning this input pipeline's per-replica batches,
+            or `input_fn()` returning global batches (split with `split_global_batches`).
+        steps_per_epoch: the global steps of an epoch, if the caller sets them.
+        expected_steps: the global steps of one pass over the data where the dataset's
+            cardinality is unknown and the caller knows them.
+
+    Returns:
+        A `DistributedInput`.
+    """
+    found = []
+
+    def dataset_fn(input_context):
+        replicas, local, _ = _global_step_rows(input_context)
+        if takes_input_context(input_fn):
+            dataset = input_fn(input_context=input_context)
+            steps = _cardinality(dataset, per_step=local)
+        else:
+            dataset = input_fn()
+            steps = _cardinality(dataset, per_step=1)
+            dataset = split_global_batches(dataset, input_context)
+        steps = steps_per_epoch or steps or expected_steps
+        dataset = dataset.repeat() if steps else _unknown_length(_open_batch_dimension(dataset))
+        found.append((dataset.element_spec, steps))
+        return dataset
+
+    dataset = strategy.distribute_datasets_from_function(dataset_fn)
+    element_spec, steps = found[0]
+    return DistributedInput(dataset, element_spec, steps)
+
+
+def _cardinality(dataset: tf.data.Dataset, per_step: int) -> int | None:
+    """Steps in a dataset of `per_step` elements a step; None where unknown."""
+    count = int(dataset.cardinality())
+    return count // per_step if count > 0 else None
+
+
+def prepare_model(model, element_spec) -> None:
+    """Readies a compiled model for `fit` and `evaluate` under its distribution strategy.
+
+    Two steps of Keras 3.15's TensorFlow trainer fail under a distribution strategy, and this
+    replaces them for this model (call it after each `compile`):
+
+    - Keras builds the loss and metrics state from a real batch that it takes from the
+      iterator and averages over the replicas (`Trainer._maybe_symbolic_build`): the average
+      fails under MultiWorkerMirroredStrategy (keras-team/keras#20585, "Attempt to convert a
+      value (PerReplica...)"), and with `steps_per_epoch` the batch it took is lost to
+      training (keras-team/keras#20394). Here Keras' own symbolic build runs from
+      `element_spec` (the batch dimension left open) in the strategy's scope instead.
+    - On a multi-worker cluster Keras averages each step's scalar logs over the replicas along
+      an axis 0 they do not have (tensorflow/tensorflow#72388, "Invalid reduction dimension 0
+      for input with 0 dimensions"). Here a step's logs get that axis (shape [1]), which the
+      average then removes.
+
+    Args:
+        model: a compiled Keras model, built in the strategy's scope.
+        element_spec: the structure of `tf.TensorSpec`s of the batches (a dataset's
+            `element_spec`).
+    """
+    strategy = model.distribute_strategy
+    batch = tf.nest.map_structure(
+        lambda spec: tf.TensorSpec([None, *spec.shape[1:]], spec.dtype), element_spec
+    )
+
+    def symbolic_build(iterator=None, data_batch=None):
+        del iterator, data_batch  # never a real batch
+        with strategy.scope():
+            model._symbolic_build(data_batch=batch)
+
+    model._maybe_symbolic_build = symbolic_build
+    if (
+        isinstance(strategy, tf.distribute.MultiWorkerMirroredStrategy)
+        and len(strategy.extended.worker_devices) < strategy.num_replicas_in_sync
+    ):
+        # The class's method: a second call (evaluate after train) must not wrap the wrapper.
+        metrics_result = type(model).get_metrics_result.__get__(model)
+
+        def step_logs():
+            logs = metrics_result()
+            if not tf.distribute.has_strategy() or tf.distribute.in_cross_replica_context():
+                return logs  # not a replica's step: the epoch's logs, read after the steps
+            return tf.nest.map_structure(
+                lambda value: tf.reshape(value, [1]) if value.shape.rank == 0 else value, logs
+            )
+
+        model.get_metrics_result = step_logs
+
+
+def _open_batch_dimension(dataset: tf.data.Dataset) -> tf.data.Dataset:
+    # The same batches with their batch dimension left open (None) in the element spec. When
+    # the data runs out, a distributed iterator's last `get_next` fails inside the step, and
+    # the step's ops that do not read the batch run anyway: with a static batch size,
+    # `tf.shape(batch)[0]` is such a constant, and Keras' loss tracker counted one batch too
+    # many (measured: the epoch's loss off by 6/7 under MirroredStrategy).
+    def open_batch(*element):
+        element = element[0] if len(element) == 1 else element
+        return tf.nest.map_structure(
+            lambda tensor: tf.raw_ops.PlaceholderWithDefault(
+                input=tensor, shape=[None, *tensor.shape[1:]]
+            ),
+            element,
+        )
+
+    return dataset.map(open_batch)
+
+
+def _unknown_length(dataset: tf.data.Dataset) -> tf.data.Dataset:
+    # A filter that keeps everything: the dataset's cardinality becomes unknown, so Keras counts
+    # an epoch's steps as it runs them instead of taking the per-replica batch count.
+    return dataset.filter(lambda *_: True)
+
+
+def _global_step_rows(input_context: tf.distribute.InputContext) -> tuple[int, int, int]:
+    replicas = input_context.num_replicas_in_sync
+    pipelines = input_context.num_input_pipelines
+    if replicas % pipelines:
+        raise ValueError(
+            f"{replicas} replicas do not split over {pipelines} input pipelines evenly"
+        )
+    local = replicas // pipelines
+    return replicas, local, input_context.input_pipeline_id * local
+
+
+def split_global_batches(
+    dataset: tf.data.Dataset, input_context: tf.distribute.InputContext
+) -> tf.data.Dataset:
+    """Global batches -> this input pipeline's per-replica batches, in replica order.
+
+    Every pipeline builds the same global batches; replica r (over all workers) gets rows
+    [r * B / R, (r + 1) * B / R) of each (B the global batch, R the replicas), so a row
+    position, a video stream, stays on one replica. The pipeline yields, per global batch, the
+    slices of its own replicas in turn, as `distribute_datasets_from_function` hands them out.
+
+    Raises:
+        ValueError: a static batch size that the replicas do not divide (a dynamic one fails
+            when it is read).
+    """
+    replicas, local, first = _global_step_rows(input_context)
+    if replicas == 1:
+        return dataset
+    batch = tf.nest.flatten(dataset.element_spec)[0].shape[0]
+    if batch is not None and batch % replicas:
+        raise ValueError(
+            f"the global batch of {batch} does not split evenly over {replicas} replicas"
+        )
+    rows = -1 if batch is None else batch // replicas
+
+    def per_replica(tensor):
+        shape = tf.shape(tensor)
+        tf.debugging.assert_equal(
+            shape[0] % replicas, 0, "the global batch must split evenly over the replicas"
+        )
+        grouped = tf.reshape(tensor, tf.concat([[replicas, rows], shape[1:]], axis=0))
+        return grouped[first : first + local]
+
+    def slices(*element):
+        element = element[0] if len(element) == 1 else element
+        return tf.data.Dataset.from_tensor_slices(tf.nest.map_structure(per_replica, element))
+
+    return dataset.flat_map(slices)
+
+
+def pipeline_share(
+    dataset: tf.data.Dataset, input_context: tf.distribute.InputContext
+) -> tf.data.Dataset:
+    """A sequence of per-replica batches -> this input pipeline's share of it.
+
+    Every pipeline builds the same sequence (the same seed); global step s takes the R
+    batches [s * R, (s + 1) * R) (R replicas), and this pipeline keeps those of its own
+    replicas. Every pipeline thus has the same number of steps (a last incomplete step is
+    dropped), and a run's global batches hold the same images in the same order on any
+    number of replicas and workers.
+    """
+    replicas, local, first = _global_step_rows(input_context)
+    if replicas == 1:
+        return dataset
+    steps = dataset.batch(replicas, drop_remainder=True)
+
+    def mine(*element):
+        element = element[0] if len(element) == 1 else element
+        return tf.nest.map_structure(lambda tensor: tensor[first : first + local], element)
+
+    shared = steps.map(mine).unbatch()
+    count = int(steps.cardinality())
+    if count >= 0:  # unbatch forgets it
+        shared = shared.apply(tf.data.experimental.assert_cardinality(count * local))
+    return shared
+
+
+def image_input_fn(data, codec, *, target_stride: int = 1, class_names=None) -> Callable:
+    """tfcolor's training input_fn for image models, built per input pipeline.
+
+    `input_fn(input_context=None)` builds `tfcolor.input_pipeline.make_dataset`'s training
+    batches at the per-replica batch size (`data.batch_size` / replicas) and keeps this
+    pipeline's share (`pipeline_share`). Without a context (one device) it is
+    `make_input_fn(data, ...)()` unchanged.
+
+    Every worker reads and decodes the whole training set and keeps its share: correct and
+    simple; sharding the sources by `input_pipeline_id` would spare the other workers' decoding.
+    """
+    from tfcolor import input_pipeline
+
+    def input_fn(input_context: tf.distribute.InputContext | None = None) -> tf.data.Dataset:
+        context = input_context or tf.distribute.InputContext()
+        per_replica = context.get_per_replica_batch_size(data.batch_size)
+        per_replica_data = dataclasses.replace(data, batch_size=per_replica)
+        dataset = input_pipeline.make_input_fn(
+            per_replica_data,
+            codec,
+            training=True,
+            target_stride=target_stride,
+            class_names=class_names,
+        )()
+        return pipeline_share(dataset, context)
+
+    return input_fn
