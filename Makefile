@@ -19,11 +19,13 @@ demo: $(STAMP)
 	$(PY) -m tfcolor.train --model-dir runs/demo
 	$(PY) -m tfcolor.colorize runs/demo/samples --model runs/demo --output demo_output
 
+# Two workers, one per core: much of the suite waits on subprocesses, file I/O and small
+# graphs; --dist loadfile keeps each file's shared fixtures (trained runs) in one worker.
 test: $(STAMP)
-	$(PY) -m pytest -q tests
+	$(PY) -m pytest -q -n 2 --dist loadfile tests
 
 test-fast: $(STAMP)
-	$(PY) -m pytest -q -m "not slow" tests
+	$(PY) -m pytest -q -n 2 --dist loadfile -m "not slow" tests
 
 lint: $(STAMP)
 	$(VENV)/bin/ruff check tfcolor tests && $(VENV)/bin/ruff format --check tfcolor tests
