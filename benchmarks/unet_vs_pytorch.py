@@ -7,7 +7,8 @@ batch, repeated:
 - tfcolor: the model, loss, metrics and `model.fit` of `python -m tfcolor.bench train --preset
   unet_128` (`build_model` + `compile_model`, the grid codec fitted on the batch, the batch made
   by the input pipeline's own `inputs_and_targets`), with XLA off and on (tfcolor trains with
-  the faster one).
+  the faster one). One difference: tf.data's autotuning is off on the repeated batch (see
+  `TfTrainer`).
 - PyTorch: the same network written in `torch.nn` (per level two conv 3x3 + batch norm + ReLU,
   max-pool 2, a bottleneck block, transposed conv 3x3 stride 2 up, concat with the skip, a conv
   block, a 1x1 head to 324 logits), the same rebalanced per-pixel cross-entropy (the codec's
@@ -41,7 +42,7 @@ LOSS_TOLERANCE = 1e-4
 # A round is clean when other processes kept at most this many cores busy during it. On a
 # loaded machine PyTorch loses far more than tfcolor (its OpenMP threads wait at every
 # parallel region for one the kernel descheduled; measured with another process on one of the
-# 2 cores: PyTorch 2.5-5 images/s against 18 idle, tfcolor 6-7 against 12.5), so rounds
+# 2 cores: PyTorch 2.5-5.4 images/s against 17.9 idle, tfcolor 6-7 against 12.8), so rounds
 # shared with other work flatter tfcolor: only clean rounds are compared.
 CLEAN_OTHERS_CORES = 0.1
 MIN_CLEAN_ROUNDS = 3
@@ -130,7 +131,15 @@ class TfTrainer:
             jit_compile=jit_compile,
         )
         self.name = f"tfcolor (XLA {'on' if jit_compile else 'off'})"
-        self.dataset = tf.data.Dataset.from_tensors((lightness, targets)).repeat()
+        # tf.data's autotuning off: the repeated batch has nothing to tune, and with it on, the
+        # end of each `fit` call waits for the autotuner's next wake-up, 10 ms after the
+        # iterator starts, then 30, 70, ... (10 * (2^k - 1)) ms: 4 steps of 1.5 s took 10.24 s
+        # in some rounds (measured). Real training pays that once per epoch, not per round.
+        options = tf.data.Options()
+        options.autotune.enabled = False
+        self.dataset = (
+            tf.data.Dataset.from_tensors((lightness, targets)).repeat().with_options(options)
+        )
 
     def trainable_parameters(self) -> int:
         return int(sum(int(w.shape.num_elements()) for w in self.model.trainable_weights))
@@ -240,8 +249,8 @@ def torch_loss(logits, bins, class_weights, channels_last: bool):
 
     Not `reduction="mean"` with `weight=`, which divides by the sum of the weights. With
     channels-last logits the bins are each pixel's contiguous row, so the loss runs on
-    [pixels, bins] rows (a view): the 4-D call on a channels-last tensor measured about twice
-    as slow (1.1 against 2.4 s forward + backward on 16 x 324 x 128 x 128, 2 cores).
+    [pixels, bins] rows (a view): forward + backward on 16 x 324 x 128 x 128 logits took 364 ms,
+    the 4-D call 792 ms on the channels-last tensor and 436 ms on a contiguous one (2 cores).
     """
     import torch.nn.functional as F
 
@@ -350,7 +359,8 @@ class _Worker:
 
     def __init__(self, context, target, *args):
         self.connection, child = context.Pipe()
-        self.process = context.Process(target=_run_worker, args=(target, child, *args))
+        # Daemonic: if the other framework's process fails, this one ends with the script.
+        self.process = context.Process(target=_run_worker, args=(target, child, *args), daemon=True)
         self.process.start()
 
     def receive(self):
