@@ -115,14 +115,45 @@ def test_trainer_carries_each_streams_state_and_zeroes_rows_that_reset():
         np.testing.assert_allclose(restarted[1], kept[1], atol=1e-6)
 
 
+def _chunk_loss(network, frames, targets, state):
+    """The codec loss of one chunk, by hand: frames folded into the batch, mean over them."""
+    import tensorflow as tf
+
+    from tfcolor import codecs, config
+
+    codec = codecs.make_codec(config.CodecConfig(name="regression"))
+    colors = network({"frames": tf.constant(frames), **state})["colors"]
+    folded = tf.reshape(colors, [-1, *colors.shape[2:]])
+    return float(tf.reduce_mean(codec.loss(targets.reshape(folded.shape[0], 8, 8, 2), folded)))
+
+
 def test_stateless_trainer_starts_every_chunk_from_zero():
+    import tensorflow as tf
+
     network = _network()
-    trainer = _compiled_trainer(network, stateful=False)
-    _, dataset = _two_steps(np.random.default_rng(1))
-    trainer.fit(dataset, epochs=1, verbose=0, shuffle=False)
-    for states in trainer._states.values():
-        for state in states.values():
-            assert not np.any(state.numpy())
+    rng = np.random.default_rng(1)
+    frames, dataset = _two_steps(rng)
+    targets = np.stack([element[1] for element in dataset.as_numpy_iterator()])
+    zero = network.zero_state(2, 8, 8)
+    # Stateless: both chunks from the zero state, whatever the reset flags say.
+    expected = np.mean([_chunk_loss(network, frames[i], targets[i], zero) for i in range(2)])
+    stateless = _compiled_trainer(network, stateful=False).evaluate(dataset, verbose=0)
+    assert stateless == pytest.approx(expected, rel=1e-5)
+    # Stateful: row 0 of chunk 2 continues from chunk 1, so the loss differs.
+    first = network({"frames": tf.constant(frames[0]), **zero})
+    carried = {
+        key: tf.stack([first[key][0], tf.zeros_like(first[key][1])])
+        for key in ("state_h", "state_c")
+    }
+    carried_loss = np.mean(
+        [
+            _chunk_loss(network, frames[0], targets[0], zero),
+            _chunk_loss(network, frames[1], targets[1], carried),
+        ]
+    )
+    stateful = _compiled_trainer(network, stateful=True).evaluate(dataset, verbose=0)
+    assert stateful == pytest.approx(carried_loss, rel=1e-5)
+    assert abs(stateful - stateless) > 1e-7
 
 
 def test_video_run_learns_and_logs_temporal_metrics(video_run):
@@ -287,15 +318,29 @@ def test_evaluate_reports_temporal_consistency_of_video_and_image_models(
 ):
     from tfcolor import evaluate
 
-    colorizer, _, _ = video_run
+    colorizer, _, export = video_run
     out = tmp_path / "video_eval"
     assert (
         evaluate.main(["--model", colorizer.model_dir, "--limit", "30", "--output", str(out)]) == 0
     )
     report = json.loads((out / "metrics.json").read_text())["results"]["model"]
+    # The CLI measures what the library measures on the same 30 validation frames.
+    expected = colorizer.measure_videos(30)
     for name in ("cdc", "warp_error", "cdc_true", "warp_error_true", "gray_cdc", "psnr"):
-        assert np.isfinite(report[name]), name
+        assert report[name] == pytest.approx(expected[name], rel=1e-6), name
+    assert report["cdc_true"] != report["cdc"]
     assert "cdc" in capsys.readouterr().out
+
+    # The export streams the clips through colorize_video_chunk: the same frames within a
+    # level, so nearly the same numbers; its truth is the same truth.
+    out = tmp_path / "export_eval"
+    assert evaluate.main(["--model", export, "--limit", "30", "--output", str(out)]) == 0
+    streamed = json.loads((out / "metrics.json").read_text())["results"]["model"]
+    assert streamed["cdc_true"] == pytest.approx(report["cdc_true"], rel=1e-9)
+    assert streamed["psnr"] == pytest.approx(report["psnr"], abs=0.1)
+    assert streamed["cdc"] == pytest.approx(report["cdc"], rel=0.05)
+    args = ["--model", export, "--limit", "10", "--temperature", "0.5"]
+    assert evaluate.main([*args, "--output", str(out)]) == 2  # the stream decodes at its own T
 
     # An image model (the session's shapes U-Net) colorizes the same clips frame by frame.
     image_colorizer, _ = trained_run

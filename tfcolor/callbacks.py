@@ -199,32 +199,26 @@ class ImagePanel(keras.callbacks.Callback):
 
 
 class ImageMetrics(keras.callbacks.Callback):
-    """Adds the image metrics of validation images to the epoch's logs, as `val_<name>`.
+    """Adds the image metrics of the validation data to the epoch's logs, as `val_<name>`.
 
     PSNR, SSIM, the AuC of the ab error (and its rebalanced variant for bin codecs),
-    colourfulness, and the gray baseline's values beside them (`val_gray_<name>`), measured
-    by `tfcolor.evaluation.measure` on the colorized images, as `tfcolor.evaluate` does. Keras'
-    TensorBoard callback, placed after this one, writes them to the validation run.
+    colourfulness, and the gray baseline's values beside them (`val_gray_<name>`); for video
+    runs also CDC and the warp error. They are what `Colorizer.evaluate` reports (its
+    `_image_metrics`), so a training run's numbers and a later evaluation's are the same.
+    Keras' TensorBoard callback, placed after this one, writes them to the validation run.
 
     Args:
-        batches: a function returning the truth batches, uint8 [N, S, S, 3].
-        colorize: uint8 [N, S, S, 3] -> colorized uint8 [N, S, S, 3].
-        pixel_class_weights: ab -> per-pixel class weights, or None (see `measure`).
+        measure: a function returning metric name -> value.
     """
 
-    def __init__(self, batches, colorize, pixel_class_weights=None):
+    def __init__(self, measure):
         super().__init__()
-        self._batches = batches
-        self._colorize = colorize
-        self._pixel_class_weights = pixel_class_weights
+        self._measure = measure
 
     def on_epoch_end(self, epoch, logs=None):
         if logs is None or not _finite(logs):
             return
-        measured = evaluation.measure(
-            self._colorize, self._batches(), pixel_class_weights=self._pixel_class_weights
-        )
-        for name, value in measured.results.items():
+        for name, value in self._measure().items():
             logs[f"val_{name}"] = value
 
 

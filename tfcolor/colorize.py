@@ -139,6 +139,36 @@ def build_parser() -> argparse.ArgumentParser:
     return parser
 
 
+class ExportClipColorizer:
+    """Colorizes the consecutive chunks of one video with a loaded export, in order.
+
+    A recurrent export (`colorize_video_chunk`) starts from its `video_state` and carries the
+    state from call to call; any other colorizes each frame on its own (`colorize_images`).
+    Call it with uint8 frames [T, H, W, C]; make a new one for the next video.
+    """
+
+    def __init__(self, loaded):
+        self._signatures = loaded.signatures
+        self.recurrent = "colorize_video_chunk" in self._signatures
+        # An image export has no chunk length: any works, frames are independent.
+        self.chunk_frames = int(loaded.chunk_frames.numpy()) if self.recurrent else 8
+        self._state = None
+
+    def __call__(self, chunk):
+        import tensorflow as tf
+
+        if not self.recurrent:
+            return self._signatures["colorize_images"](images=tf.constant(chunk))[
+                "colorized"
+            ].numpy()
+        frames = tf.constant(chunk[None])
+        if self._state is None:
+            self._state = self._signatures["video_state"](frames=frames)
+        result = self._signatures["colorize_video_chunk"](frames=frames, **self._state)
+        self._state = {"state_h": result["state_h"], "state_c": result["state_c"]}
+        return result["colorized"][0].numpy()
+
+
 def colorize_video_file(loaded, path: str, target: str, chunk_frames: int | None = None) -> int:
     """Colorizes the video at `path` into `target` with a loaded export; returns its frames.
 
@@ -150,28 +180,14 @@ def colorize_video_file(loaded, path: str, target: str, chunk_frames: int | None
         tfcolor.video.VideoError: the video cannot be read (a ValueError).
     """
     import numpy as np
-    import tensorflow as tf
     from tqdm import tqdm
 
     from tfcolor import video as video_io
 
     info = video_io.probe(path)
-    recurrent = "colorize_video_chunk" in loaded.signatures
+    colorize = ExportClipColorizer(loaded)
     if chunk_frames is None:
-        chunk_frames = int(loaded.chunk_frames.numpy()) if hasattr(loaded, "chunk_frames") else 8
-    state = None
-
-    def colorize(chunk: np.ndarray) -> np.ndarray:
-        nonlocal state
-        frames = tf.constant(chunk[None])
-        if not recurrent:
-            serve = loaded.signatures["colorize_images"]
-            return serve(images=frames[0])["colorized"].numpy()
-        if state is None:
-            state = loaded.signatures["video_state"](frames=frames)
-        result = loaded.signatures["colorize_video_chunk"](frames=frames, **state)
-        state = {"state_h": result["state_h"], "state_c": result["state_c"]}
-        return result["colorized"][0].numpy()
+        chunk_frames = colorize.chunk_frames
 
     count = 0
     chunk: list[np.ndarray] = []

@@ -470,21 +470,18 @@ class Colorizer:
         """The callbacks that add validation image metrics to the epoch logs."""
         if self.config.train.metric_images <= 0:
             return []
-        return [
-            callbacks_lib.ImageMetrics(
-                lambda: self._validation_images(self.config.train.metric_images),
-                self._colorize_same_size,
-                self._pixel_class_weights,
-            )
-        ]
+        images = self.config.train.metric_images
+        return [callbacks_lib.ImageMetrics(lambda: self._image_metrics(images))]
+
+    def _panel_truth(self, count: int) -> list[np.ndarray]:
+        """The first `count` validation images, uint8 RGB."""
+        dataset = input_pipeline.load_images(self.config.data, split="validation", limit=count)
+        return [element["image"] for element in dataset.as_numpy_iterator()]
 
     def _panel_images(self) -> np.ndarray:
         """Fixed validation images for the TensorBoard panel, also written to samples/."""
         count = self.config.train.panel_images
-        images = []
-        if count > 0:
-            dataset = input_pipeline.load_images(self.config.data, split="validation", limit=count)
-            images = [element["image"] for element in dataset.as_numpy_iterator()]
+        images = self._panel_truth(count) if count > 0 else []
         if not images:
             return np.zeros((0, 1, 1, 3), np.uint8)
         samples = self._path("samples")
@@ -525,9 +522,12 @@ class Colorizer:
         results = {_metric_name(name): float(value) for name, value in results.items()}
         images = self.config.train.metric_images if images is None else images
         if images > 0:
-            measured = self.measure(self._validation_images(images))
-            results.update(measured.results)
+            results.update(self._image_metrics(images))
         return results
+
+    def _image_metrics(self, images: int) -> dict[str, float]:
+        """The image metrics of `evaluate` over `images` validation images."""
+        return self.measure(self._validation_images(images)).results
 
     def measure(self, batches, samples: int = 0, **colorize_args):
         """`tfcolor.evaluation.measure` of this model on uint8 RGB truth batches.

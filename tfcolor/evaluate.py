@@ -242,25 +242,27 @@ class _ExportColorizer:
         return result["colorized"].numpy()
 
     def clip(self, clip, temperature=None):
-        """A whole clip: streamed with the state carried by a recurrent export (at its own
-        temperature), frame by frame otherwise."""
-        import tensorflow as tf
+        """A whole clip: streamed with the state carried by a recurrent export, frame by
+        frame otherwise.
 
-        signatures = self._loaded.signatures
-        if "colorize_video_chunk" not in signatures:
-            return self(clip, None, temperature)
-        chunk_frames = int(self._loaded.chunk_frames.numpy())
-        state, outputs = None, []
-        for start in range(0, len(clip), chunk_frames):
-            frames = tf.constant(clip[None, start : start + chunk_frames])
-            if state is None:
-                state = signatures["video_state"](frames=frames)
-            result = signatures["colorize_video_chunk"](frames=frames, **state)
-            state = {"state_h": result["state_h"], "state_c": result["state_c"]}
-            outputs.append(result["colorized"][0].numpy())
+        Raises:
+            ValueError: a temperature for a recurrent export, whose streaming signature
+                decodes at the export's own temperature.
+        """
         import numpy as np
 
-        return np.concatenate(outputs)
+        from tfcolor.colorize import ExportClipColorizer
+
+        colorize = ExportClipColorizer(self._loaded)
+        if not colorize.recurrent:
+            return self(clip, None, temperature)
+        if temperature is not None:
+            raise ValueError(
+                "--temperature: a video export's colorize_video_chunk decodes at the "
+                "temperature it was exported with; sweep it on the model_dir instead"
+            )
+        step = colorize.chunk_frames
+        return np.concatenate([colorize(clip[i : i + step]) for i in range(0, len(clip), step)])
 
 
 def _export_colorizer(export: str):

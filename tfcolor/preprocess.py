@@ -285,25 +285,9 @@ def _write_manifest(entries, output_dir: str) -> None:
 
 
 def _write_failed(failures, output_dir: str) -> None:
-    import tensorflow as tf
-
     from tfcolor.input_pipeline import video_records
 
-    lines = [f"{path}\t{_one_line(reason)}\n" for path, reason in sorted(failures)]
-    with tf.io.gfile.GFile(_join(output_dir, video_records.FAILED), "w") as f:
-        f.write("".join(lines))
-
-
-def _read_failed(output_dir: str) -> list[tuple[str, str]]:
-    import tensorflow as tf
-
-    from tfcolor.input_pipeline import video_records
-
-    path = _join(output_dir, video_records.FAILED)
-    if not tf.io.gfile.exists(path):
-        return []
-    with tf.io.gfile.GFile(path) as f:
-        return [tuple(line.rstrip("\n").split("\t", 1)) for line in f if line.strip()]
+    video_records.write_failed(output_dir, failures)
 
 
 # === The launcher ===
@@ -503,7 +487,7 @@ def preprocess(
         "frames": counters.get("frames_written", 0),
         "chunks": counters.get("chunks_written", 0),
         "images": counters.get("images_written", 0),
-        "failed": _read_failed(output_dir),
+        "failed": video_records.read_failed(output_dir),
         "output_dir": output_dir,
         "seconds": seconds,
     }

@@ -19,8 +19,6 @@ fit, callbacks, backups) is Keras'.
 
 from __future__ import annotations
 
-import os
-
 import keras
 import numpy as np
 import tensorflow as tf
@@ -29,23 +27,15 @@ from tfcolor import color, distribute
 from tfcolor.estimator import Colorizer
 from tfcolor.export import serving
 from tfcolor.models import build_model
-from tfcolor.models.convlstm import reset_rows
+from tfcolor.models.convlstm import fold_time, reset_rows
 
 __all__ = [
     "StreamingTrainer",
     "VideoColorizer",
-    "VideoMetrics",
     "canvas_size",
-    "fold_time",
     "iter_clips",
     "limit_frames",
 ]
-
-
-def fold_time(tensor: tf.Tensor) -> tf.Tensor:
-    """[B, T, ...] -> [B * T, ...]."""
-    shape = tf.shape(tensor)
-    return tf.reshape(tensor, tf.concat([[shape[0] * shape[1]], shape[2:]], axis=0))
 
 
 class StreamingTrainer(keras.Model):
@@ -77,13 +67,8 @@ class StreamingTrainer(keras.Model):
         self.network = network
         self.stateful = bool(stateful)
         self.streams = int(streams)
-        replicas = tf.distribute.get_strategy().num_replicas_in_sync
-        if self.streams % replicas:
-            raise ValueError(
-                f"the {self.streams} streams (batch_size) must split evenly over the "
-                f"{replicas} replicas. Received: batch_size={self.streams}"
-            )
-        shape = (self.streams // replicas, *network.state_shape(frame_height, frame_width))
+        per_replica = distribute.check_batch_size(self.streams, tf.distribute.get_strategy())
+        shape = (per_replica, *network.state_shape(frame_height, frame_width))
         self._states = {}
         for mode in ("train", "eval"):
             self._states[mode] = {
@@ -123,39 +108,33 @@ class StreamingTrainer(keras.Model):
         outputs = self.network({"frames": inputs["lightness"], **state}, training=training)
         return outputs, states
 
-    @staticmethod
-    def _keep_state(outputs, states) -> None:
-        for key, var in states.items():
-            var.assign(tf.stop_gradient(tf.cast(outputs[key], var.dtype)))
+    def _step(self, data, mode: str, training: bool):
+        """One chunk of every stream: its loss (and the metrics' inputs), the state kept.
 
-    def _folded(self, data):
+        The state assigned after the chunk is a constant of the next step: backpropagation
+        stops at the chunk boundary (the assignment is outside the tape's gradient path)."""
         x, y, mask = keras.utils.unpack_x_y_sample_weight(data)
         y = fold_time(y)
         weights = None if mask is None else tf.reshape(tf.cast(mask, tf.float32), [-1])
-        return x, y, weights
+        outputs, states = self._run(x, mode, training)
+        y_pred = fold_time(outputs["colors"])
+        loss = self.compute_loss(x=x, y=y, y_pred=y_pred, sample_weight=weights, training=training)
+        self._loss_tracker.update_state(_unscale(loss), sample_weight=tf.shape(y)[0])
+        if self.stateful:
+            for key, var in states.items():
+                var.assign(outputs[key])
+        return loss, (x, y, y_pred, weights)
 
     def train_step(self, data):
-        x, y, weights = self._folded(data)
         with tf.GradientTape() as tape:
-            outputs, states = self._run(x, "train", training=True)
-            y_pred = fold_time(outputs["colors"])
-            loss = self.compute_loss(x=x, y=y, y_pred=y_pred, sample_weight=weights, training=True)
-            self._loss_tracker.update_state(_unscale(loss), sample_weight=tf.shape(y)[0])
+            loss, (x, y, y_pred, weights) = self._step(data, "train", training=True)
             scaled = self.optimizer.scale_loss(loss)
         gradients = tape.gradient(scaled, self.trainable_weights)
         self.optimizer.apply_gradients(zip(gradients, self.trainable_weights, strict=True))
-        if self.stateful:
-            self._keep_state(outputs, states)
         return self.compute_metrics(x, y, y_pred, sample_weight=weights)
 
     def test_step(self, data):
-        x, y, weights = self._folded(data)
-        outputs, states = self._run(x, "eval", training=False)
-        y_pred = fold_time(outputs["colors"])
-        loss = self.compute_loss(x=x, y=y, y_pred=y_pred, sample_weight=weights, training=False)
-        self._loss_tracker.update_state(_unscale(loss), sample_weight=tf.shape(y)[0])
-        if self.stateful:
-            self._keep_state(outputs, states)
+        _, (x, y, y_pred, weights) = self._step(data, "eval", training=False)
         return self.compute_metrics(x, y, y_pred, sample_weight=weights)
 
     def reset_streams(self) -> None:
@@ -226,10 +205,6 @@ class VideoColorizer(Colorizer):
         """The `VideoUNet`."""
         return self.model.network
 
-    @property
-    def _multiple(self) -> int:
-        return self.network.downsampling
-
     def _video_pipeline(self):
         from tfcolor.input_pipeline import video as video_pipeline
 
@@ -245,27 +220,14 @@ class VideoColorizer(Colorizer):
         )
 
     def _count_training_steps(self) -> int | None:
-        return self._video_pipeline().count_steps(self.config.data, "train", self._multiple)
-
-    def _stream_frames(self, split: str, limit_frames: int | None):
-        """uint8 frame batches [N, H, W, 3] (real frames only) of one stream, in order."""
-        streams = self._video_pipeline().make_video_streams(
-            self.config.data, split, streams=1, multiple=self._multiple
-        )
-        seen = 0
-        for element in streams.as_numpy_iterator():
-            frames = element["frames"][0][element["mask"][0] > 0]
-            if len(frames):
-                yield frames
-                seen += len(frames)
-            if limit_frames is not None and seen >= limit_frames:
-                return
+        return self._video_pipeline().count_steps(self.config.data, "train")
 
     def fit_codec(self, ab_batches=None) -> None:
         if ab_batches is None:
 
             def frames_ab():
-                for frames in self._stream_frames("train", limit_frames=20000):
+                clips = iter_clips(self.config.data, "train", self._multiple)
+                for frames in limit_frames(clips, 20000):
                     _, ab = color.lightness_and_ab(tf.image.convert_image_dtype(frames, tf.float32))
                     yield ab.numpy()
 
@@ -319,22 +281,9 @@ class VideoColorizer(Colorizer):
         )
         return colorized[:, 0].numpy()
 
-    def _panel_images(self) -> np.ndarray:
-        """The first frame of the first validation clips."""
-        count = self.config.train.panel_images
-        images = [clip[0] for clip in self.validation_clips(limit=count)]
-        if not images:
-            return np.zeros((0, 1, 1, 3), np.uint8)
-        samples = self._path("samples")
-        os.makedirs(samples, exist_ok=True)
-        for index, image in enumerate(images):
-            tf.io.write_file(os.path.join(samples, f"{index:03d}.png"), tf.io.encode_png(image))
-        return np.stack(images)
-
-    def _metric_callbacks(self) -> list[keras.callbacks.Callback]:
-        if self.config.train.metric_images <= 0:
-            return []
-        return [VideoMetrics(self.measure_videos)]
+    def _panel_truth(self, count: int) -> list[np.ndarray]:
+        """The first frame of the first `count` validation clips."""
+        return [clip[0] for clip in self.validation_clips(limit=count)]
 
     def measure_videos(self, frames_limit: int | None = None, temperature=None) -> dict:
         """`evaluation.measure_clips` of up to `frames_limit` (default
@@ -352,21 +301,9 @@ class VideoColorizer(Colorizer):
         )
         return measured.results
 
-    def evaluate(self, input_fn=None, steps=None, images=None) -> dict:
-        """Loss and the codec's metrics over the validation streams, then `measure_videos`."""
-        if input_fn is None:
-            input_fn = self._input_fn(training=False)
-        self._compile()
-        dataset = input_fn()
-        if not distribute.is_default(self.strategy):
-            distribute.prepare_model(self.model, dataset.element_spec)
-        with self.strategy.scope():  # the metrics summed over the replicas, as in `train`
-            results = self.model.evaluate(dataset, steps=steps, return_dict=True, verbose=0)
-        results = {name: float(value) for name, value in results.items()}
-        images = self.config.train.metric_images if images is None else images
-        if images > 0:
-            results.update(self.measure_videos(images))
-        return results
+    def _image_metrics(self, images: int) -> dict[str, float]:
+        """`evaluate`'s image metrics: `measure_videos` of `images` validation frames."""
+        return self.measure_videos(images)
 
     def export_saved_model(self, export_dir_base=None, render_size=None) -> str | None:
         """Exports the video SavedModel (`serving.VideoColorizerModule`); returns its path (None
@@ -386,20 +323,6 @@ class VideoColorizer(Colorizer):
         )
 
 
-class VideoMetrics(keras.callbacks.Callback):
-    """Adds `measure_videos` of the validation clips to the epoch logs as `val_<name>`."""
-
-    def __init__(self, measure):
-        super().__init__()
-        self._measure = measure
-
-    def on_epoch_end(self, epoch, logs=None):
-        if logs is None or not np.isfinite(float(logs.get("loss", 0.0))):
-            return
-        for name, value in self._measure().items():
-            logs[f"val_{name}"] = value
-
-
 def iter_clips(data, split: str, multiple: int = 1, limit: int | None = None):
     """The videos of a video source as whole clips, uint8 [T, H, W, 3], in a fixed order.
 
@@ -414,6 +337,8 @@ def iter_clips(data, split: str, multiple: int = 1, limit: int | None = None):
     """
     from tfcolor.input_pipeline import video as video_pipeline
 
+    if limit is not None and limit <= 0:
+        return
     streams = video_pipeline.make_video_streams(data, split, streams=1, multiple=multiple)
     clip: list[np.ndarray] = []
     count = 0

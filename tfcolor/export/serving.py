@@ -16,6 +16,7 @@ import tensorflow as tf
 
 from tfcolor import color
 from tfcolor.input_pipeline import transforms
+from tfcolor.models.convlstm import fold_time, unfold_time
 
 __all__ = [
     "ColorizerModule",
@@ -264,16 +265,6 @@ def frame_placement(height, width, frame_size, multiple: int):
     return tuple(tf.cast(value, tf.int32) for value in values)
 
 
-def _fold(tensor):
-    shape = tf.shape(tensor)
-    return tf.reshape(tensor, tf.concat([[shape[0] * shape[1]], shape[2:]], axis=0))
-
-
-def _unfold(tensor, batch, time):
-    shape = tf.shape(tensor)
-    return tf.reshape(tensor, tf.concat([[batch, time], shape[1:]], axis=0))
-
-
 def colorize_chunk(network, codec, frames, state, frame_size, multiple: int, temperature=None):
     """Colorizes one chunk of B videos with a recurrent network, carrying its state.
 
@@ -297,7 +288,7 @@ def colorize_chunk(network, codec, frames, state, frame_size, multiple: int, tem
     frames = tf.convert_to_tensor(frames)
     shape = tf.shape(frames)
     batch, time, height, width = shape[0], shape[1], shape[2], shape[3]
-    flat = _fold(frames)
+    flat = fold_time(frames)
     lightness, _ = color.lightness_and_ab(transforms.to_rgb(flat))
     canvas_h, canvas_w, content_h, content_w, top, left = frame_placement(
         height, width, frame_size, multiple
@@ -308,20 +299,20 @@ def colorize_chunk(network, codec, frames, state, frame_size, multiple: int, tem
     )
     outputs = network(
         {
-            "frames": _unfold(small, batch, time),
+            "frames": unfold_time(small, batch, time),
             "state_h": state["state_h"],
             "state_c": state["state_c"],
         },
         training=False,
     )
-    ab = codec.decode(tf.cast(_fold(outputs["colors"]), tf.float32), temperature=temperature)
+    ab = codec.decode(tf.cast(fold_time(outputs["colors"]), tf.float32), temperature=temperature)
     ab = tf.image.resize(ab, tf.stack([canvas_h, canvas_w]), method="bilinear")
     ab = tf.image.crop_to_bounding_box(ab, top, left, content_h, content_w)
     ab = tf.image.resize(ab, tf.stack([height, width]), method="bilinear")
     colorized = color.lab_from_parts(lightness, ab)
     colorized = tf.image.convert_image_dtype(colorized, tf.uint8, saturate=True)
     new_state = {"state_h": outputs["state_h"], "state_c": outputs["state_c"]}
-    return _unfold(colorized, batch, time), new_state
+    return unfold_time(colorized, batch, time), new_state
 
 
 def zero_video_state(network, frames, frame_size, multiple: int):

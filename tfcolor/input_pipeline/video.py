@@ -186,15 +186,6 @@ def _check_folder(spec: VideoSpec) -> None:
         raise ValueError(f"{what} {spec.path!r} ({spec.text}) does not exist or is not a folder")
 
 
-def _read_failed(folder: str) -> list[str]:
-    """The inputs the preprocessing could not read (`failed.txt`: "<path>\\t<reason>")."""
-    path = os.path.join(folder, video_records.FAILED)
-    if not tf.io.gfile.exists(path):
-        return []
-    with tf.io.gfile.GFile(path) as f:
-        return [line.split("\t", 1)[0] for line in f if line.strip()]
-
-
 def _collection_videos(spec: VideoSpec) -> tuple[list[video_records.VideoEntry], list[str]]:
     """The manifest's videos whose chunk file exists, and the ids of those whose does not."""
     _check_folder(spec)
@@ -282,7 +273,7 @@ def video_stats(data: DataConfig) -> PipelineStats:
         spec = parse_video_source(text)
         if spec.kind == "tfrecord":
             entries, missing = _collection_videos(spec)
-            failed = _read_failed(spec.path)
+            failed = [path for path, _ in video_records.read_failed(spec.path)]
             stats.append(
                 PipelineStats(
                     source=text,
@@ -847,16 +838,13 @@ def video_num_chunks(data: DataConfig, split: str) -> int:
     return sum(_split_videos(data, split, 1).chunks())
 
 
-def count_steps(data: DataConfig, split: str, multiple: int = 1, streams: int | None = None) -> int:
+def count_steps(data: DataConfig, split: str, streams: int | None = None) -> int:
     """Steps of an epoch: the chunks of the longest stream (the same on every epoch).
 
     Args:
         data: the data config.
         split: `train` or `validation`.
-        multiple: accepted for symmetry with `make_video_streams`; the count does not
-            depend on it.
         streams: B; None takes `data.batch_size`.
     """
-    del multiple
     chunks = _split_videos(data, split, 1).chunks()
     return _steps(chunks, data.batch_size if streams is None else streams) if chunks else 0

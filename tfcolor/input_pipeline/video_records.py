@@ -49,8 +49,10 @@ __all__ = [
     "chunk_example",
     "image_example",
     "parse_chunk",
+    "read_failed",
     "read_manifest",
     "video_file_name",
+    "write_failed",
     "write_manifest",
 ]
 
@@ -199,3 +201,22 @@ def read_manifest(folder: str) -> list[VideoEntry]:
             except (TypeError, ValueError) as error:
                 raise ValueError(f"{path} line {number} is not a video entry: {error}") from None
     return sorted(entries, key=lambda e: e.id)
+
+
+def write_failed(folder: str, failures: Iterable[tuple[str, str]]) -> str:
+    """Writes `folder/failed.txt`, one "<path>\t<reason>" line per input, sorted; returns
+    its path. A reason is kept to its first line."""
+    path = os.path.join(folder, FAILED)
+    lines = [f"{name}\t{' '.join(str(reason).split())}\n" for name, reason in sorted(failures)]
+    with tf.io.gfile.GFile(path, "w") as f:
+        f.write("".join(lines))
+    return path
+
+
+def read_failed(folder: str) -> list[tuple[str, str]]:
+    """(path, reason) of every input the preprocessing could not read; [] without the file."""
+    path = os.path.join(folder, FAILED)
+    if not tf.io.gfile.exists(path):
+        return []
+    with tf.io.gfile.GFile(path) as f:
+        return [tuple(line.rstrip("\n").split("\t", 1)) for line in f if line.strip()]

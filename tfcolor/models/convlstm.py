@@ -39,9 +39,28 @@ from tfcolor.models.blocks import (
 from tfcolor.models.iizuka import LOW_LEVEL, apply_global_network, check_global_size
 from tfcolor.models.unet import GLOBAL_FEATURES
 
-__all__ = ["DynamicConvLSTM2D", "FoldTime", "UnfoldTime", "VideoUNet", "reset_rows"]
+__all__ = [
+    "DynamicConvLSTM2D",
+    "FoldTime",
+    "UnfoldTime",
+    "VideoUNet",
+    "fold_time",
+    "reset_rows",
+    "unfold_time",
+]
 
 STATE_KEYS = ("state_h", "state_c")
+
+
+def fold_time(sequences: tf.Tensor) -> tf.Tensor:
+    """[B, T, ...] -> [B * T, ...]: frame b * T + t is frame t of sequence b."""
+    shape = tf.shape(sequences)
+    return tf.reshape(sequences, tf.concat([shape[:1] * shape[1:2], shape[2:]], axis=0))
+
+
+def unfold_time(folded: tf.Tensor, batch, steps) -> tf.Tensor:
+    """[B * T, ...] -> [B, T, ...], the inverse of `fold_time`."""
+    return tf.reshape(folded, tf.concat([[batch, steps], tf.shape(folded)[1:]], axis=0))
 
 
 @keras.saving.register_keras_serializable(package="tfcolor")
@@ -52,8 +71,7 @@ class FoldTime(keras.layers.Layer):
     """
 
     def call(self, sequences):
-        shape = tf.shape(sequences)
-        return tf.reshape(sequences, tf.concat([shape[:1] * shape[1:2], shape[2:]], axis=0))
+        return fold_time(sequences)
 
     def compute_output_shape(self, input_shape):
         batch, steps = input_shape[:2]
@@ -71,8 +89,8 @@ class UnfoldTime(keras.layers.Layer):
 
     def call(self, inputs):
         folded, reference = inputs
-        shape = tf.concat([tf.shape(reference)[:2], tf.shape(folded)[1:]], axis=0)
-        return tf.reshape(folded, shape)
+        shape = tf.shape(reference)
+        return unfold_time(folded, shape[0], shape[1])
 
     def compute_output_shape(self, input_shape):
         folded, reference = input_shape
