@@ -360,6 +360,45 @@ def test_bin_accuracy_metrics():
     assert len(grid_codec(4).metrics()) == 2  # no top-5 among 4 bins
 
 
+def test_bin_metrics_match_argmax_and_top_k_with_ties():
+    # Logits from a few integer levels: most pixels tie among many bins, where the lower bin
+    # index ranks first, as tf.math.top_k orders them.
+    rng = np.random.default_rng(7)
+    logits = tf.constant(rng.integers(0, 4, (3, 5, 6, 36)), tf.float32)
+    labels = tf.constant(rng.integers(0, 36, (3, 5, 6)), tf.int32)
+    weights = tf.constant([1.0, 0.5, 2.0])
+    top1 = tf.cast(tf.argmax(logits, -1, output_type=tf.int32) == labels, tf.float32)
+    top5 = tf.cast(
+        tf.reduce_any(tf.math.top_k(logits, 5).indices == labels[..., None], -1), tf.float32
+    )
+    pixel_weight = tf.broadcast_to(weights[:, None, None], labels.shape)
+    colored = pixel_weight * tf.cast(labels != 21, tf.float32)
+    expected = [
+        tf.reduce_sum(top1 * pixel_weight) / tf.reduce_sum(pixel_weight),
+        tf.reduce_sum(top5 * pixel_weight) / tf.reduce_sum(pixel_weight),
+        tf.reduce_sum(top1 * colored) / tf.reduce_sum(colored),
+    ]
+
+    @tf.function
+    def update_all(metrics, y_true, y_pred):
+        for metric in metrics:
+            metric.update_state(y_true, y_pred, sample_weight=weights)
+
+    for update in (update_all.python_function, update_all):  # eager, then one traced graph
+        metrics = grid_codec(36).metrics()
+        update(metrics, tf.cast(labels, tf.float32), logits)
+        for metric, value in zip(metrics, expected):
+            np.testing.assert_allclose(metric.result().numpy(), value.numpy(), rtol=1e-6)
+
+    # The metrics share one rank pass, but only for the same inputs: a second batch is ranked
+    # anew (here every pixel is right).
+    accuracy, top5_metric, _ = grid_codec(36).metrics()
+    accuracy.update_state(labels, logits)
+    top5_metric.update_state(labels, tf.one_hot(labels, 36))
+    np.testing.assert_allclose(accuracy.result().numpy(), tf.reduce_mean(top1).numpy())
+    assert top5_metric.result().numpy() == 1.0
+
+
 # === Keras integration ===
 
 

@@ -36,6 +36,7 @@ import json
 import logging
 import math
 import os
+import weakref
 from collections.abc import Iterable
 from typing import Any
 
@@ -544,11 +545,11 @@ class _BinCodec(Codec):
             self._balanced_weights = self._compute_class_weights(EVALUATION_REBALANCE)
         return tf.gather(tf.constant(self._balanced_weights), self.bin_index(ab))
 
-    def _rebalanced(self, cross_entropy: tf.Tensor, true_bin: tf.Tensor) -> tf.Tensor:
-        """Weights a per-pixel loss by the true bin's class weight when rebalancing is on."""
+    def _loss_weights(self) -> tf.Tensor:
+        """Each bin's weight in the loss: its class weight when rebalancing is on, else ones."""
         if self._config.rebalance is None or not self.fitted:
-            return cross_entropy
-        return cross_entropy * tf.gather(tf.constant(self.class_weights), true_bin)
+            return tf.ones([self.n_bins])
+        return tf.constant(self.class_weights, tf.float32)
 
     def decode(
         self,
@@ -591,6 +592,10 @@ class _BinCodec(Codec):
         if self.n_bins > 5:
             metrics.append(BinAccuracy(top_k=5, target_format=target_format))
         metrics.append(ColoredBinAccuracy(self.neutral_bin, target_format=target_format))
+        # One pass over the logits serves all three.
+        ranks = _TrueBinRanks(target_format)
+        for metric in metrics:
+            metric._ranks = ranks
         return metrics
 
 
@@ -713,9 +718,21 @@ class GridCodec(_BinCodec):
             float32 loss per sample (mean over its pixels), [B].
         """
         labels = _as_bin_index(y_true, y_pred)
-        logits = tf.cast(y_pred, tf.float32)
-        cross_entropy = tf.nn.sparse_softmax_cross_entropy_with_logits(labels=labels, logits=logits)
-        return _per_sample_mean(self._rebalanced(cross_entropy, labels))
+        return _grid_loss(labels, tf.cast(y_pred, tf.float32), self._loss_weights())
+
+
+# The losses read the model's largest tensor, [B, H, W, n_bins] logits, forward and backward.
+# Compiled with XLA as one piece, inside an otherwise uncompiled step (the convolutions stay on
+# oneDNN / cuDNN), they took 11-13 % less of the thesis U-Net's training step on CPU
+# (benchmarks/README.md). Compiled per input shape; `reduce_retracing` keeps one trace.
+_compile_loss = tf.function(jit_compile=True, reduce_retracing=True)
+
+
+@_compile_loss
+def _grid_loss(labels: tf.Tensor, logits: tf.Tensor, bin_weights: tf.Tensor) -> tf.Tensor:
+    """Softmax cross-entropy per pixel times the true bin's weight, mean per sample: [B]."""
+    cross_entropy = tf.nn.sparse_softmax_cross_entropy_with_logits(labels=labels, logits=logits)
+    return _per_sample_mean(cross_entropy * tf.gather(bin_weights, labels))
 
 
 def _as_bin_index(y_true: tf.Tensor, y_pred: tf.Tensor) -> tf.Tensor:
@@ -977,17 +994,19 @@ class GamutCodec(_BinCodec):
             ValueError: y_true's last axis is not 2 * neighbours.
         """
         bins, weights = _split_soft_target(y_true, self.neighbours)
-        logits = tf.cast(y_pred, tf.float32)
-        # -log_softmax(logits)[bin] = logsumexp(logits) - logits[bin], for the k bins only.
-        bin_logits = tf.gather(
-            tf.reshape(logits, [-1, self.n_bins]),
-            tf.reshape(bins, [-1, self.neighbours]),
-            batch_dims=1,
-        )
-        bin_logits = tf.reshape(bin_logits, tf.shape(bins))
-        log_normalizer = tf.reduce_logsumexp(logits, axis=-1, keepdims=True)
-        cross_entropy = tf.reduce_sum(weights * (log_normalizer - bin_logits), axis=-1)
-        return _per_sample_mean(self._rebalanced(cross_entropy, bins[..., 0]))
+        return _gamut_loss(bins, weights, tf.cast(y_pred, tf.float32), self._loss_weights())
+
+
+@_compile_loss
+def _gamut_loss(
+    bins: tf.Tensor, weights: tf.Tensor, logits: tf.Tensor, bin_weights: tf.Tensor
+) -> tf.Tensor:
+    """Soft cross-entropy over the k target bins per pixel times the nearest bin's weight, [B]."""
+    # -log_softmax(logits)[bin] = logsumexp(logits) - logits[bin], for the k bins only.
+    bin_logits = tf.gather(logits, bins, batch_dims=bins.shape.rank - 1)
+    log_normalizer = tf.reduce_logsumexp(logits, axis=-1, keepdims=True)
+    cross_entropy = tf.reduce_sum(weights * (log_normalizer - bin_logits), axis=-1)
+    return _per_sample_mean(cross_entropy * tf.gather(bin_weights, bins[..., 0]))
 
 
 def _split_soft_target(y_true: tf.Tensor, neighbours: int) -> tuple[tf.Tensor, tf.Tensor]:
@@ -1011,6 +1030,46 @@ def _true_bin(y_true: tf.Tensor, y_pred: tf.Tensor, target_format: str) -> tf.Te
     if target_format == "soft":
         return tf.cast(tf.convert_to_tensor(y_true)[..., 0], tf.int32)
     return _as_bin_index(y_true, y_pred)
+
+
+@tf.function(jit_compile=True, reduce_retracing=True)
+def _true_bin_rank(labels: tf.Tensor, logits: tf.Tensor) -> tf.Tensor:
+    """How many bins outrank the true one, int32 [B, H, W]: 0 when it is the top-1 bin.
+
+    A bin outranks it with a higher logit, or an equal one at a lower index (`tf.math.top_k`'s
+    order), so `rank < k` is "among the top k". One XLA pass over the logits: argmax and
+    top_k, read once per metric, took 28 % of the thesis U-Net's training step on CPU.
+    """
+    true_logit = tf.gather(logits, labels, batch_dims=labels.shape.rank)[..., None]
+    lower_index = tf.range(tf.shape(logits)[-1]) < labels[..., None]
+    outranks = (logits > true_logit) | ((logits == true_logit) & lower_index)
+    return tf.reduce_sum(tf.cast(outranks, tf.int32), axis=-1)
+
+
+class _TrueBinRanks:
+    """The true bin and its rank, computed once for each (targets, logits) the metrics see.
+
+    Keras hands every compiled metric the same target and output tensors, so the first metric
+    computes and the others reuse (the inputs are held by weak reference: a new step's tensors
+    never match an old step's).
+    """
+
+    def __init__(self, target_format: str):
+        self.target_format = target_format
+        self._inputs = (lambda: None, lambda: None)
+        self._outputs = None
+
+    def __call__(self, y_true, y_pred) -> tuple[tf.Tensor, tf.Tensor]:
+        if self._inputs[0]() is y_true and self._inputs[1]() is y_pred:
+            return self._outputs
+        labels = _true_bin(y_true, y_pred, self.target_format)
+        rank = _true_bin_rank(labels, tf.cast(y_pred, tf.float32))
+        try:
+            self._inputs = (weakref.ref(y_true), weakref.ref(y_pred))
+            self._outputs = (labels, rank)
+        except TypeError:  # NumPy arrays and other inputs without weak references: no reuse
+            self._inputs, self._outputs = (lambda: None, lambda: None), None
+        return labels, rank
 
 
 class _MeanMetric(keras.metrics.Metric):
@@ -1069,15 +1128,12 @@ class BinAccuracy(_MeanMetric):
         super().__init__(name=name, dtype=dtype)
         self.top_k = top_k
         self.target_format = target_format
+        # `Codec.metrics` gives its metrics one shared instance.
+        self._ranks = _TrueBinRanks(target_format)
 
     def _correct(self, y_true, y_pred):
-        labels = _true_bin(y_true, y_pred, self.target_format)
-        logits = tf.cast(y_pred, tf.float32)
-        if self.top_k == 1:
-            predicted = tf.argmax(logits, axis=-1, output_type=tf.int32)
-            return labels, tf.cast(tf.equal(predicted, labels), tf.float32)
-        best = tf.math.top_k(logits, self.top_k).indices
-        return labels, tf.cast(tf.reduce_any(tf.equal(best, labels[..., None]), -1), tf.float32)
+        labels, rank = self._ranks(y_true, y_pred)
+        return labels, tf.cast(rank < self.top_k, tf.float32)
 
     def update_state(self, y_true, y_pred, sample_weight=None):
         labels, correct = self._correct(y_true, y_pred)

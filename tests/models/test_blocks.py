@@ -2,8 +2,10 @@ import keras
 import numpy as np
 import pytest
 import skimage.color
+import tensorflow as tf
 
 from tfcolor.models import BroadcastConcatenate, LightnessToRGB, Resize, ResizeLike, apply_fusion
+from tfcolor.models.blocks import BatchNormalization, apply_conv_block
 
 
 def test_broadcast_concatenate_puts_the_vector_at_every_position():
@@ -57,3 +59,60 @@ def test_lightness_to_rgb_is_the_gray_of_that_lightness(lightness):
     expected = skimage.color.lab2rgb(np.array([[[100.0 * lightness, 0.0, 0.0]]])) * 255.0
     assert rgb.shape == (1, 2, 2, 3)
     np.testing.assert_allclose(rgb, np.broadcast_to(expected, rgb.shape), atol=0.05)
+
+
+def _batch_norm_step(layer, x):
+    """One training call: outputs, gradients (input, gamma, beta), moving statistics."""
+    with tf.GradientTape() as tape:
+        tape.watch(x)
+        y = layer(x, training=True)
+        # Channel-dependent weights, so the gradients are not all zero.
+        loss = tf.reduce_sum(tf.cast(y, tf.float32) * tf.range(1.0, 6.0) * tf.cos(x))
+    gradients = tape.gradient(loss, [x, layer.gamma, layer.beta])
+    return [y, *gradients, layer.moving_mean, layer.moving_variance]
+
+
+@pytest.mark.parametrize("policy", ["float32", "mixed_float16", "mixed_bfloat16"])
+@pytest.mark.parametrize("center, scale", [(True, True), (False, True), (True, False)])
+def test_fused_batch_norm_trains_as_the_stock_layer(policy, center, scale):
+    x = tf.random.stateless_normal([4, 9, 7, 5], seed=[1, 2]) * 3.0 + 1.0
+    kwargs = {"momentum": 0.9, "center": center, "scale": scale, "dtype": policy}
+    stock, fused = keras.layers.BatchNormalization(**kwargs), BatchNormalization(**kwargs)
+    for layer in (stock, fused):
+        layer.build(x.shape)
+    # Weights away from their initial values, the same in both.
+    stock.set_weights([w + 0.3 * (i + 1) for i, w in enumerate(stock.get_weights())])
+    fused.set_weights(stock.get_weights())
+    if not center:
+        stock.beta = fused.beta = tf.zeros([5])  # for the gradient list only: no variable
+    if not scale:
+        stock.gamma = fused.gamma = tf.ones([5])
+    expected, got = _batch_norm_step(stock, x), _batch_norm_step(fused, x)
+    assert got[0].dtype == expected[0].dtype == keras.mixed_precision.Policy(policy).compute_dtype
+    tolerance = 1e-5 if policy == "float32" else 2e-2
+    for name, a, b in zip(["y", "dx", "dgamma", "dbeta", "mean", "variance"], expected, got):
+        if a is None:
+            assert b is None, name
+            continue
+        a, b = np.float32(a), np.float32(b)
+        atol = tolerance * np.abs(a).max()
+        np.testing.assert_allclose(b, a, rtol=tolerance, atol=atol, err_msg=name)
+    # Inference is the stock layer's, with the statistics both updated.
+    np.testing.assert_allclose(np.float32(fused(x)), np.float32(stock(x)), atol=tolerance)
+
+
+def test_fused_batch_norm_falls_back_off_its_fused_case():
+    # Rank 3, normalized over axis 1: the stock layer's path, same numbers.
+    x = tf.random.stateless_normal([4, 6, 3], seed=[3, 4])
+    stock, fused = keras.layers.BatchNormalization(axis=1), BatchNormalization(axis=1)
+    np.testing.assert_allclose(fused(x, training=True), stock(x, training=True), atol=1e-6)
+    np.testing.assert_allclose(fused.moving_variance, stock.moving_variance, atol=1e-7)
+
+
+def test_conv_blocks_use_the_fused_batch_norm_and_it_round_trips():
+    inputs = keras.Input([8, 8, 1])
+    model = keras.Model(inputs, apply_conv_block(inputs, 4, name="block"))
+    layer = model.get_layer("block_bn1")
+    assert type(layer) is BatchNormalization
+    restored = keras.saving.deserialize_keras_object(keras.saving.serialize_keras_object(layer))
+    assert type(restored) is BatchNormalization and restored.get_config() == layer.get_config()

@@ -64,7 +64,7 @@ def test_unet_head_sits_on_the_decoder_level_of_the_output_stride():
     assert "up1_upconv" in names[2] and "up0_upconv" not in names[2]
     assert not any(name.startswith("up") for name in names[4])
     model = UNet(output_stride=4, head_channels=3)
-    assert model.get_layer("head").kernel.shape == (1, 1, 32, 3)
+    assert model.get_layer("head").kernel.shape == (32, 3)  # a 1x1 head is a Dense layer
     assert tuple(model(np.zeros((1, 16, 24, 1), "float32")).shape) == (1, 4, 6, 3)
 
 
