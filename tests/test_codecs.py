@@ -387,7 +387,7 @@ def test_bin_metrics_match_argmax_and_top_k_with_ties():
     for update in (update_all.python_function, update_all):  # eager, then one traced graph
         metrics = grid_codec(36).metrics()
         update(metrics, tf.cast(labels, tf.float32), logits)
-        for metric, value in zip(metrics, expected):
+        for metric, value in zip(metrics, expected, strict=True):
             np.testing.assert_allclose(metric.result().numpy(), value.numpy(), rtol=1e-6)
 
     # The metrics share one rank pass, but only for the same inputs: a second batch is ranked

@@ -90,7 +90,9 @@ def test_fused_batch_norm_trains_as_the_stock_layer(policy, center, scale):
     expected, got = _batch_norm_step(stock, x), _batch_norm_step(fused, x)
     assert got[0].dtype == expected[0].dtype == keras.mixed_precision.Policy(policy).compute_dtype
     tolerance = 1e-5 if policy == "float32" else 2e-2
-    for name, a, b in zip(["y", "dx", "dgamma", "dbeta", "mean", "variance"], expected, got):
+    for name, a, b in zip(
+        ["y", "dx", "dgamma", "dbeta", "mean", "variance"], expected, got, strict=True
+    ):
         if a is None:
             assert b is None, name
             continue
