@@ -21,8 +21,7 @@ import os
 import sys
 
 from tfcolor import cli
-
-IMAGE_EXTENSIONS = (".jpg", ".jpeg", ".png", ".bmp", ".gif", ".webp")
+from tfcolor.config import IMAGE_EXTENSIONS
 
 
 def find_export(path: str) -> str:

@@ -19,6 +19,10 @@ BACKBONES = ("inception_resnet_v2", "mobilenet_v2", "efficientnet_b0")
 # imported (command lines check their flags before it loads).
 MIXED_PRECISIONS = ("auto", "off", "float16", "bfloat16")
 STRATEGIES = ("auto", "one_device", "mirrored", "multi_worker", "tpu")
+# The video report's frame size, (width, height) as ffmpeg writes sizes: 1/8 of 1920x1080.
+DEFAULT_FRAME_SIZE = (240, 135)
+# The image files a `folder:` source, `colorize` and `preprocess` read (TensorFlow's decoders).
+IMAGE_EXTENSIONS = (".jpg", ".jpeg", ".png", ".bmp", ".gif", ".webp")
 
 __all__ = [
     "CodecConfig",
@@ -71,8 +75,14 @@ class DataConfig:
     classes: tuple[str, ...] | None = None
     shuffle_buffer: int = 2048
     seed: int = 0
-    frame_size: tuple[int, int] = (240, 135)
+    frame_size: tuple[int, int] = DEFAULT_FRAME_SIZE
     chunk_frames: int = 8
+
+    @property
+    def is_video(self) -> bool:
+        """Whether `source` holds videos: `video:DIR`, or `tfrecord:DIR` (a preprocessed
+        collection; its images also serve image models)."""
+        return self.source.startswith(("video:", "tfrecord:"))
 
 
 @dataclasses.dataclass
@@ -309,9 +319,8 @@ class Config:
                 "the interp decoding takes a temperature in [0, 1]. "
                 f"Received: temperature={self.codec.temperature}"
             )
-        video_source = self.data.source.startswith(("video:", "tfrecord:"))
         if self.model.name == "convlstm":
-            if not video_source:
+            if not self.data.is_video:
                 raise ValueError(
                     "the convlstm model trains on videos: --data video:DIR or tfrecord:DIR. "
                     f"Received: source={self.data.source!r}"

@@ -155,8 +155,7 @@ def main(argv: list[str] | None = None) -> int:
         if args.temperature and codec_name == "regression":
             raise ValueError("--temperature applies to bin codecs; this model regresses ab")
         settings = args.temperature or [None]
-        videos = data.source.startswith(("video:", "tfrecord:"))
-        if not videos:
+        if not data.is_video:
             dataset = input_pipeline.load_images(data, split=args.split, limit=args.limit)
             batches = dataset.map(lambda element: element["image"]).batch(data.batch_size)
         weights = codec.pixel_class_weights if codec is not None else None
@@ -164,7 +163,7 @@ def main(argv: list[str] | None = None) -> int:
         for temperature in settings:
             label = "model" if temperature is None else f"T={temperature:g}"
             samples = args.sheet_images if sheet is None else 0
-            if videos:
+            if data.is_video:
                 from tfcolor.video_training import iter_clips, limit_frames
 
                 clips = iter_clips(data, args.split)
@@ -210,7 +209,7 @@ def main(argv: list[str] | None = None) -> int:
         os.path.join(output, "ab_error_curve.png"),
         title=f"{os.path.basename(os.path.abspath(args.model))} on {data.source}",
     )
-    if data.source.startswith(("video:", "tfrecord:")):
+    if data.is_video:
         width, height = data.frame_size
         print(f"{measured.images} frames of {data.source} ({args.split}), {width}x{height}")
     else:

