@@ -103,6 +103,21 @@ def test_a_different_model_in_the_same_model_dir_is_refused(trained_run):
         Colorizer(config, colorizer.model_dir)
 
 
+def test_an_image_model_colorizes_a_video_frame_by_frame(trained_run):
+    colorizer, _ = trained_run
+    frames = np.random.default_rng(0).integers(0, 256, (7, 20, 24, 3), np.uint8)
+    video = colorizer.colorize_video(frames, chunk_frames=3)
+    assert video.shape == (7, 20, 24, 3) and video.dtype == np.uint8
+    # Each frame on its own: the same as colorizing them as one batch of images.
+    np.testing.assert_allclose(video, colorizer.predict(frames), atol=1)
+    gray = frames[..., 0]
+    np.testing.assert_allclose(
+        colorizer.colorize_video(gray), colorizer.predict(gray[..., None]), atol=1
+    )
+    with pytest.raises(ValueError, match=r"T >= 1. Received: shape=\(0, 20, 24, 3\)"):
+        colorizer.colorize_video(frames[:0])
+
+
 def test_nan_loss_stops_with_a_message(tmp_path):
     colorizer = Colorizer(small_config(epochs=2, steps_per_epoch=5), str(tmp_path))
     colorizer.fit_codec()

@@ -92,6 +92,20 @@ def compile_model(
     )
 
 
+def video_frames(frames) -> np.ndarray:
+    """A video's frames as [T, H, W, C], T >= 1 (gray [T, H, W] gets its channel axis).
+
+    Raises:
+        ValueError: any other shape, named.
+    """
+    frames = np.asarray(frames)
+    if frames.ndim == 3:
+        frames = frames[..., None]
+    if frames.ndim != 4 or len(frames) == 0:
+        raise ValueError(f"frames must be [T, H, W, C] with T >= 1. Received: shape={frames.shape}")
+    return frames
+
+
 class Colorizer:
     """Trains, evaluates, applies and exports one colorization model.
 
@@ -606,6 +620,29 @@ class Colorizer:
                 image = image[..., None]
             results.append(self._colorize_same_size(image[None], render_size, temperature)[0])
         return results
+
+    def colorize_video(
+        self, frames, temperature: float | None = None, chunk_frames: int | None = None
+    ) -> np.ndarray:
+        """Colorizes one whole video. An image model colorizes every frame on its own (a
+        recurrent model's `VideoColorizer` carries its state from frame to frame instead).
+
+        Args:
+            frames: uint8 [T, H, W, C] (C in 1..4; the colour of RGB frames is ignored).
+            temperature: decoding temperature (default: the codec's).
+            chunk_frames: frames per call (default: the batch size).
+
+        Returns:
+            uint8 RGB [T, H, W, 3].
+        """
+        frames = video_frames(frames)
+        chunk_frames = chunk_frames or self.config.data.batch_size
+        return np.concatenate(
+            [
+                self._colorize_same_size(frames[start : start + chunk_frames], None, temperature)
+                for start in range(0, len(frames), chunk_frames)
+            ]
+        )
 
     # --- export ------------------------------------------------------------------------------
 

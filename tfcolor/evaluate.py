@@ -290,10 +290,7 @@ def _run_colorizer(run_dir: str):
     def colorize(truth, render_size=None, temperature=None):
         return colorizer.predict(truth, render_size=render_size, temperature=temperature)
 
-    if hasattr(colorizer, "colorize_video"):
-        colorize.clip = lambda clip, t=None: colorizer.colorize_video(clip, temperature=t)
-    else:
-        colorize.clip = lambda clip, t=None: colorize(clip, None, t)
+    colorize.clip = lambda clip, t=None: colorizer.colorize_video(clip, temperature=t)
     return colorize, colorizer.codec.name, colorizer.codec
 
 

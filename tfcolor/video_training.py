@@ -24,7 +24,7 @@ import numpy as np
 import tensorflow as tf
 
 from tfcolor import color, distribute
-from tfcolor.estimator import Colorizer
+from tfcolor.estimator import Colorizer, video_frames
 from tfcolor.export import serving
 from tfcolor.models import build_model
 from tfcolor.models.convlstm import fold_time, reset_rows
@@ -242,8 +242,7 @@ class VideoColorizer(Colorizer):
         """Colorizes one whole video, chunk by chunk with the state carried.
 
         Args:
-            frames: uint8 [T, H, W, C] (C in 1..4; the colour of RGB frames is ignored), or an
-                iterable of such chunks.
+            frames: uint8 [T, H, W, C] (C in 1..4; the colour of RGB frames is ignored).
             temperature: decoding temperature (default: the codec's).
             chunk_frames: frames per call (default: the training chunk length).
 
@@ -251,13 +250,7 @@ class VideoColorizer(Colorizer):
             uint8 RGB [T, H, W, 3].
         """
         chunk_frames = chunk_frames or self.config.data.chunk_frames
-        frames = np.asarray(frames)
-        if frames.ndim == 3:
-            frames = frames[..., None]
-        if frames.ndim != 4 or len(frames) == 0:
-            raise ValueError(
-                f"frames must be [T, H, W, C] with T >= 1. Received: shape={frames.shape}"
-            )
+        frames = video_frames(frames)
         frame_size = self.config.data.frame_size
         state = None
         outputs = []
