@@ -5,7 +5,7 @@ import skimage.color
 import tensorflow as tf
 
 from tfcolor.models import BroadcastConcatenate, LightnessToRGB, Resize, ResizeLike, apply_fusion
-from tfcolor.models.blocks import BatchNormalization, apply_conv_block
+from tfcolor.models.blocks import BatchNormalization, PointwiseDense, apply_conv_block
 
 
 def test_broadcast_concatenate_puts_the_vector_at_every_position():
@@ -118,3 +118,31 @@ def test_conv_blocks_use_the_fused_batch_norm_and_it_round_trips():
     assert type(layer) is BatchNormalization
     restored = keras.saving.deserialize_keras_object(keras.saving.serialize_keras_object(layer))
     assert type(restored) is BatchNormalization and restored.get_config() == layer.get_config()
+
+
+@pytest.mark.parametrize("shape", [(2, 5, 7, 6), (3, 6)])
+def test_pointwise_dense_is_keras_dense(shape):
+    x = tf.random.stateless_normal(shape, seed=[5, 6])
+    stock, pointwise = keras.layers.Dense(4), PointwiseDense(4)
+    stock.build(x.shape)
+    pointwise.build(x.shape)
+    stock.bias.assign([0.5, -1.0, 2.0, 0.0])
+    pointwise.set_weights(stock.get_weights())
+    results = []
+    for layer in (stock, pointwise):
+        with tf.GradientTape() as tape:
+            tape.watch(x)
+            y = layer(x)
+            loss = tf.reduce_sum(y * tf.range(1.0, 5.0) * tf.sin(x[..., :1]))
+        results.append([y, *tape.gradient(loss, [x, layer.kernel, layer.bias])])
+    for expected, got in zip(*results, strict=True):
+        np.testing.assert_allclose(got, expected, rtol=1e-5, atol=1e-5)
+
+
+def test_pointwise_dense_takes_any_spatial_size_and_round_trips():
+    inputs = keras.Input([None, None, 3])
+    model = keras.Model(inputs, PointwiseDense(2, name="head")(inputs))
+    assert model(tf.zeros([1, 3, 5, 3])).shape == (1, 3, 5, 2)
+    layer = model.get_layer("head")
+    restored = keras.saving.deserialize_keras_object(keras.saving.serialize_keras_object(layer))
+    assert type(restored) is PointwiseDense and restored.get_config() == layer.get_config()

@@ -17,6 +17,7 @@ __all__ = [
     "BATCH_NORM_MOMENTUM",
     "BatchNormalization",
     "BroadcastConcatenate",
+    "PointwiseDense",
     "Resize",
     "ResizeLike",
     "apply_classifier",
@@ -90,6 +91,34 @@ class BatchNormalization(keras.layers.BatchNormalization):
         self.moving_mean.assign(self.moving_mean * momentum + mean * (1.0 - momentum))
         self.moving_variance.assign(self.moving_variance * momentum + variance * (1.0 - momentum))
         return tf.cast(outputs, self.compute_dtype)
+
+
+@keras.saving.register_keras_serializable(package="tfcolor")
+class PointwiseDense(keras.layers.Dense):
+    """Keras' Dense on the last axis of [..., C] input, as one matrix product plus `BiasAdd`.
+
+    Keras 3 computes a Dense layer on 4-D input as `tensordot` and a broadcast add. This layer
+    multiplies the flattened pixels [N, C] and adds the bias with `tf.nn.bias_add`, which
+    TensorFlow fuses into the product (forward) and reduces with `BiasAddGrad` (backward):
+    1.8 % of the thesis U-Net's training step on CPU, whose head writes 16 x 128 x 128 x 324
+    floats (measured, benchmarks/README.md). Same weights, config and outputs as Dense; other
+    cases (no bias, an activation, LoRA, quantization, 2-D input, other backends) are Dense's.
+    """
+
+    def call(self, inputs, training=None):
+        if (
+            keras.backend.backend() != "tensorflow"
+            or self.bias is None
+            or self.activation not in (None, keras.activations.linear)
+            or self.lora_enabled
+            or self.quantization_mode is not None
+            or len(inputs.shape) < 3
+        ):
+            return super().call(inputs, training=training)
+        shape = tf.shape(inputs)
+        pixels = tf.reshape(inputs, [-1, inputs.shape[-1]])
+        outputs = tf.nn.bias_add(tf.matmul(pixels, self.kernel), self.bias)
+        return tf.reshape(outputs, tf.concat([shape[:-1], [self.units]], axis=0))
 
 
 @keras.saving.register_keras_serializable(package="tfcolor")
@@ -279,12 +308,13 @@ def apply_upsampling_decoder(
 def apply_head(x, head_channels: int, head_activation: str | None, kernel_size: int, name="head"):
     """The codec's head: `head_channels` per pixel, float32 (softmax and losses need its range).
 
-    A 1x1 head is a `Dense` layer on the channels: the same weights and outputs as a 1x1
-    `Conv2D`, and on CPUs its gradient is a matrix product (MKL) instead of oneDNN's slow 1x1
-    backprop-filter on few input channels (3 % of the U-Net's training step, measured).
+    A 1x1 head is a dense layer on the channels (`PointwiseDense`): the same weights and
+    outputs as a 1x1 `Conv2D`, and on CPUs its gradient is a matrix product (MKL) instead of
+    oneDNN's slow 1x1 backprop-filter on few input channels (3 % of the U-Net's training step,
+    measured).
     """
     if kernel_size == 1:
-        head = keras.layers.Dense(head_channels, name=name, dtype="float32")
+        head = PointwiseDense(head_channels, name=name, dtype="float32")
     else:
         head = keras.layers.Conv2D(
             head_channels, kernel_size, padding="same", name=name, dtype="float32"
