@@ -2,12 +2,14 @@
 
 from __future__ import annotations
 
+import dataclasses
 import os
 
 import numpy as np
 import pytest
+import tensorflow as tf
 
-from tfcolor import input_pipeline
+from tfcolor import color, input_pipeline
 from tfcolor.config import DataConfig
 from tfcolor.input_pipeline import sources
 
@@ -177,6 +179,40 @@ def test_training_order_is_seeded_and_reshuffled():
     epoch1 = first_batches(one)
     np.testing.assert_array_equal(epoch1[0], first_batches(two)[0])
     assert not np.array_equal(epoch1[0], first_batches(one)[0])  # the next epoch reshuffles
+
+
+def test_every_dataset_has_the_autotuning_model_off(photo_folder):
+    # The pipeline's parallelism policy: with tf.data's autotuning model on, replacing an
+    # epoch's iterator could wait seconds for the model thread (see the module docstring).
+    shapes_data = DataConfig(source="shapes", batch_size=8)
+    augmented = DataConfig(source="shapes", batch_size=8, augment=True)
+    folder = DataConfig(
+        source=f"folder:{photo_folder}",
+        validation_source=f"folder:{photo_folder}",
+        image_size=32,
+        batch_size=4,
+    )
+    datasets = {
+        "shapes, cached, training": input_pipeline.make_dataset(shapes_data, None, training=True),
+        "shapes, cached, validation": input_pipeline.make_dataset(
+            shapes_data, None, training=False
+        ),
+        "shapes, augmented": input_pipeline.make_dataset(augmented, None, training=True),
+        "folder, augmented": input_pipeline.make_dataset(
+            dataclasses.replace(folder, augment=True), None, training=True
+        ),
+        "folder, validation": input_pipeline.make_dataset(folder, None, training=False),
+        "load_images": input_pipeline.load_images(folder, split="train"),
+        "ab_batches": input_pipeline.ab_batches(folder),
+    }
+    for name, dataset in datasets.items():
+        assert dataset.options().autotune.enabled is False, name
+    # The same images as before: the folder's validation batches hold its files in their
+    # fixed order, as `load_images` gives them (uint8, hence the tolerance).
+    first = next(iter(datasets["folder, validation"]))[0].numpy()
+    expected = next(iter(input_pipeline.load_images(folder, split="validation")))["image"]
+    lightness = color.lightness_and_ab(tf.image.convert_image_dtype(expected, tf.float32))[0]
+    np.testing.assert_allclose(first[0], lightness.numpy(), atol=0.01)
 
 
 def test_with_a_codec():
