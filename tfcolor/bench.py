@@ -104,7 +104,8 @@ def run_pipeline_benchmark(
         return transforms.decode_and_resize(tf.io.read_file(path), image_size)
 
     def decoding(decode):
-        return (
+        # The pipeline's own parallelism policy, so the ratios compare like with like.
+        return input_pipeline.with_parallelism_policy(
             tf.data.Dataset.from_tensor_slices(files)
             .map(decode, num_parallel_calls=tf.data.AUTOTUNE)
             .batch(batch_size, drop_remainder=True)
@@ -445,10 +446,10 @@ def run_train_benchmark(
     if config.model.classify:
         labels = rng.uniform([batch], 0, len(config.model.class_names), tf.int32)
         targets = {"colors": targets, "class_logits": labels}
-    # Autotuning off: the repeated batch has nothing to tune.
-    options = tf.data.Options()
-    options.autotune.enabled = False
-    synthetic = tf.data.Dataset.from_tensors((lightness, targets)).repeat().with_options(options)
+    # The pipeline's policy (autotuning off): the repeated batch has nothing to tune either.
+    synthetic = input_pipeline.with_parallelism_policy(
+        tf.data.Dataset.from_tensors((lightness, targets)).repeat()
+    )
     dataset = None
     if pipeline:
         try:

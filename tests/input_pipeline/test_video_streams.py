@@ -339,6 +339,13 @@ def test_make_video_dataset(collection, codec_config, target_shape, target_dtype
     assert mask.shape == (2, T) and mask.dtype == tf.float32
 
     streams = video_pipeline.make_video_streams(data, "validation", multiple=8)
+    # The image pipeline's parallelism policy; the strategy's sharding stays off as well.
+    for returned in (dataset, streams):
+        assert returned.options().autotune.enabled is False
+        assert (
+            returned.options().experimental_distribute.auto_shard_policy
+            == tf.data.experimental.AutoShardPolicy.OFF
+        )
     for (inputs, targets, mask), raw in zip(dataset.take(3), streams.take(3), strict=True):
         rgb = tf.image.convert_image_dtype(raw["frames"], tf.float32)
         lightness, ab = color.lightness_and_ab(rgb)

@@ -14,14 +14,14 @@ prefetch
 ```
 
 Parallelism policy, stated once: every map and prefetch asks for `tf.data.AUTOTUNE`, and every
-dataset this module returns has tf.data's autotuning model switched off (`_with_options`): a
-map then runs as many calls at once as there are cores (at most 16), and a prefetch buffer
-grows while its consumer waits (tf.data's prefetch autotuner, not the model). With the model
-on, Keras' epochs ended late: replacing an epoch's iterator sometimes waited for the model
-thread's next wake-up, 10 * (2^k - 1) ms after the epoch began, up to as long again as the
-epoch had run (measured on 2 cores: 4.6-5.2 s after 5.4-s epochs of `shapes`, so training fed
-by the pipeline ran at 64-75 % of synthetic-fed). Off, the pipeline alone is also faster
-here (640x480 JPEGs -> 128x128, augmented: 387-409 against 343-378 images/s).
+dataset this module (and the video loader) returns has tf.data's autotuning model switched off
+(`with_parallelism_policy`): a map then runs as many calls at once as there are cores (at most
+16), and a prefetch buffer grows while its consumer waits (tf.data's prefetch autotuner, not the
+model). With the model on, Keras' epochs ended late: replacing an epoch's iterator sometimes
+waited for the model thread's next wake-up, 10 * (2^k - 1) ms after the epoch began, up to as
+long again as the epoch had run (measured on 2 cores: 4.6-5.2 s after 5.4-s epochs of `shapes`,
+so training fed by the pipeline ran at 64-75 % of synthetic-fed). Off, the pipeline alone is
+also faster here (640x480 JPEGs -> 128x128, augmented: 387-409 against 343-378 images/s).
 
 The Lab conversion, the codec and the augmentation run once per batch, vectorized over it and
 compiled with XLA; per example the Lab conversion and the codec cost about twice as much
@@ -65,13 +65,18 @@ __all__ = [
     "parse_source",
     "pipeline_stats",
     "transforms",
+    "with_parallelism_policy",
 ]
 
 AUTOTUNE = tf.data.AUTOTUNE
 
 
-def _with_options(dataset: tf.data.Dataset) -> tf.data.Dataset:
-    """The module's parallelism policy (see the module docstring): autotuning model off."""
+def with_parallelism_policy(dataset: tf.data.Dataset) -> tf.data.Dataset:
+    """The pipelines' parallelism policy (see the module docstring): autotuning model off.
+
+    Every dataset the image and video pipelines return, and the benchmarks' references, pass
+    through here, so they run and are timed under the same setting.
+    """
     options = tf.data.Options()
     options.autotune.enabled = False
     return dataset.with_options(options)
@@ -217,7 +222,7 @@ def make_dataset(
         augment_fn = _augment_compiled if class_names is None else _augment_labelled
         dataset = tf.data.Dataset.zip(dataset, seeds).map(augment_fn, num_parallel_calls=AUTOTUNE)
     dataset = dataset.map(to_model, num_parallel_calls=AUTOTUNE)
-    return _with_options(dataset.prefetch(AUTOTUNE))
+    return with_parallelism_policy(dataset.prefetch(AUTOTUNE))
 
 
 def _augment_labelled(batch, seed):
@@ -261,7 +266,7 @@ def _cached_dataset(
             max(data.shuffle_buffer, 65536), seed=data.seed, reshuffle_each_iteration=True
         )
     dataset = examples.batch(data.batch_size, drop_remainder=training)
-    return _with_options(dataset.prefetch(AUTOTUNE))
+    return with_parallelism_policy(dataset.prefetch(AUTOTUNE))
 
 
 def num_examples(data: DataConfig, split: str) -> int | None:
@@ -323,7 +328,7 @@ def load_images(data: DataConfig, *, split: str, limit: int | None = None) -> tf
         },
         num_parallel_calls=AUTOTUNE,
     )
-    return _with_options(dataset.prefetch(AUTOTUNE))
+    return with_parallelism_policy(dataset.prefetch(AUTOTUNE))
 
 
 def ab_batches(data: DataConfig, limit_images: int | None = None) -> tf.data.Dataset:
@@ -343,4 +348,4 @@ def ab_batches(data: DataConfig, limit_images: int | None = None) -> tf.data.Dat
     dataset = dataset.batch(data.batch_size, num_parallel_calls=AUTOTUNE).map(
         lambda element: color.lightness_and_ab(element["rgb"])[1], num_parallel_calls=AUTOTUNE
     )
-    return _with_options(dataset.prefetch(AUTOTUNE))
+    return with_parallelism_policy(dataset.prefetch(AUTOTUNE))

@@ -28,9 +28,10 @@ Lab + codec     frames folded to [B * T, H, W, 3], `inputs_and_targets` (XLA), u
                 ({"lightness", "reset"}, targets, mask)                    make_video_dataset
 ```
 
-Parallelism policy, as in the image pipeline: every map and prefetch uses `tf.data.AUTOTUNE`
-(the interleave too, capped at B streams), always with `deterministic=True`: the rows of a
-batch are streams, and a chunk out of order would carry a state into the wrong video.
+Parallelism policy, the image pipeline's (`with_parallelism_policy`: the autotuning model
+off): every map and prefetch uses `tf.data.AUTOTUNE` (the interleave too, capped at B
+streams), always with `deterministic=True`: the rows of a batch are streams, and
+a chunk out of order would carry a state into the wrong video.
 
 Keras' fit iterates a finite dataset once per epoch, each iteration playing the next epoch's
 plan; every epoch then starts its streams afresh, which costs a few steps of waiting. With
@@ -58,7 +59,12 @@ import tensorflow as tf
 from absl import logging
 
 from tfcolor.config import DataConfig
-from tfcolor.input_pipeline import inputs_and_targets, transforms, video_records
+from tfcolor.input_pipeline import (
+    inputs_and_targets,
+    transforms,
+    video_records,
+    with_parallelism_policy,
+)
 from tfcolor.input_pipeline.sources import PipelineStats, _is_validation, split_source
 
 __all__ = [
@@ -735,7 +741,7 @@ def make_video_streams(
     # N-th step, and a stream's chunks would skip): unsharded, each worker plays them all.
     options = tf.data.Options()
     options.experimental_distribute.auto_shard_policy = tf.data.experimental.AutoShardPolicy.OFF
-    return dataset.with_options(options).prefetch(AUTOTUNE)
+    return with_parallelism_policy(dataset.with_options(options).prefetch(AUTOTUNE))
 
 
 # --- model inputs ---
@@ -799,7 +805,7 @@ def make_video_dataset(
         )
     streams = make_video_streams(data, split, multiple=multiple, epoch=epoch)
     dataset = streams.map(_to_model(codec, target_stride), num_parallel_calls=AUTOTUNE)
-    return dataset.prefetch(AUTOTUNE)
+    return with_parallelism_policy(dataset.prefetch(AUTOTUNE))
 
 
 def make_video_input_fn(
