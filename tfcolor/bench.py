@@ -260,7 +260,19 @@ def _time_fit(
         raise ValueError(f"warmup and steps must be >= 1. Received: {warmup=}, {steps=}")
     timer = _step_timer(warmup, steps, seconds, give_up)
     if epochs:
-        model.fit(dataset, epochs=_FOREVER, verbose=0, callbacks=[timer], shuffle=False)
+        from tfcolor import input_pipeline
+
+        # As `Colorizer.train` feeds it: one iterator across the epochs where their steps are
+        # known.
+        dataset, steps_per_epoch = input_pipeline.repeat_epochs(dataset)
+        model.fit(
+            dataset,
+            epochs=_FOREVER,
+            steps_per_epoch=steps_per_epoch,
+            verbose=0,
+            callbacks=[timer],
+            shuffle=False,
+        )
     else:
         model.fit(
             dataset, epochs=1, steps_per_epoch=_FOREVER, verbose=0, callbacks=[timer], shuffle=False

