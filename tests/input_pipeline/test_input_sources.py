@@ -288,3 +288,35 @@ def test_tfds_gray_counting_and_resize(mock_cifar100):
     assert element["image"].shape == (16, 16, 3)
     assert element["name"].numpy().decode().startswith("cifar100/train/")
     assert os.path.basename(element["name"].numpy().decode()) == "0"
+
+
+def _count(dataset) -> int:
+    return int(dataset.reduce(0, lambda count, _: count + 1))
+
+
+@pytest.mark.parametrize("classes", [None, ("apple", "bear", "whale")])
+def test_tfds_examples_are_counted_for_the_epoch_length(mock_cifar100, classes):
+    """Training repeats one iterator over epochs of the counted length (`repeat_epochs`)."""
+    data = DataConfig(source="tfds:cifar100", classes=classes)
+    for split in ("train", "validation"):
+        expected = _count(input_pipeline.read_source(data, split, shuffle=False))
+        assert input_pipeline.num_examples(data, split) == expected
+    if classes is None:
+        assert input_pipeline.num_examples(data, "train") == 240  # the mock's examples
+    else:
+        assert 0 < input_pipeline.num_examples(data, "train") < 120
+
+
+def test_tfds_examples_with_a_gray_threshold_come_from_the_gray_count(mock_cifar100):
+    data = DataConfig(source="tfds:cifar100", gray_threshold=1.0)
+    assert input_pipeline.num_examples(data, "train") == _count(
+        input_pipeline.read_source(data, "train", shuffle=False)
+    )
+    assert input_pipeline.pipeline_stats(data).kept == {"train": 240, "validation": 240}
+
+
+def test_tfds_examples_of_another_source_kind_is_a_clear_error():
+    from tfcolor.input_pipeline.sources import tfds_examples
+
+    with pytest.raises(ValueError, match="not a TFDS source. Received: 'shapes'"):
+        tfds_examples(DataConfig(source="shapes"), "train")

@@ -56,6 +56,7 @@ from tfcolor.input_pipeline.sources import (
     parse_source,
     read_source,
     source_stats,
+    tfds_examples,
 )
 
 __all__ = [
@@ -309,18 +310,24 @@ def _cached_dataset(
 
 
 def num_examples(data: DataConfig, split: str) -> int | None:
-    """How many images a split yields, where that is known without reading them.
+    """How many images a split yields, where that is known without decoding them all again.
 
-    Known for `shapes` (fixed sizes) and folders (the scanned, decodable, non-gray files);
-    None for TFDS sources, whose class and gray filters run inside the pipeline.
+    Known for `shapes` (fixed sizes), folders (the scanned, decodable, non-gray files) and
+    TFDS sources (the split's metadata, or a pass over the labels with the images undecoded;
+    with a gray threshold, the gray-counting pass of `pipeline_stats`). None for `tfrecord:`
+    sources, whose validation split is picked by name hash inside the pipeline.
     """
     spec = parse_source(
         data.source if split == "train" else (data.validation_source or data.source)
     )
-    if spec.kind == "shapes":
-        return shapes.SPLIT_SIZES[split]
     if spec.kind == "folder":
         return len(folder_files(data, split))
+    if spec.kind == "shapes" and data.gray_threshold is None:
+        return shapes.SPLIT_SIZES[split]
+    if spec.kind in ("shapes", "tfds") and data.gray_threshold is not None:
+        return pipeline_stats(data).kept.get(split)
+    if spec.kind == "tfds":
+        return tfds_examples(data, split)
     return None
 
 

@@ -42,6 +42,7 @@ __all__ = [
     "parse_source",
     "read_source",
     "source_stats",
+    "tfds_examples",
 ]
 
 AUTOTUNE = tf.data.AUTOTUNE
@@ -80,12 +81,15 @@ class PipelineStats:
             counted (a TFDS or shapes source without a gray threshold).
         skipped_files: names (paths relative to the folder) of files that could not be decoded.
         gray_files: names of the images dropped as gray.
+        kept: per split (`train`, `validation`), the images left after every filter, where a
+            counting pass saw them all (a TFDS or shapes source with a gray threshold).
     """
 
     source: str
     total: int | None = None
     skipped_files: list[str] = dataclasses.field(default_factory=list)
     gray_files: list[str] = dataclasses.field(default_factory=list)
+    kept: dict[str, int] = dataclasses.field(default_factory=dict)
 
     @property
     def skipped(self) -> int:
@@ -103,6 +107,7 @@ class PipelineStats:
             total=None if None in (self.total, other.total) else self.total + other.total,
             skipped_files=self.skipped_files + other.skipped_files,
             gray_files=self.gray_files + other.gray_files,
+            kept={**self.kept, **other.kept},
         )
 
 
@@ -518,16 +523,8 @@ def _read_tfds(
     dataset = dataset.enumerate()
 
     if data.classes is not None:
-        if label_names is None:
-            raise ValueError(
-                f"classes were given, but the TFDS dataset {spec.name!r} has no ClassLabel "
-                "feature named 'label'"
-            )
-        _check_classes(data.classes, label_names, f"the TFDS dataset {spec.name!r}")
-        wanted = tf.constant([label_names.index(name) for name in data.classes], tf.int64)
-        dataset = dataset.filter(
-            lambda index, example: tf.reduce_any(tf.equal(example["label"], wanted))
-        )
+        wanted = _class_filter(builder, data, spec)
+        dataset = dataset.filter(lambda index, example: wanted(example))
     size = data.image_size
     names_table = tf.constant(label_names) if label_names is not None else None
 
@@ -545,6 +542,61 @@ def _read_tfds(
             data.shuffle_buffer, seed=data.seed, reshuffle_each_iteration=reshuffle
         )
     return dataset
+
+
+def tfds_examples(data: DataConfig, split: str) -> int | None:
+    """How many examples a TFDS source's split yields after the class filter (no gray
+    threshold: that filter needs the images decoded; `source_stats` counts it).
+
+    The split's metadata gives the count where no classes are picked; otherwise (or without
+    metadata) one pass reads the labels with the images left undecoded (CIFAR-100's 50,000
+    training examples: about a second).
+
+    Raises:
+        ValueError: not a TFDS source, or a TFDS dataset that cannot be loaded.
+    """
+    import tensorflow_datasets as tfds
+
+    spec, hold_out = _parts(data, split)
+    if spec.kind != "tfds":
+        raise ValueError(f"not a TFDS source. Received: {spec.text!r}")
+    builder = _tfds_builder(spec)
+    tfds_split = _tfds_split(spec, builder, data, split, hold_out)
+    if data.classes is None:
+        try:
+            count = builder.info.splits[tfds_split].num_examples
+        except (KeyError, ValueError):  # not prepared here (mock data): count them
+            count = 0
+        if count:
+            return int(count)
+    dataset = tfds.load(
+        spec.name,
+        split=tfds_split,
+        decoders={_image_feature(builder): tfds.decode.SkipDecoding()},
+    )
+    if data.classes is not None:
+        dataset = dataset.filter(_class_filter(builder, data, spec))
+    return int(dataset.reduce(np.int64(0), lambda count, _: count + 1))
+
+
+def _class_filter(builder, data: DataConfig, spec: SourceSpec) -> Callable:
+    """A TFDS example -> whether its label is one of `data.classes`.
+
+    Raises:
+        ValueError: the dataset has no ClassLabel `label`, or a class it does not have.
+    """
+    import tensorflow_datasets as tfds
+
+    features = builder.info.features
+    if "label" not in features or not isinstance(features["label"], tfds.features.ClassLabel):
+        raise ValueError(
+            f"classes were given, but the TFDS dataset {spec.name!r} has no ClassLabel "
+            "feature named 'label'"
+        )
+    label_names = list(features["label"].names)
+    _check_classes(data.classes, label_names, f"the TFDS dataset {spec.name!r}")
+    wanted = tf.constant([label_names.index(name) for name in data.classes], tf.int64)
+    return lambda example: tf.reduce_any(tf.equal(example["label"], wanted))
 
 
 # --- all sources ---
@@ -647,11 +699,14 @@ def _spec_stats(spec: SourceSpec, data: DataConfig, splits: Sequence[str]) -> Pi
         stats = PipelineStats(source=spec.text)
         if data.gray_threshold is not None:
             stats.total = 0
+            # Validation is held out of the source unless it has a source of its own.
+            hold_out = data.validation_source is None
             for split in splits:
-                dataset = _read_unfiltered(spec, data, split, True, shuffle=False)
+                dataset = _read_unfiltered(spec, data, split, hold_out, shuffle=False)
                 total, gray = _counted_gray(dataset, data.gray_threshold)
                 stats.total += total
                 stats.gray_files.extend(gray)
+                stats.kept[split] = total - len(gray)
     _STATS[key] = stats
     if stats.skipped_files:
         logging.warning(
