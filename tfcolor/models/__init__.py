@@ -6,6 +6,9 @@
   embedding fused into a strided encoder-decoder.
 - `VideoUNet`: the video report's U-Net per frame with a ConvLSTM at its bottleneck, whose
   recurrent state is an explicit input and output (`reset_rows` zeroes it per stream).
+- `gan`: WGAN-GP refinement of a pre-trained image model (`Critic`, `WGANTrainer`, gradual
+  unfreezing), after Zhang et al. 2016 and Nazeri et al. 2018. Not yet behind `Colorizer` or
+  `tfcolor.train`: `WGANTrainer` is a Keras model to `fit` on (lightness, {"colors", "ab"}).
 
 Every image model takes L in [0, 1], [B, H, W, 1], and returns [B, H / s, W / s, head_channels]
 (float32, s = its `output_stride`), or with a classification head the dict
