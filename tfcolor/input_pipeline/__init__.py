@@ -5,7 +5,9 @@ source (sources.py)     shapes | folder:DIR | tfds:NAME[:SPLIT]  -> {"rgb", "nam
                         (classifier runs: the label becomes a class index)
                         resized + centre-cropped to S, undecodable / gray / other classes
                         left out (counted and named in `PipelineStats`)
-shuffle                 training only, data.seed
+cache                   augmented training whose images fit: uint8 RGB (+ class index) kept
+                        in memory, read once in a fixed order (see below)
+shuffle                 training only, data.seed (of the kept images: all of them)
 batch                   training: drop_remainder (fixed shapes for XLA); validation: keep it
 augment (per batch)     training only: flips, rotation +-30 degrees, zoom 30 % (RGB), XLA
 Lab + codec (per batch) color.lightness_and_ab, ab average-pooled to the model's output
@@ -28,6 +30,17 @@ compiled with XLA; per example the Lab conversion and the codec cost about twice
 (measured: 0.8 against 0.45 ms of CPU per 128x128 image). Folding the augmentation into the
 per-example resize (one ImageProjectiveTransformV3 from the decoded crop) measured no faster
 than the batched, compiled augmentation, and it would lose the resize's antialiasing.
+
+What is kept in memory, where a split fits `_CACHE_BUDGET_BYTES` (512 MiB, reckoned over all
+the source's images): without augmentation every epoch sees the same model inputs and targets,
+so they are made once and batched from memory (on `shapes`, pipeline-fed training ran at 72 %
+of synthetic-fed without it); with augmentation, what every epoch shares is the decoded,
+resized image, kept as uint8 (a quarter of float32), so the decoding is done once and the
+shuffle, augmentation, Lab conversion and codec run on it every epoch. Decoding 300 640x480
+JPEGs every epoch held pipeline-fed training to 91-93 % (unet_128) and 86-98 % (unet_gamut) of
+synthetic-fed; from memory, 97-102 % and 97-106 % (`bench train --data folder:DIR`, 2 cores,
+other processes keeping 1-1.5 of them busy). Where the images do not fit, each epoch reads them
+from the source again.
 
 Each pass over a training dataset is one epoch (every image once, newly shuffled and augmented).
 Training runs it through `repeat_epochs`: `.repeat()` with `steps_per_epoch` = one pass, so one
@@ -174,7 +187,7 @@ _augment_compiled = tf.function(transforms.augment_batch, jit_compile=True)
 
 
 def _label_index(class_names) -> Callable:
-    """Element -> (rgb, int32 class index); labels outside `class_names` get -1."""
+    """Source dict -> {"rgb", "label": int32 class index}; labels outside `class_names` get -1."""
     table = tf.lookup.StaticHashTable(
         tf.lookup.KeyValueTensorInitializer(
             tf.constant(list(class_names), tf.string),
@@ -184,29 +197,40 @@ def _label_index(class_names) -> Callable:
     )
 
     def lookup(element):
-        return element["rgb"], table.lookup(element["label"])
+        return {"rgb": element["rgb"], "label": table.lookup(element["label"])}
 
     return lookup
 
 
-def _batches(
-    data: DataConfig, split: str, shuffle: bool, class_names, batch_size: int, drop_remainder: bool
-) -> tf.data.Dataset:
-    """Batches of RGB images [B, S, S, 3], or (RGB, int32 class index [B]) pairs when
-    `class_names` is given."""
+def _examples(data: DataConfig, split: str, shuffle: bool, class_names) -> tf.data.Dataset:
+    """The source's images one by one: `{"rgb", "name", "label"}` dicts, or with `class_names`
+    `{"rgb", "label": int32 class index}` for the images of those classes."""
     dataset = read_source(data, split, shuffle=shuffle)
     if class_names is None:
-        # The source's dicts batched as they are, the RGB picked once per batch: a map per
-        # image to pick it cost more than batching the names and labels along (measured on
-        # shapes, augmented, 2 cores: 0.137 against 0.175 ms of CPU per image for the whole
-        # pipeline).
-        dataset = dataset.batch(batch_size, drop_remainder=drop_remainder)
-        return dataset.map(lambda batch: batch["rgb"], num_parallel_calls=AUTOTUNE)
+        return dataset
     dataset = dataset.map(_label_index(class_names), num_parallel_calls=AUTOTUNE)
     # Images whose label is not a class of the model (possible only with a validation source
     # of other labels) cannot train the classifier.
-    dataset = dataset.filter(lambda rgb, label: label >= 0)
-    return dataset.batch(batch_size, drop_remainder=drop_remainder, num_parallel_calls=AUTOTUNE)
+    return dataset.filter(lambda element: element["label"] >= 0)
+
+
+def _batches(
+    examples: tf.data.Dataset, class_names, batch_size: int, drop_remainder: bool
+) -> tf.data.Dataset:
+    """Batches of float32 RGB images [B, S, S, 3] in [0, 1], or (RGB, int32 class index [B])
+    pairs when `class_names` is given, from `_examples`' dicts (their RGB float32, or uint8
+    where it was kept in memory)."""
+    # The dicts batched as they are, the RGB picked once per batch: a map per image to pick
+    # it cost more than batching the names and labels along (measured on shapes, augmented,
+    # 2 cores: 0.137 against 0.175 ms of CPU per image for the whole pipeline).
+    dataset = examples.batch(batch_size, drop_remainder=drop_remainder)
+
+    def model_rgb(batch):
+        # A no-op on float32; uint8 is scaled by 1/255.
+        rgb = tf.image.convert_image_dtype(batch["rgb"], tf.float32)
+        return rgb if class_names is None else (rgb, batch["label"])
+
+    return dataset.map(model_rgb, num_parallel_calls=AUTOTUNE)
 
 
 def make_dataset(
@@ -234,7 +258,9 @@ def make_dataset(
         A prefetched dataset of `(lightness, target)`: lightness float32 [B, S, S, 1] in
         [0, 1] (L / 100), target `codec.encode(ab)` at [S / target_stride] (float32 ab when
         codec is None); S = data.image_size, B = data.batch_size. With `class_names` the target
-        is `{"colors": target, "class_logits": int32 [B]}`.
+        is `{"colors": target, "class_logits": int32 [B]}`. Where the split is kept in memory
+        (the module docstring says what is kept when), it was read once here and counted: its
+        cardinality is known.
 
     Raises:
         ValueError: a bad source string, a missing or empty folder, unknown classes.
@@ -252,9 +278,22 @@ def make_dataset(
     to_model = inputs_and_targets(codec, target_stride)
     if class_names is not None:
         to_model = _with_labels(to_model)
-    if not augment and _fits_in_memory(data, stats, codec):
+    # Per image in memory: without augmentation the model's inputs and targets, lightness
+    # float32 and the target's floats per pixel (raw ab without a codec); with it the decoded
+    # image, uint8 RGB (4x less than float32), and an int32 class index.
+    target_floats = codec.target_channels if codec is not None else 2
+    per_image = (
+        data.image_size**2 * 3 + 4 if augment else data.image_size**2 * 4 * (1 + target_floats)
+    )
+    fits = _fits_in_memory(data, stats, per_image)
+    if fits and not augment:
         return _cached_dataset(data, split, training, class_names, to_model)
-    dataset = _batches(data, split, training, class_names, data.batch_size, training)
+    # Augmented and fitting: read and decoded once, in a fixed order, then shuffled from
+    # memory every epoch; otherwise read (and shuffled) from the source every epoch.
+    examples = _examples(data, split, training and not fits, class_names)
+    if fits:
+        examples = _in_memory(examples.map(_kept_in_memory, num_parallel_calls=AUTOTUNE), data)
+    dataset = _batches(examples, class_names, data.batch_size, training)
     if augment:
         # One stateless seed per batch, from data.seed, new on every epoch: reproducible runs
         # whatever order the parallel maps finish in.
@@ -270,41 +309,54 @@ def _augment_labelled(batch, seed):
     return _augment_compiled(rgb, seed), label
 
 
-# Without augmentation every epoch sees the same inputs and targets, so a data set this small
-# is decoded, converted and encoded once and then read from memory: on `shapes` the
-# pipeline-fed training ran at 72 % of synthetic-fed without it (measured, 2 cores).
+# What a source's images may take in memory: without augmentation their model inputs and
+# targets, with it their decoded images (the module docstring says why, with the measurements).
 _CACHE_BUDGET_BYTES = 512 * 2**20
 
 
-def _fits_in_memory(data: DataConfig, stats: PipelineStats, codec) -> bool:
+def _fits_in_memory(data: DataConfig, stats: PipelineStats, per_image: int) -> bool:
+    """Whether all the source's images (both splits, `stats.total`) take at most the budget
+    at `per_image` bytes each; shapes, held in memory already, always fits."""
     if data.source == "shapes" and data.validation_source in (None, "shapes"):
         return True
     if stats.total is None:
         return False
-    # Lightness float32 + the target's floats per pixel (raw ab without a codec).
-    target_floats = codec.target_channels if codec is not None else 2
-    per_image = data.image_size**2 * 4 * (1 + target_floats)
     return stats.total * per_image <= _CACHE_BUDGET_BYTES
+
+
+def _kept_in_memory(element: dict) -> dict:
+    """An example as augmented training keeps it: uint8 RGB and, if any, the int32 class index
+    (the names and string labels, which training does not read, left out)."""
+    kept = {"rgb": transforms.to_uint8(element["rgb"])}
+    if element["label"].dtype == tf.int32:
+        kept["label"] = element["label"]
+    return kept
+
+
+def _in_memory(
+    examples: tf.data.Dataset, data: DataConfig, shuffle: bool = True
+) -> tf.data.Dataset:
+    """`examples` cached in memory, counted, and with `shuffle` fully shuffled from data.seed,
+    newly on every epoch."""
+    examples = examples.cache()
+    # One pass fills the cache and counts the examples, so the batches' cardinality is known
+    # (the cosine learning-rate schedule and `repeat_epochs` need the steps per epoch).
+    count = int(examples.reduce(0, lambda total, _: total + 1))
+    examples = examples.apply(tf.data.experimental.assert_cardinality(count))
+    if shuffle:
+        examples = examples.shuffle(max(count, 1), seed=data.seed, reshuffle_each_iteration=True)
+    return examples
 
 
 def _cached_dataset(
     data: DataConfig, split: str, training: bool, class_names, to_model: Callable
 ) -> tf.data.Dataset:
     examples = (
-        _batches(data, split, False, class_names, 256, False)
+        _batches(_examples(data, split, False, class_names), class_names, 256, False)
         .map(to_model, num_parallel_calls=AUTOTUNE)
         .unbatch()
-        .cache()
     )
-    # One pass fills the cache and counts the examples, so the batches' cardinality is known
-    # (the cosine learning-rate schedule needs the steps per epoch).
-    count = int(examples.reduce(0, lambda total, _: total + 1))
-    examples = examples.apply(tf.data.experimental.assert_cardinality(count))
-    if training:
-        # A full shuffle of the cached examples, new on every epoch, from data.seed.
-        examples = examples.shuffle(
-            max(data.shuffle_buffer, 65536), seed=data.seed, reshuffle_each_iteration=True
-        )
+    examples = _in_memory(examples, data, shuffle=training)
     dataset = examples.batch(data.batch_size, drop_remainder=training)
     return with_parallelism_policy(dataset.prefetch(AUTOTUNE))
 
