@@ -37,10 +37,10 @@ so they are made once and batched from memory (on `shapes`, pipeline-fed trainin
 of synthetic-fed without it); with augmentation, what every epoch shares is the decoded,
 resized image, kept as uint8 (a quarter of float32), so the decoding is done once and the
 shuffle, augmentation, Lab conversion and codec run on it every epoch. Decoding 300 640x480
-JPEGs every epoch held pipeline-fed training to 91-93 % (unet_128) and 86-98 % (unet_gamut) of
-synthetic-fed; from memory, 97-102 % and 97-106 % (`bench train --data folder:DIR`, 2 cores,
-other processes keeping 1-1.5 of them busy). Where the images do not fit, each epoch reads them
-from the source again.
+JPEGs every epoch held pipeline-fed unet_gamut training to 85-98 % of synthetic-fed; from
+memory, 97-106 % (`bench train --data folder:DIR`, 2 cores, other processes keeping 1-1.5 of
+them busy; unet_128, whose steps are 3-4x longer, 91-116 % against 97-104 %, within that
+noise). Where the images do not fit, each epoch reads them from the source again.
 
 Each pass over a training dataset is one epoch (every image once, newly shuffled and augmented).
 Training runs it through `repeat_epochs`: `.repeat()` with `steps_per_epoch` = one pass, so one
