@@ -44,6 +44,7 @@ import keras
 import numpy as np
 import tensorflow as tf
 import tqdm
+from tensorflow.python.ops import control_flow_util
 
 from tfcolor import color
 from tfcolor.config import CodecConfig
@@ -721,11 +722,36 @@ class GridCodec(_BinCodec):
         return _grid_loss(labels, tf.cast(y_pred, tf.float32), self._loss_weights())
 
 
-# The losses read the model's largest tensor, [B, H, W, n_bins] logits, forward and backward.
-# Compiled with XLA as one piece, inside an otherwise uncompiled step (the convolutions stay on
-# oneDNN / cuDNN), they took 11-13 % less of the thesis U-Net's training step on CPU
-# (benchmarks/README.md). Compiled per input shape; `reduce_retracing` keeps one trace.
-_compile_loss = tf.function(jit_compile=True, reduce_retracing=True)
+def _compile_loss(loss_fn):
+    """A loss compiled with XLA as one piece of its own, inlined in a step XLA compiles whole.
+
+    The losses read the model's largest tensor, [B, H, W, n_bins] logits, forward and
+    backward. Compiled with XLA as one piece, inside an otherwise uncompiled step (the
+    convolutions stay on oneDNN / cuDNN), they took 11-13 % less of the thesis U-Net's training
+    step on CPU (benchmarks/README.md). Compiled per input shape; `reduce_retracing` keeps one
+    trace.
+
+    Traced inside a step that is itself compiled (`jit_compile=True`), the loss is plain ops
+    of that step instead. A nested function's gradient is a second function fed with tensors
+    of the first (the gamut loss's batched gather passes its axis; a loss traced with relaxed
+    shapes passes its shapes), and where the backward function needs one as a compile-time
+    constant, XLA's constant analysis of the whole step demands the function call's inputs,
+    then the model's, as constants: the batch and the weights were baked into the program,
+    every step was compiled again and constant-folded through the whole network (gamut_shapes
+    on 2 CPU cores: 66-92 s a step, each a new compilation; the grid loss did the same once
+    traced at another batch size, as benchmarks/unet_vs_pytorch.py's loss check did).
+    """
+    compiled = tf.function(loss_fn, jit_compile=True, reduce_retracing=True)
+
+    @functools.wraps(loss_fn)
+    def loss(*args: tf.Tensor) -> tf.Tensor:
+        # TF's own test for "traced inside a jit_compile function" (it decides the same for
+        # nested compiled functions); there is no public one.
+        if control_flow_util.GraphOrParentsInXlaContext(tf.compat.v1.get_default_graph()):
+            return loss_fn(*args)
+        return compiled(*args)
+
+    return loss
 
 
 @_compile_loss
