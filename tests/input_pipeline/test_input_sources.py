@@ -320,3 +320,16 @@ def test_tfds_examples_of_another_source_kind_is_a_clear_error():
 
     with pytest.raises(ValueError, match="not a TFDS source. Received: 'shapes'"):
         tfds_examples(DataConfig(source="shapes"), "train")
+
+
+def test_augmented_tfds_training_is_kept_in_memory_with_its_epoch_length(mock_cifar100):
+    from tfcolor.config import THESIS_CIFAR100_CLASSES
+
+    data = DataConfig(
+        source="tfds:cifar100", classes=THESIS_CIFAR100_CLASSES, batch_size=4, augment=True
+    )
+    dataset = input_pipeline.make_dataset(data, None, training=True)
+    # Counted while the decoded images were cached: the cardinality of one epoch is known.
+    steps = input_pipeline.num_examples(data, "train") // 4
+    assert int(dataset.cardinality()) == steps > 0
+    assert _count(dataset) == steps
