@@ -486,8 +486,9 @@ def run_train_benchmark(
             give_up = None
             if jit and row.synthetic.get(False):
                 # A compiled step this much slower than the plain one is being compiled again
-                # (gamut codec: 24-46 s per step, XLA constant-folding the whole step each
-                # time); timing it at length would hold the table up for an hour.
+                # (as the gamut codec's was, 24-92 s a step, until its loss was inlined in the
+                # compiled step: `codecs._compile_loss`); a guard, so that a regression shows
+                # as a note instead of holding the table up for an hour.
                 give_up = _XLA_GIVE_UP * max(row.synthetic[False][-1].step_seconds) + 1.0
             try:
                 result = _time_fit(models[jit], synthetic, epochs=False, give_up=give_up, **timing)
