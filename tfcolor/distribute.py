@@ -275,8 +275,14 @@ def distribute_input_fn(
             dataset = input_fn()
             steps = _cardinality(dataset, per_step=1)
             dataset = split_global_batches(dataset, input_context)
-        steps = steps_per_epoch or steps or expected_steps
-        dataset = dataset.repeat() if steps else _unknown_length(_open_batch_dimension(dataset))
+        from tfcolor import input_pipeline
+
+        # The rule of one-device training: repeated where an epoch's steps are known.
+        dataset, steps = input_pipeline.repeat_epochs(
+            dataset, steps_per_epoch or steps, expected_steps
+        )
+        if not steps:
+            dataset = _unknown_length(_open_batch_dimension(dataset))
         found.append((dataset.element_spec, steps))
         return dataset
 

@@ -86,11 +86,15 @@ def test_critic_arguments_are_checked(arguments, message):
 
 def test_lab_image_upsamples_the_ab_of_a_strided_model():
     lightness = tf.fill([1, 8, 8, 1], 0.5)
-    ab = tf.fill([1, 2, 2, 2], 64.0)
+    ab = tf.constant([[[[0.0, -64.0], [64.0, 0.0]], [[64.0, 0.0], [128.0, 64.0]]]])
     lab = lab_image(lightness, ab).numpy()
     assert lab.shape == (1, 8, 8, 3)
     np.testing.assert_allclose(lab[..., 0], 0.5)
-    np.testing.assert_allclose(lab[..., 1:], 0.5)  # 64 / 128
+    # Bilinear, half-pixel centres: the outer 2 x 2 pixels of each corner keep that corner's ab,
+    # the rows in between blend (a of the top row: 0 at the left, 0.5 at the right, 0.25 midway).
+    np.testing.assert_allclose(lab[0, :2, :2, 1:], np.broadcast_to([0.0, -0.5], (2, 2, 2)))
+    np.testing.assert_allclose(lab[0, 6:, 6:, 1:], np.broadcast_to([1.0, 0.5], (2, 2, 2)))
+    np.testing.assert_allclose(lab[0, 0, :, 1].mean(), 0.25, atol=1e-6)
 
 
 # --- training ------------------------------------------------------------------------------
@@ -200,3 +204,17 @@ def test_trainer_arguments_are_checked(shapes_batches):
         WGANTrainer(generator, critic, codec, adversarial_weight=-1)
     with pytest.raises(ValueError, match="unfrozen must be 0 to"):
         WGANTrainer(generator, critic, codec, unfrozen=99)
+
+
+def test_the_generated_ab_has_a_gradient_whatever_the_codec_decodes_by(shapes_batches):
+    """The thesis's `interp` decoding is an argmax: the critic's signal must reach the
+    generator through the annealed mean instead."""
+    _, data = shapes_batches
+    codec = codecs.make_codec(CodecConfig(name="grid", n_bins=36, decode="interp"))
+    generator = UNet(filters=(4, 8), head_channels=codec.channels)
+    trainer = WGANTrainer(generator, Critic(filters=(4,), border=0), codec)
+    lightness = next(iter(data))[0]
+    with tf.GradientTape() as tape:
+        score = tf.reduce_sum(trainer.critic(trainer._fake(lightness, generator(lightness))))
+    gradient = tape.gradient(score, generator.get_layer("head").kernel)
+    assert gradient is not None and float(tf.reduce_max(tf.abs(gradient))) > 0

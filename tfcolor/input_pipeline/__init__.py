@@ -31,8 +31,8 @@ compiled with XLA; per example the Lab conversion and the codec cost about twice
 per-example resize (one ImageProjectiveTransformV3 from the decoded crop) measured no faster
 than the batched, compiled augmentation, and it would lose the resize's antialiasing.
 
-What is kept in memory, where a split fits `_CACHE_BUDGET_BYTES` (512 MiB, reckoned over all
-the source's images): without augmentation every epoch sees the same model inputs and targets,
+What is kept in memory, where a split's images (`num_examples`) fit `_CACHE_BUDGET_BYTES`
+(512 MiB a split): without augmentation every epoch sees the same model inputs and targets,
 so they are made once and batched from memory (on `shapes`, pipeline-fed training ran at 72 %
 of synthetic-fed without it); with augmentation, what every epoch shares is the decoded,
 resized image, kept as uint8 (a quarter of float32), so the decoding is done once and the
@@ -69,6 +69,7 @@ from tfcolor.input_pipeline.sources import (
     parse_source,
     read_source,
     source_stats,
+    split_source,
     tfds_examples,
 )
 
@@ -285,14 +286,18 @@ def make_dataset(
     per_image = (
         data.image_size**2 * 3 + 4 if augment else data.image_size**2 * 4 * (1 + target_floats)
     )
-    fits = _fits_in_memory(data, stats, per_image, split)
+    fits = _fits_in_memory(data, split, per_image)
     if fits and not augment:
         return _cached_dataset(data, split, training, class_names, to_model)
     # Augmented and fitting: read and decoded once, in a fixed order, then shuffled from
     # memory every epoch; otherwise read (and shuffled) from the source every epoch.
     examples = _examples(data, split, training and not fits, class_names)
     if fits:
-        examples = _in_memory(examples.map(_kept_in_memory, num_parallel_calls=AUTOTUNE), data)
+        labelled = class_names is not None
+        examples = examples.map(
+            lambda element: _kept_in_memory(element, labelled), num_parallel_calls=AUTOTUNE
+        )
+        examples = _in_memory(examples, data, shuffle=training)
     dataset = _batches(examples, class_names, data.batch_size, training)
     if augment:
         # One stateless seed per batch, from data.seed, new on every epoch: reproducible runs
@@ -314,33 +319,24 @@ def _augment_labelled(batch, seed):
 _CACHE_BUDGET_BYTES = 512 * 2**20
 
 
-def _fits_in_memory(data: DataConfig, stats: PipelineStats, per_image: int, split: str) -> bool:
-    """Whether all the source's images (both splits, `stats.total`) take at most the budget
-    at `per_image` bytes each; shapes, held in memory already, always fits. Where nothing
-    counted them all (TFDS without a gray threshold), the split's own count decides
-    (`num_examples`: CIFAR-100's 12 thesis classes, 6,000 32x32 images, fit)."""
-    if data.source == "shapes" and data.validation_source in (None, "shapes"):
-        return True
-    total = stats.total
-    if total is None:
-        total = num_examples(data, split)
-    if total is None:
-        return False
-    return total * per_image <= _CACHE_BUDGET_BYTES
+def _fits_in_memory(data: DataConfig, split: str, per_image: int) -> bool:
+    """Whether the split's images (`num_examples`) take at most the budget at `per_image`
+    bytes each; False where their number is unknown. (CIFAR-100's 12 thesis classes, 6,000
+    32x32 images, fit.)"""
+    count = num_examples(data, split)
+    return count is not None and count * per_image <= _CACHE_BUDGET_BYTES
 
 
-def _kept_in_memory(element: dict) -> dict:
-    """An example as augmented training keeps it: uint8 RGB and, if any, the int32 class index
-    (the names and string labels, which training does not read, left out)."""
+def _kept_in_memory(element: dict, labelled: bool) -> dict:
+    """An example as augmented training keeps it: uint8 RGB and, when `labelled`, the int32
+    class index (the names and string labels, which training does not read, left out)."""
     kept = {"rgb": transforms.to_uint8(element["rgb"])}
-    if element["label"].dtype == tf.int32:
+    if labelled:
         kept["label"] = element["label"]
     return kept
 
 
-def _in_memory(
-    examples: tf.data.Dataset, data: DataConfig, shuffle: bool = True
-) -> tf.data.Dataset:
+def _in_memory(examples: tf.data.Dataset, data: DataConfig, shuffle: bool) -> tf.data.Dataset:
     """`examples` cached in memory, counted, and with `shuffle` fully shuffled from data.seed,
     newly on every epoch."""
     examples = examples.cache()
@@ -371,18 +367,17 @@ def num_examples(data: DataConfig, split: str) -> int | None:
 
     Known for `shapes` (fixed sizes), folders (the scanned, decodable, non-gray files) and
     TFDS sources (the split's metadata, or a pass over the labels with the images undecoded;
-    with a gray threshold, the gray-counting pass of `pipeline_stats`). None for `tfrecord:`
-    sources, whose validation split is picked by name hash inside the pipeline.
+    with a gray threshold, the gray-counting pass of `pipeline_stats`, for every source but
+    folders). None for `tfrecord:` sources without a gray threshold, whose validation split is
+    picked by name hash inside the pipeline.
     """
-    spec = parse_source(
-        data.source if split == "train" else (data.validation_source or data.source)
-    )
+    spec = parse_source(split_source(data, split)[0])
     if spec.kind == "folder":
         return len(folder_files(data, split))
-    if spec.kind == "shapes" and data.gray_threshold is None:
+    if data.gray_threshold is not None:
+        return pipeline_stats(data).kept.get(split)  # its gray pass counted every split
+    if spec.kind == "shapes":
         return shapes.SPLIT_SIZES[split]
-    if spec.kind in ("shapes", "tfds") and data.gray_threshold is not None:
-        return pipeline_stats(data).kept.get(split)
     if spec.kind == "tfds":
         return tfds_examples(data, split)
     return None

@@ -555,13 +555,25 @@ def tfds_examples(data: DataConfig, split: str) -> int | None:
     Raises:
         ValueError: not a TFDS source, or a TFDS dataset that cannot be loaded.
     """
-    import tensorflow_datasets as tfds
 
     spec, hold_out = _parts(data, split)
     if spec.kind != "tfds":
         raise ValueError(f"not a TFDS source. Received: {spec.text!r}")
     builder = _tfds_builder(spec)
     tfds_split = _tfds_split(spec, builder, data, split, hold_out)
+    # Once per process: the pipeline's cache budget and the estimator's steps both ask.
+    key = (spec.text, tfds_split, data.classes)
+    if key not in _TFDS_COUNTS:
+        _TFDS_COUNTS[key] = _count_tfds(spec, builder, tfds_split, data)
+    return _TFDS_COUNTS[key]
+
+
+_TFDS_COUNTS: dict[tuple, int] = {}
+
+
+def _count_tfds(spec: SourceSpec, builder, tfds_split: str, data: DataConfig) -> int:
+    import tensorflow_datasets as tfds
+
     if data.classes is None:
         try:
             count = builder.info.splits[tfds_split].num_examples

@@ -16,8 +16,8 @@ et al. 2017) with the gradient penalty of Gulrajani et al. 2017:
   step also the generator, on its codec loss plus `adversarial_weight` times -D(G(L)). The
   generated ab is the codec's differentiable decoding (annealed mean for bin codecs),
   upsampled to the input's resolution.
-- Gradual unfreezing: the generator's weights are split into `unfreeze_groups` (the head and
-  the decoder first, the encoder last); only the first `trainer.unfrozen` groups get
+- Gradual unfreezing: the generator's weights are split into groups (`generator_groups`: the
+  head and the decoder first, the encoder last); only the first `trainer.unfrozen` groups get
   gradients (a variable, so moving it retraces nothing: `GradualUnfreezing` raises it per
   epoch). A frozen group's batch normalization statistics still follow the data.
 """
@@ -164,6 +164,7 @@ class WGANTrainer(keras.Model):
         temperature: the decoding temperature of the generated ab (bin codecs' annealed mean;
             Zhang et al.: 0.38).
         unfrozen: generator groups (`generator_groups`) trained from the start; None: all.
+        seed: of the gradient penalty's interpolation weights.
 
     Raises:
         ValueError: critic_steps below 1, a negative weight, unfrozen out of range.
@@ -237,7 +238,9 @@ class WGANTrainer(keras.Model):
         return self.generator(lightness, training=training)
 
     def _fake(self, lightness, outputs):
-        ab = self.codec.decode(outputs, temperature=self.temperature)
+        # The annealed mean whatever the codec's own decoding: the thesis's argmax decoding
+        # (`interp`) has no gradient. (Regression codecs ignore the method.)
+        ab = self.codec.decode(outputs, temperature=self.temperature, method="annealed_mean")
         return lab_image(lightness, ab)
 
     def _critic_step(self, lightness, true_ab):
