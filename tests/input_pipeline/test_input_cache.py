@@ -11,7 +11,7 @@ import tensorflow as tf
 
 from tfcolor import color, input_pipeline
 from tfcolor.config import DataConfig
-from tfcolor.input_pipeline import shapes
+from tfcolor.input_pipeline import shapes, sources
 
 PHOTOS = 10
 BATCH = 2
@@ -116,10 +116,10 @@ def test_augmented_batches_are_the_served_images_augmented_with_each_batch_seed(
             input_pipeline.make_dataset(data, None, training=True), expected_steps=STEPS
         )[0]
         plain_epochs = _lightness_epochs(plain, STEPS, count=2)
-    images = np.stack(
-        [element["image"] for element in input_pipeline.load_images(data, split="train")]
+    # The decoded images, float32, as both paths read them.
+    rgb = tf.stack(
+        [element["rgb"] for element in sources.read_source(data, "train", shuffle=False)]
     )
-    rgb = tf.image.convert_image_dtype(images, tf.float32)
     to_lightness = input_pipeline.inputs_and_targets(None)
     reference = to_lightness(rgb)[0].numpy().reshape(PHOTOS, -1)
     served = np.concatenate([_match(epoch, reference, atol=0.01) for epoch in plain_epochs])
@@ -132,13 +132,14 @@ def test_augmented_batches_are_the_served_images_augmented_with_each_batch_seed(
         .take(2 * STEPS)
         .as_numpy_iterator()
     ]
-    # The cache keeps the uint8 images `load_images` gives: the same augmented batches up to
-    # float rounding; decoded each epoch, the images are not rounded to uint8 first.
-    atol = 1e-4 if cached else 0.02
-    for step, ((lightness, _), seed) in enumerate(zip(augmented, seeds, strict=True)):
+    # The cache keeps their Lab as float16: the same augmented batches up to its rounding
+    # (3e-4 of L / 100, 0.03 of ab at most). The augmentation resamples Lab, not RGB.
+    atol = 1e-3 if cached else 1e-5
+    for step, ((lightness, ab), seed) in enumerate(zip(augmented, seeds, strict=True)):
         batch = tf.gather(rgb, served[step * BATCH : (step + 1) * BATCH])
-        expected = to_lightness(input_pipeline._augment_compiled(batch, seed))[0]
-        np.testing.assert_allclose(lightness, expected, atol=atol, err_msg=f"step {step}")
+        lab = input_pipeline._augment_compiled(color.rgb_to_lab(batch), seed)
+        np.testing.assert_allclose(lightness, lab[..., :1] / 100, atol=atol, err_msg=f"{step}")
+        np.testing.assert_allclose(ab, lab[..., 1:], atol=100 * atol, err_msg=f"step {step}")
     # And the epochs are augmented anew: no image of the second epoch is one of the first's.
     first = np.concatenate([lightness for lightness, _ in augmented[:STEPS]])
     second = np.concatenate([lightness for lightness, _ in augmented[STEPS:]])

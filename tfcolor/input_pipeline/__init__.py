@@ -5,13 +5,16 @@ source (sources.py)     shapes | folder:DIR | tfds:NAME[:SPLIT]  -> {"rgb", "nam
                         (classifier runs: the label becomes a class index)
                         resized + centre-cropped to S, undecodable / gray / other classes
                         left out (counted and named in `PipelineStats`)
-cache                   augmented training whose images fit: uint8 RGB (+ class index) kept
-                        in memory, read once in a fixed order (see below)
+cache                   augmented training whose images fit: their Lab, float16 (+ class
+                        index), kept in memory, read once in a fixed order (see below)
 shuffle                 training only, data.seed (of the kept images: all of them)
 batch                   training: drop_remainder (fixed shapes for XLA); validation: keep it
-augment (per batch)     training only: flips, rotation +-30 degrees, zoom 30 % (RGB), XLA
-Lab + codec (per batch) color.lightness_and_ab, ab average-pooled to the model's output
-                        stride, codec.encode(ab), XLA
+Lab (per batch)         color.rgb_to_lab, XLA (augmented training: before the augmentation,
+                        or once, into the cache)
+augment (per batch)     training only: flips, rotation +-30 degrees, zoom 30 %, resampling
+                        the Lab image, XLA
+codec (per batch)       L / 100; ab average-pooled to the model's output stride,
+                        codec.encode(ab), XLA
 prefetch
 ```
 
@@ -35,12 +38,20 @@ What is kept in memory, where a split's images (`num_examples`) fit `_CACHE_BUDG
 (512 MiB a split): without augmentation every epoch sees the same model inputs and targets,
 so they are made once and batched from memory (on `shapes`, pipeline-fed training ran at 72 %
 of synthetic-fed without it); with augmentation, what every epoch shares is the decoded,
-resized image, kept as uint8 (a quarter of float32), so the decoding is done once and the
-shuffle, augmentation, Lab conversion and codec run on it every epoch. Decoding 300 640x480
-JPEGs every epoch held pipeline-fed unet_gamut training to 85-98 % of synthetic-fed; from
-memory, 97-106 % (`bench train --data folder:DIR`, 2 cores, other processes keeping 1-1.5 of
-them busy; unet_128, whose steps are 3-4x longer, 91-116 % against 97-104 %, within that
-noise). Where the images do not fit, each epoch reads them from the source again.
+resized image in Lab, kept as float16 (half of float32, twice uint8 RGB; its rounding, at
+most 0.03 of L and of ab, is a seventh of L's and a twentieth of ab's under rounding the RGB
+to uint8), so the decoding and the Lab conversion are done once and the shuffle, augmentation
+and codec run on it every epoch. Decoding 300 640x480 JPEGs every epoch held pipeline-fed
+unet_gamut training to 85-98 % of synthetic-fed; from memory as uint8 RGB, 87-97 % (the Lab
+conversion, run every epoch, was 10 of the pipeline's 23 ms of CPU per batch of 16); from
+memory as Lab, 98-102 % (`bench train --data folder:DIR`, 2 cores). Where the images do not
+fit, each epoch reads them from the source again.
+
+The augmentation resamples Lab rather than RGB, in training with or without the cache: the
+geometry is the same, and only where a pixel is interpolated between neighbours of other
+colours does the result differ (by the curvature of the Lab conversion). It lets the cache
+keep Lab, which took the pipeline of unet_gamut (128x128, gamut codec, batch 16) from 19-23
+to 11-12 ms of CPU per batch (2 cores), against the step's ~680 ms.
 
 Each pass over a training dataset is one epoch (every image once, newly shuffled and augmented).
 Training runs it through `repeat_epochs`: `.repeat()` with `steps_per_epoch` = one pass, so one
@@ -158,18 +169,32 @@ def inputs_and_targets(codec, target_stride: int = 1) -> Callable:
     With labels, the target is `{"colors": target, "class_logits": label}`, the outputs of a
     model with a classification head.
     """
+    from_lab = _lab_to_model(codec, target_stride)
 
+    @tf.function(jit_compile=True)
+    def split(rgb):
+        return from_lab(color.rgb_to_lab(rgb))
+
+    return split
+
+
+def lab_inputs_and_targets(codec, target_stride: int = 1) -> Callable:
+    """`inputs_and_targets` from a Lab batch (float, [B, S, S, 3]; L in [0, 100]), compiled
+    with XLA: what augmented training runs after augmenting in Lab."""
+    return tf.function(_lab_to_model(codec, target_stride), jit_compile=True)
+
+
+def _lab_to_model(codec, target_stride: int) -> Callable:
     def targets(ab):
         if target_stride > 1:
             ab = tf.nn.avg_pool2d(ab, target_stride, target_stride, "VALID")
         return ab if codec is None else codec.encode(ab)
 
-    @tf.function(jit_compile=True)
-    def split(rgb):
-        lightness, ab = color.lightness_and_ab(rgb)
-        return lightness, targets(ab)
+    def from_lab(lab):
+        lab = tf.cast(lab, tf.float32)
+        return color.normalize_lightness(lab[..., :1]), targets(lab[..., 1:])
 
-    return split
+    return from_lab
 
 
 def _with_labels(split: Callable) -> Callable:
@@ -184,7 +209,7 @@ def _with_labels(split: Callable) -> Callable:
 # than ImageProjectiveTransformV3 (measured on 32 x 128 x 128 batches, 2 CPU cores: 7 against
 # 24 ms). A compiled function of its own, not fused with the Lab conversion: fused, XLA
 # recomputed the resampling for every channel it fed (measured 3x slower than the two apart).
-_augment_compiled = tf.function(transforms.augment_batch, jit_compile=True)
+_augment_compiled = tf.function(transforms.augment_images, jit_compile=True)
 
 
 def _label_index(class_names) -> Callable:
@@ -216,22 +241,35 @@ def _examples(data: DataConfig, split: str, shuffle: bool, class_names) -> tf.da
 
 
 def _batches(
-    examples: tf.data.Dataset, class_names, batch_size: int, drop_remainder: bool
+    examples: tf.data.Dataset,
+    class_names,
+    batch_size: int,
+    drop_remainder: bool,
+    image: Callable | None = None,
 ) -> tf.data.Dataset:
-    """Batches of float32 RGB images [B, S, S, 3] in [0, 1], or (RGB, int32 class index [B])
-    pairs when `class_names` is given, from `_examples`' dicts (their RGB float32, or uint8
-    where it was kept in memory)."""
-    # The dicts batched as they are, the RGB picked once per batch: a map per image to pick
+    """Batches of images, or (image, int32 class index [B]) pairs when `class_names` is given,
+    from `_examples`' dicts: float32 RGB [B, S, S, 3] in [0, 1] from their RGB (float32, or
+    uint8), or what `image` makes of a batch of the dicts."""
+    # The dicts batched as they are, the image picked once per batch: a map per image to pick
     # it cost more than batching the names and labels along (measured on shapes, augmented,
     # 2 cores: 0.137 against 0.175 ms of CPU per image for the whole pipeline).
     dataset = examples.batch(batch_size, drop_remainder=drop_remainder)
+    image = image or _float_rgb
 
-    def model_rgb(batch):
-        # A no-op on float32; uint8 is scaled by 1/255.
-        rgb = tf.image.convert_image_dtype(batch["rgb"], tf.float32)
-        return rgb if class_names is None else (rgb, batch["label"])
+    def model_image(batch):
+        return image(batch) if class_names is None else (image(batch), batch["label"])
 
-    return dataset.map(model_rgb, num_parallel_calls=AUTOTUNE)
+    return dataset.map(model_image, num_parallel_calls=AUTOTUNE)
+
+
+def _float_rgb(batch: dict) -> tf.Tensor:
+    # A no-op on float32; uint8 is scaled by 1/255.
+    return tf.image.convert_image_dtype(batch["rgb"], tf.float32)
+
+
+# The Lab conversion on its own, for augmented training (which augments in Lab): compiled, as
+# in `inputs_and_targets`.
+_rgb_to_lab_compiled = tf.function(color.rgb_to_lab, jit_compile=True)
 
 
 def make_dataset(
@@ -275,47 +313,54 @@ def make_dataset(
         stats.dropped_gray,
     )
     split = "train" if training else "validation"
-    augment = training and data.augment
-    to_model = inputs_and_targets(codec, target_stride)
-    if class_names is not None:
-        to_model = _with_labels(to_model)
-    # Per image in memory: without augmentation the model's inputs and targets, lightness
-    # float32 and the target's floats per pixel (raw ab without a codec); with it the decoded
-    # image, uint8 RGB (4x less than float32), and an int32 class index.
-    target_floats = codec.target_channels if codec is not None else 2
-    per_image = (
-        data.image_size**2 * 3 + 4 if augment else data.image_size**2 * 4 * (1 + target_floats)
-    )
-    fits = _fits_in_memory(data, split, per_image)
-    if fits and not augment:
-        return _cached_dataset(data, split, training, class_names, to_model)
-    # Augmented and fitting: read and decoded once, in a fixed order, then shuffled from
-    # memory every epoch; otherwise read (and shuffled) from the source every epoch.
-    examples = _examples(data, split, training and not fits, class_names)
-    if fits:
-        labelled = class_names is not None
-        examples = examples.map(
-            lambda element: _kept_in_memory(element, labelled), num_parallel_calls=AUTOTUNE
+    labelled = class_names is not None
+    if not (training and data.augment):
+        to_model = inputs_and_targets(codec, target_stride)
+        if labelled:
+            to_model = _with_labels(to_model)
+        # In memory per image: the model's inputs and targets, lightness float32 and the
+        # target's floats per pixel (raw ab without a codec).
+        target_floats = codec.target_channels if codec is not None else 2
+        if _fits_in_memory(data, split, data.image_size**2 * 4 * (1 + target_floats)):
+            return _cached_dataset(data, split, training, class_names, to_model)
+        examples = _examples(data, split, training, class_names)
+        dataset = _batches(examples, class_names, data.batch_size, training).map(
+            to_model, num_parallel_calls=AUTOTUNE
         )
-        examples = _in_memory(examples, data, shuffle=training)
-    dataset = _batches(examples, class_names, data.batch_size, training)
-    if augment:
-        # One stateless seed per batch, from data.seed, new on every epoch: reproducible runs
-        # whatever order the parallel maps finish in.
-        seeds = tf.data.Dataset.random(seed=data.seed, rerandomize_each_iteration=True).batch(2)
-        augment_fn = _augment_compiled if class_names is None else _augment_labelled
-        dataset = tf.data.Dataset.zip(dataset, seeds).map(augment_fn, num_parallel_calls=AUTOTUNE)
+        return with_parallelism_policy(dataset.prefetch(AUTOTUNE))
+    # Augmented, in Lab. In memory per image: the decoded image in Lab, float16, and an int32
+    # class index. Fitting, the images are read, decoded and converted once, in a fixed order,
+    # then shuffled from memory every epoch; otherwise read (and shuffled) from the source and
+    # converted every epoch.
+    fits = _fits_in_memory(data, split, data.image_size**2 * 3 * 2 + 4)
+    examples = _examples(data, split, not fits, class_names)
+    if fits:
+        examples = _in_memory(_lab_kept_in_memory(examples, labelled), data, shuffle=True)
+        dataset = _batches(examples, class_names, data.batch_size, True, lambda b: b["lab"])
+    else:
+        dataset = _batches(
+            examples, class_names, data.batch_size, True, lambda b: _rgb_to_lab_compiled(b["rgb"])
+        )
+    # One stateless seed per batch, from data.seed, new on every epoch: reproducible runs
+    # whatever order the parallel maps finish in.
+    seeds = tf.data.Dataset.random(seed=data.seed, rerandomize_each_iteration=True).batch(2)
+    augment_fn = _augment_compiled if class_names is None else _augment_labelled
+    dataset = tf.data.Dataset.zip(dataset, seeds).map(augment_fn, num_parallel_calls=AUTOTUNE)
+    to_model = lab_inputs_and_targets(codec, target_stride)
+    if labelled:
+        to_model = _with_labels(to_model)
     dataset = dataset.map(to_model, num_parallel_calls=AUTOTUNE)
     return with_parallelism_policy(dataset.prefetch(AUTOTUNE))
 
 
 def _augment_labelled(batch, seed):
-    rgb, label = batch
-    return _augment_compiled(rgb, seed), label
+    lab, label = batch
+    return _augment_compiled(lab, seed), label
 
 
 # What a source's images may take in memory: without augmentation their model inputs and
-# targets, with it their decoded images (the module docstring says why, with the measurements).
+# targets, with it their decoded images in Lab (the module docstring says why, with the
+# measurements).
 _CACHE_BUDGET_BYTES = 512 * 2**20
 
 
@@ -327,13 +372,18 @@ def _fits_in_memory(data: DataConfig, split: str, per_image: int) -> bool:
     return count is not None and count * per_image <= _CACHE_BUDGET_BYTES
 
 
-def _kept_in_memory(element: dict, labelled: bool) -> dict:
-    """An example as augmented training keeps it: uint8 RGB and, when `labelled`, the int32
-    class index (the names and string labels, which training does not read, left out)."""
-    kept = {"rgb": transforms.to_uint8(element["rgb"])}
-    if labelled:
-        kept["label"] = element["label"]
-    return kept
+def _lab_kept_in_memory(examples: tf.data.Dataset, labelled: bool) -> tf.data.Dataset:
+    """Examples as augmented training keeps them: {"lab": float16 Lab [S, S, 3]} and, when
+    `labelled`, the int32 class index (the names and string labels, which training does not
+    read, left out). Converted in batches, compiled, as training converts."""
+
+    def keep(batch):
+        kept = {"lab": tf.cast(_rgb_to_lab_compiled(batch["rgb"]), tf.float16)}
+        if labelled:
+            kept["label"] = batch["label"]
+        return kept
+
+    return examples.batch(256).map(keep, num_parallel_calls=AUTOTUNE).unbatch()
 
 
 def _in_memory(examples: tf.data.Dataset, data: DataConfig, shuffle: bool) -> tf.data.Dataset:
