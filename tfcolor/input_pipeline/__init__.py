@@ -14,7 +14,8 @@ Lab (per batch)         color.rgb_to_lab, XLA (augmented training: before the au
 augment (per batch)     training only: flips, rotation +-30 degrees, zoom 30 %, resampling
                         the Lab image, XLA
 codec (per batch)       L / 100; ab average-pooled to the model's output stride,
-                        codec.encode(ab), XLA
+                        codec.encode(ab), XLA (`true_ab`: the full-resolution ab besides,
+                        for a WGAN critic)
 prefetch
 ```
 
@@ -156,7 +157,7 @@ def pipeline_stats(data: DataConfig) -> PipelineStats:
     return source_stats(data)
 
 
-def inputs_and_targets(codec, target_stride: int = 1) -> Callable:
+def inputs_and_targets(codec, target_stride: int = 1, true_ab: bool = False) -> Callable:
     """RGB batch (and label batch) -> (lightness, target), compiled with XLA.
 
     XLA fuses the Lab conversion and the encoding (dozens of element-wise ops) into one loop:
@@ -167,9 +168,11 @@ def inputs_and_targets(codec, target_stride: int = 1) -> Callable:
     A model that predicts at 1 / target_stride of the resolution (Zhang et al.: 1/4) is trained
     on ab average-pooled to its output's size; its lightness input stays at full resolution.
     With labels, the target is `{"colors": target, "class_logits": label}`, the outputs of a
-    model with a classification head.
+    model with a classification head. With `true_ab` the target is
+    `{"colors": target, "ab": float32 ab [B, S, S, 2]}`: the image's own ab at full resolution,
+    which a WGAN critic takes as its real images (`tfcolor.models.gan.WGANTrainer`).
     """
-    from_lab = _lab_to_model(codec, target_stride)
+    from_lab = _lab_to_model(codec, target_stride, true_ab)
 
     @tf.function(jit_compile=True)
     def split(rgb):
@@ -178,13 +181,13 @@ def inputs_and_targets(codec, target_stride: int = 1) -> Callable:
     return split
 
 
-def lab_inputs_and_targets(codec, target_stride: int = 1) -> Callable:
+def lab_inputs_and_targets(codec, target_stride: int = 1, true_ab: bool = False) -> Callable:
     """`inputs_and_targets` from a Lab batch (float, [B, S, S, 3]; L in [0, 100]), compiled
     with XLA: what augmented training runs after augmenting in Lab."""
-    return tf.function(_lab_to_model(codec, target_stride), jit_compile=True)
+    return tf.function(_lab_to_model(codec, target_stride, true_ab), jit_compile=True)
 
 
-def _lab_to_model(codec, target_stride: int) -> Callable:
+def _lab_to_model(codec, target_stride: int, true_ab: bool = False) -> Callable:
     def targets(ab):
         if target_stride > 1:
             ab = tf.nn.avg_pool2d(ab, target_stride, target_stride, "VALID")
@@ -194,13 +197,20 @@ def _lab_to_model(codec, target_stride: int) -> Callable:
         lab = tf.cast(lab, tf.float32)
         return color.normalize_lightness(lab[..., :1]), targets(lab[..., 1:])
 
-    return from_lab
+    def from_lab_with_ab(lab):
+        lab = tf.cast(lab, tf.float32)
+        ab = lab[..., 1:]
+        return color.normalize_lightness(lab[..., :1]), {"colors": targets(ab), "ab": ab}
+
+    return from_lab_with_ab if true_ab else from_lab
 
 
 def _with_labels(split: Callable) -> Callable:
     def split_labelled(rgb, label):
         lightness, target = split(rgb)
-        return lightness, {"colors": target, "class_logits": label}
+        # A dict already (`true_ab`): the label joins it.
+        targets = dict(target) if isinstance(target, dict) else {"colors": target}
+        return lightness, {**targets, "class_logits": label}
 
     return split_labelled
 
@@ -279,6 +289,7 @@ def make_dataset(
     training: bool,
     target_stride: int = 1,
     class_names=None,
+    true_ab: bool = False,
 ) -> tf.data.Dataset:
     """The training or validation dataset of model inputs and targets.
 
@@ -292,12 +303,16 @@ def make_dataset(
             is average-pooled by this factor before encoding.
         class_names: for a model with a classification head, its classes in order: the
             images' labels become int32 class indices (images of other labels are left out).
+        true_ab: the targets also carry the images' own ab at full resolution, for a WGAN
+            critic's real images (`tfcolor.refinement`).
 
     Returns:
         A prefetched dataset of `(lightness, target)`: lightness float32 [B, S, S, 1] in
         [0, 1] (L / 100), target `codec.encode(ab)` at [S / target_stride] (float32 ab when
         codec is None); S = data.image_size, B = data.batch_size. With `class_names` the target
-        is `{"colors": target, "class_logits": int32 [B]}`. Where the split is kept in memory
+        is `{"colors": target, "class_logits": int32 [B]}`; with `true_ab` the target is a dict
+        with `"colors"` and `"ab"`, float32 ab [B, S, S, 2] (the same images' Lab, before
+        pooling and encoding; augmented like the rest). Where the split is kept in memory
         (the module docstring says what is kept when), it was read once here and counted: its
         cardinality is known.
 
@@ -315,12 +330,14 @@ def make_dataset(
     split = "train" if training else "validation"
     labelled = class_names is not None
     if not (training and data.augment):
-        to_model = inputs_and_targets(codec, target_stride)
+        to_model = inputs_and_targets(codec, target_stride, true_ab)
         if labelled:
             to_model = _with_labels(to_model)
         # In memory per image: the model's inputs and targets, lightness float32 and the
-        # target's floats per pixel (raw ab without a codec).
+        # target's floats per pixel (raw ab without a codec; with `true_ab` the ab besides).
         target_floats = codec.target_channels if codec is not None else 2
+        if true_ab:
+            target_floats += 2
         if _fits_in_memory(data, split, data.image_size**2 * 4 * (1 + target_floats)):
             return _cached_dataset(data, split, training, class_names, to_model)
         examples = _examples(data, split, training, class_names)
@@ -346,7 +363,7 @@ def make_dataset(
     seeds = tf.data.Dataset.random(seed=data.seed, rerandomize_each_iteration=True).batch(2)
     augment_fn = _augment_compiled if class_names is None else _augment_labelled
     dataset = tf.data.Dataset.zip(dataset, seeds).map(augment_fn, num_parallel_calls=AUTOTUNE)
-    to_model = lab_inputs_and_targets(codec, target_stride)
+    to_model = lab_inputs_and_targets(codec, target_stride, true_ab)
     if labelled:
         to_model = _with_labels(to_model)
     dataset = dataset.map(to_model, num_parallel_calls=AUTOTUNE)
@@ -434,7 +451,13 @@ def num_examples(data: DataConfig, split: str) -> int | None:
 
 
 def make_input_fn(
-    data: DataConfig, codec, *, training: bool, target_stride: int = 1, class_names=None
+    data: DataConfig,
+    codec,
+    *,
+    training: bool,
+    target_stride: int = 1,
+    class_names=None,
+    true_ab: bool = False,
 ) -> Callable[[], tf.data.Dataset]:
     """The estimator contract: a function that builds the dataset when called.
 
@@ -444,7 +467,12 @@ def make_input_fn(
 
     def input_fn() -> tf.data.Dataset:
         return make_dataset(
-            data, codec, training=training, target_stride=target_stride, class_names=class_names
+            data,
+            codec,
+            training=training,
+            target_stride=target_stride,
+            class_names=class_names,
+            true_ab=true_ab,
         )
 
     return input_fn
