@@ -22,8 +22,10 @@ __all__ = [
     "Config",
     "DataConfig",
     "ModelConfig",
+    "RefinementConfig",
     "TrainConfig",
     "get_preset",
+    "refine",
 ]
 
 
@@ -33,4 +35,8 @@ def __getattr__(name):
         from tfcolor.estimator import Colorizer
 
         return Colorizer
+    if name in ("refine", "RefinementConfig"):
+        from tfcolor import refinement
+
+        return getattr(refinement, name)
     raise AttributeError(f"module 'tfcolor' has no attribute {name!r}")
