@@ -8,12 +8,13 @@ beside the adversarial term and unfreezing its layer groups one by one from the 
 
     python -m tfcolor.train --preset unet_gamut --data folder:~/photos --model-dir runs/gamut
     python -m tfcolor.refine --model-dir runs/gamut --output-dir runs/gamut_wgan --epochs 5
-    python -m tfcolor.colorize --model runs/gamut_wgan ...
+    python -m tfcolor.colorize photos/ --model runs/gamut_wgan --output colorized/
     tensorboard --logdir runs/gamut_wgan/logs
 
---model-dir is read, never changed. Running the same command again continues the refined run
-in --output-dir (after a kill too, from its last backup); a larger --epochs refines further.
-The refined run opens, evaluates and exports like any other run; the command exports it.
+--model-dir is only read (its config.json is rewritten with the same contents). Running the
+same command again continues the refined run in --output-dir (after a kill too, from its last
+backup); a larger --epochs refines further. The refined run opens, evaluates and exports like
+any other run; the command exports it.
 """
 
 from __future__ import annotations

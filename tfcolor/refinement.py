@@ -120,8 +120,9 @@ def refine(
     """Fine-tunes the colorizer trained in `model_dir` with WGAN-GP into `output_dir`.
 
     Args:
-        model_dir: a trained tfcolor image run (its config, codec and weights are read; it is
-            not changed).
+        model_dir: a trained tfcolor image run: its config, codec and weights are read
+            (opening it with `Colorizer` rewrites its config.json with the same contents;
+            nothing else there is written).
         output_dir: the refined run; an existing one continues (its own generator, critic and
             backup), up to `settings.epochs` in total.
         settings: the refinement's settings (default `RefinementConfig()`).
