@@ -184,3 +184,17 @@ def test_cli_bad_model_dir_gives_one_line(tmp_path):
     assert result.returncode == 2
     assert "Traceback" not in result.stderr
     assert f"--model-dir {missing}: no tfcolor run" in result.stderr.strip().splitlines()[-1]
+
+
+def test_the_critic_judges_an_annealed_mean_whatever_the_run_decodes_by():
+    from tfcolor.config import CodecConfig
+    from tfcolor.refinement import _temperature
+
+    # The thesis's grid run decodes by argmax (interp, T = 0): Zhang et al.'s 0.38 instead.
+    thesis = CodecConfig(name="grid", decode="interp", temperature=0.0)
+    assert _temperature(thesis, _settings()) == 0.38
+    assert _temperature(CodecConfig(decode="annealed_mean", temperature=0.0), _settings()) == 0.38
+    # A run decoding by annealed mean keeps its own; an explicit setting wins.
+    zhang = CodecConfig(name="gamut", decode="annealed_mean", temperature=0.2)
+    assert _temperature(zhang, _settings()) == 0.2
+    assert _temperature(thesis, _settings(temperature=0.5)) == 0.5

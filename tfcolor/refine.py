@@ -113,6 +113,12 @@ def build_parser() -> argparse.ArgumentParser:
         default=200,
         help="resume backup interval in steps (it is also written every epoch)",
     )
+    parser.add_argument(
+        "--temperature",
+        type=cli.positive_float,
+        help="annealed-mean temperature of the generated colours the critic judges (default: "
+        "the run's annealed-mean temperature, else 0.38; the argmax has no gradient)",
+    )
     parser.add_argument("--seed", type=int, default=0)
     parser.add_argument("--no-export", action="store_true", help="skip the SavedModel export")
     parser.add_argument(
@@ -167,6 +173,7 @@ def main(argv: list[str] | None = None) -> int:
         validation_steps=args.validation_steps,
         backup_every_steps=args.backup_every_steps,
         seed=args.seed,
+        temperature=args.temperature,
     )
     data = args.data
     if data and data.startswith("folder:"):

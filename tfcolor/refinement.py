@@ -72,6 +72,9 @@ class RefinementConfig:
             None: the whole validation split; 0: none.
         backup_every_steps: the resume backup is also written every this many steps.
         seed: of the gradient penalty's interpolation weights.
+        temperature: the annealed-mean temperature of the generated ab the critic judges;
+            None: the run's own where it decodes by annealed mean, otherwise Zhang et al.'s
+            0.38 (the thesis's `interp` decoding, and T = 0, are an argmax: no gradient).
     """
 
     epochs: int = 5
@@ -88,6 +91,7 @@ class RefinementConfig:
     validation_steps: int | None = None
     backup_every_steps: int = 200
     seed: int = 0
+    temperature: float | None = None
 
     def validate(self, image_size: int) -> None:
         """Raises ValueError on a bad value, repeating it."""
@@ -188,7 +192,7 @@ def refine(
         critic_steps=settings.critic_steps,
         gradient_penalty_weight=settings.gradient_penalty,
         adversarial_weight=settings.adversarial_weight,
-        temperature=config.codec.temperature,
+        temperature=_temperature(config.codec, settings),
         unfrozen=min(settings.unfreeze_start, len(generator_groups(generator))),
         seed=settings.seed,
     )
@@ -242,6 +246,22 @@ def refine(
     generator.save_weights(os.path.join(output_dir, "final.weights.h5"))
     critic.save_weights(os.path.join(output_dir, CRITIC_WEIGHTS))
     return dict(history.history)
+
+
+# Zhang et al.'s annealed-mean temperature, for runs that decode otherwise.
+DEFAULT_TEMPERATURE = 0.38
+
+
+def _temperature(codec_config, settings: RefinementConfig) -> float:
+    """The generated ab's decoding temperature (`RefinementConfig.temperature`)."""
+    from tfcolor.codecs import ANNEALED_MEAN_MIN_TEMPERATURE
+
+    if settings.temperature is not None:
+        return settings.temperature
+    own = codec_config.temperature
+    if codec_config.decode == "annealed_mean" and own >= ANNEALED_MEAN_MIN_TEMPERATURE:
+        return own
+    return DEFAULT_TEMPERATURE
 
 
 def _critic(output_dir: str, settings: RefinementConfig, image_size: int) -> Critic:

@@ -204,6 +204,9 @@ def test_trainer_arguments_are_checked(shapes_batches):
         WGANTrainer(generator, critic, codec, adversarial_weight=-1)
     with pytest.raises(ValueError, match="unfrozen must be 0 to"):
         WGANTrainer(generator, critic, codec, unfrozen=99)
+    # T = 0 (the thesis's decoding) is the argmax: the critic could not move the generator.
+    with pytest.raises(ValueError, match=r"no gradient\)\. Received: temperature=0\.0"):
+        WGANTrainer(generator, critic, codec, temperature=0.0)
 
 
 def test_the_generated_ab_has_a_gradient_whatever_the_codec_decodes_by(shapes_batches):

@@ -162,12 +162,14 @@ class WGANTrainer(keras.Model):
         gradient_penalty_weight: lambda of the penalty (Gulrajani et al.: 10).
         adversarial_weight: weight of -D(G(L)) beside the codec loss in the generator's loss.
         temperature: the decoding temperature of the generated ab (bin codecs' annealed mean;
-            Zhang et al.: 0.38).
+            Zhang et al.: 0.38); at least `codecs.ANNEALED_MEAN_MIN_TEMPERATURE`, below which
+            the annealed mean is the argmax and passes no gradient.
         unfrozen: generator groups (`generator_groups`) trained from the start; None: all.
         seed: of the gradient penalty's interpolation weights.
 
     Raises:
-        ValueError: critic_steps below 1, a negative weight, unfrozen out of range.
+        ValueError: critic_steps below 1, a negative weight, a temperature below the annealed
+            mean's least, unfrozen out of range.
     """
 
     def __init__(
@@ -185,6 +187,15 @@ class WGANTrainer(keras.Model):
         super().__init__(name="wgan_trainer")
         if int(critic_steps) != critic_steps or critic_steps < 1:
             raise ValueError(f"critic_steps must be an integer >= 1. Received: {critic_steps}")
+        from tfcolor.codecs import ANNEALED_MEAN_MIN_TEMPERATURE
+
+        if not temperature >= ANNEALED_MEAN_MIN_TEMPERATURE:
+            # Below it the annealed mean is the argmax bin's colour: no gradient would reach
+            # the generator from the critic.
+            raise ValueError(
+                f"temperature must be >= {ANNEALED_MEAN_MIN_TEMPERATURE} (lower decodes by "
+                f"argmax, which has no gradient). Received: temperature={temperature}"
+            )
         if gradient_penalty_weight < 0 or adversarial_weight < 0:
             raise ValueError(
                 "the loss weights must be >= 0. Received: "
