@@ -25,7 +25,6 @@ __all__ = [
     "RefinementConfig",
     "TrainConfig",
     "get_preset",
-    "refine",
 ]
 
 
@@ -35,8 +34,10 @@ def __getattr__(name):
         from tfcolor.estimator import Colorizer
 
         return Colorizer
-    if name in ("refine", "RefinementConfig"):
-        from tfcolor import refinement
+    if name == "RefinementConfig":
+        # Not `refine` itself: `tfcolor.refine` is the command-line module; the function is
+        # `tfcolor.refinement.refine`.
+        from tfcolor.refinement import RefinementConfig
 
-        return getattr(refinement, name)
+        return RefinementConfig
     raise AttributeError(f"module 'tfcolor' has no attribute {name!r}")
