@@ -10,6 +10,28 @@ from tests.helpers import small_config
 
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
 
+# The longest files first (1 to 6 minutes of CPU each on 2 cores), so that `make test`'s
+# `-n 2 --dist loadfile` hands them out before the short ones; in name order a long file
+# started late and kept one worker busy alone for the suite's last minutes.
+_LONGEST_FIRST = (
+    "test_mixed_precision.py",
+    "test_fusion_presets.py",
+    "test_distribute.py",
+    "test_estimator.py",
+    "test_video_training.py",
+    "test_train_cli.py",
+    "models/test_model_options.py",
+    "test_refine.py",
+)
+
+
+def pytest_collection_modifyitems(config, items):
+    def rank(item):
+        path = item.nodeid.split("::")[0].removeprefix("tests/")
+        return _LONGEST_FIRST.index(path) if path in _LONGEST_FIRST else len(_LONGEST_FIRST)
+
+    items.sort(key=rank)  # stable: each file's tests, and the other files, keep their order
+
 
 @pytest.fixture(scope="session")
 def trained_run(tmp_path_factory):
