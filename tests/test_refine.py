@@ -104,7 +104,11 @@ def test_only_the_unfrozen_groups_changed(runs):
 def test_the_refined_run_opens_exports_and_serves_as_it_predicts(runs, tmp_path):
     from tfcolor.estimator import Colorizer
 
-    _, refined, _ = runs
+    trained, refined, _ = runs
+    with open(os.path.join(refined, "refinement.json")) as f:
+        recorded = json.load(f)
+    # The temperature the critic judged at, resolved (unet_gamut's annealed mean: 0.38).
+    assert recorded["model_dir"] == trained and recorded["temperature"] == 0.38
     for name in ("config.json", "codec.json", "codec_state.npz", "final.weights.h5"):
         assert os.path.exists(os.path.join(refined, name)), name
     for name in ("critic.json", "critic.weights.h5", "refinement.json"):

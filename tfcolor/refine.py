@@ -20,7 +20,7 @@ any other run; the command exports it.
 from __future__ import annotations
 
 import argparse
-import dataclasses
+import json
 import os
 import sys
 
@@ -187,7 +187,8 @@ def main(argv: list[str] | None = None) -> int:
         print(f"tfcolor.refine: error: {error}", file=sys.stderr)
         return 2
     print(f"refined run: {refined.model_dir}  (tensorboard --logdir {refined.model_dir}/logs)")
-    print(f"settings: {dataclasses.asdict(settings)}")
+    with open(os.path.join(refined.model_dir, "refinement.json")) as f:
+        print(f"settings (refinement.json): {json.load(f)}")
     if history:
         last = {name: values[-1] for name, values in history.items()}
         print("last epoch: " + "  ".join(f"{name} {value:.4f}" for name, value in last.items()))

@@ -173,6 +173,8 @@ def refine(
     config.train.mixed_precision = "off"
     config.validate()
     settings.validate(config.data.image_size)
+    # Resolved once, so refinement.json says which temperature the critic judged at.
+    settings = dataclasses.replace(settings, temperature=_temperature(config.codec, settings))
 
     fresh = not os.path.exists(os.path.join(output_dir, "config.json"))
     if fresh:
@@ -192,7 +194,7 @@ def refine(
         critic_steps=settings.critic_steps,
         gradient_penalty_weight=settings.gradient_penalty,
         adversarial_weight=settings.adversarial_weight,
-        temperature=_temperature(config.codec, settings),
+        temperature=settings.temperature,
         unfrozen=min(settings.unfreeze_start, len(generator_groups(generator))),
         seed=settings.seed,
     )
