@@ -202,3 +202,35 @@ def test_the_critic_judges_an_annealed_mean_whatever_the_run_decodes_by():
     zhang = CodecConfig(name="gamut", decode="annealed_mean", temperature=0.2)
     assert _temperature(zhang, _settings()) == 0.2
     assert _temperature(thesis, _settings(temperature=0.5)) == 0.5
+
+
+def test_a_float16_refinement_scales_the_generators_loss(runs, tmp_path):
+    from tfcolor.estimator import Colorizer
+    from tfcolor.models.gan import generator_groups
+    from tfcolor.refinement import refine
+
+    trained, _, _ = runs
+    seen = {}
+
+    class Inspect(keras.callbacks.Callback):
+        def on_train_end(self, logs=None):
+            seen["optimizer"] = self.model.generator_optimizer
+            seen["dtypes"] = (self.model.generator.compute_dtype, self.model.critic.compute_dtype)
+
+    output = str(tmp_path / "float16")
+    settings = _settings(epochs=1, mixed_precision="float16")
+    history = refine(trained, output, settings, verbose=0, callbacks=[Inspect()])
+    # Keras' dynamic loss scaling around the generator's Adam; the critic stays float32.
+    optimizer = seen["optimizer"]
+    assert isinstance(optimizer, keras.optimizers.LossScaleOptimizer)
+    assert seen["dtypes"] == ("float16", "float32")
+    # Generator steps every CRITIC_STEPS-th batch, none of them skipped as non-finite.
+    assert int(optimizer.iterations) == STEPS // CRITIC_STEPS
+    for name in ("critic_loss", "wasserstein", "generator_loss", "color_loss"):
+        assert np.all(np.isfinite(history[name])), name
+    reopened = Colorizer(None, output)
+    assert reopened.dtype_policy == "mixed_float16"
+    head = generator_groups(reopened.model)[0]
+    original = generator_groups(Colorizer(None, trained).model)[0]
+    moved = [not np.array_equal(a.numpy(), b.numpy()) for a, b in zip(head, original, strict=True)]
+    assert any(moved)

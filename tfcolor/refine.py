@@ -119,6 +119,11 @@ def build_parser() -> argparse.ArgumentParser:
         help="annealed-mean temperature of the generated colours the critic judges (default: "
         "the run's annealed-mean temperature, else 0.38; the argmax has no gradient)",
     )
+    parser.add_argument(
+        "--mixed-precision",
+        choices=["auto", "off", "float16", "bfloat16"],
+        help="the generator's dtype policy (default: the run's own; auto = float16 on a GPU)",
+    )
     parser.add_argument("--seed", type=int, default=0)
     parser.add_argument("--no-export", action="store_true", help="skip the SavedModel export")
     parser.add_argument(
@@ -174,6 +179,7 @@ def main(argv: list[str] | None = None) -> int:
         backup_every_steps=args.backup_every_steps,
         seed=args.seed,
         temperature=args.temperature,
+        mixed_precision=args.mixed_precision,
     )
     data = args.data
     if data and data.startswith("folder:"):

@@ -22,8 +22,8 @@ The resume backup has a folder of its own (not `backup/`, which `Colorizer` read
 generator's): calling `refine` again with the same output_dir continues, also after a kill,
 up to `epochs` in total, as `Colorizer.train` does.
 
-The refinement runs on one device, in float32: `WGANTrainer` has no loss scaling for
-float16 gradients, and no distribution strategy has been tried with its two-optimizer step.
+The refinement runs on one device (no distribution strategy has been tried with its
+two-optimizer step), with the run's mixed precision policy or `mixed_precision`'s.
 """
 
 from __future__ import annotations
@@ -38,7 +38,7 @@ import tensorflow as tf
 from absl import logging
 
 from tfcolor import callbacks as callbacks_lib
-from tfcolor import input_pipeline
+from tfcolor import input_pipeline, precision
 from tfcolor.models.gan import Critic, GradualUnfreezing, WGANTrainer, generator_groups
 
 __all__ = ["RefinementConfig", "refine"]
@@ -75,6 +75,9 @@ class RefinementConfig:
         temperature: the annealed-mean temperature of the generated ab the critic judges;
             None: the run's own where it decodes by annealed mean, otherwise Zhang et al.'s
             0.38 (the thesis's `interp` decoding, and T = 0, are an argmax: no gradient).
+        mixed_precision: the generator's dtype policy (`TrainConfig.mixed_precision`: auto,
+            off, float16, bfloat16); None: the run's own. float16 scales the generator's loss
+            (Keras' LossScaleOptimizer); the critic computes in float32 under every policy.
     """
 
     epochs: int = 5
@@ -92,6 +95,7 @@ class RefinementConfig:
     backup_every_steps: int = 200
     seed: int = 0
     temperature: float | None = None
+    mixed_precision: str | None = None
 
     def validate(self, image_size: int) -> None:
         """Raises ValueError on a bad value, repeating it."""
@@ -169,8 +173,8 @@ def refine(
         )
     if data_source is not None:
         config.data.source = data_source
-    # WGANTrainer has no loss scaling for float16 gradients: the refinement runs in float32.
-    config.train.mixed_precision = "off"
+    if settings.mixed_precision is not None:
+        config.train.mixed_precision = settings.mixed_precision
     config.validate()
     settings.validate(config.data.image_size)
     # Resolved once, so refinement.json says which temperature the critic judged at.
@@ -198,8 +202,14 @@ def refine(
         unfrozen=min(settings.unfreeze_start, len(generator_groups(generator))),
         seed=settings.seed,
     )
+    generator_optimizer = keras.optimizers.Adam(settings.learning_rate, beta_1=0.0, beta_2=0.9)
+    if refined.dtype_policy == "mixed_float16":
+        # float16 gradients of the generator underflow without it (Keras' compile adds it to
+        # a float16 model's optimizer; the WGAN's own step scales the loss itself). The
+        # critic stays float32.
+        generator_optimizer = keras.optimizers.LossScaleOptimizer(generator_optimizer)
     trainer.compile(
-        keras.optimizers.Adam(settings.learning_rate, beta_1=0.0, beta_2=0.9),
+        generator_optimizer,
         keras.optimizers.Adam(settings.critic_learning_rate, beta_1=0.0, beta_2=0.9),
         # No optimizer of its own (Keras' default would be an unused RMSprop whose variables
         # the backup would carry).
@@ -284,7 +294,10 @@ def _critic(output_dir: str, settings: RefinementConfig, image_size: int) -> Cri
             )
     with open(path, "w") as f:
         json.dump(config, f)
-    critic = Critic(name="critic", **config)
+    # float32 whatever the global policy: the gradient penalty's norms and the Wasserstein
+    # estimate are small differences of scores.
+    with precision.policy_scope("float32"):
+        critic = Critic(name="critic", **config)
     weights = os.path.join(output_dir, CRITIC_WEIGHTS)
     if os.path.exists(weights):
         critic.load_weights(weights)

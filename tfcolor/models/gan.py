@@ -276,8 +276,11 @@ class WGANTrainer(keras.Model):
             color_loss = tf.reduce_mean(self.codec.loss(target, outputs))
             adversarial = -tf.reduce_mean(self.critic(self._fake(lightness, outputs)))
             loss = color_loss + self.adversarial_weight * adversarial
+            # A LossScaleOptimizer's scale (a float16 generator), else the loss unchanged; its
+            # apply_gradients unscales.
+            scaled = self.generator_optimizer.scale_loss(loss)
         variables = [v for group in self.groups for v in group]
-        gradients = tape.gradient(loss, variables)
+        gradients = tape.gradient(scaled, variables)
         # A frozen group's gradients are zeroed (Adam then leaves it as it is).
         keep = [index < self.unfrozen for index, group in enumerate(self.groups) for _ in group]
         masked = [
