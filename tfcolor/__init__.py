@@ -9,6 +9,7 @@ from tfcolor.config import (
     Config,
     DataConfig,
     ModelConfig,
+    RefinementConfig,
     TrainConfig,
     get_preset,
 )
@@ -34,10 +35,4 @@ def __getattr__(name):
         from tfcolor.estimator import Colorizer
 
         return Colorizer
-    if name == "RefinementConfig":
-        # Not `refine` itself: `tfcolor.refine` is the command-line module; the function is
-        # `tfcolor.refinement.refine`.
-        from tfcolor.refinement import RefinementConfig
-
-        return RefinementConfig
     raise AttributeError(f"module 'tfcolor' has no attribute {name!r}")

@@ -29,6 +29,7 @@ __all__ = [
     "Config",
     "DataConfig",
     "ModelConfig",
+    "RefinementConfig",
     "TrainConfig",
     "PRESETS",
     "get_preset",
@@ -271,6 +272,78 @@ class TrainConfig:
     seed: int = 0
     mixed_precision: str = "auto"
     strategy: str = "auto"
+
+
+@dataclasses.dataclass
+class RefinementConfig:
+    """The WGAN-GP refinement's settings.
+
+    Args:
+        epochs: total epochs of the refinement (a continued refinement runs up to this).
+        steps_per_epoch: None: one pass over the training data.
+        critic_steps: critic updates per generator update (Gulrajani et al.: 5).
+        gradient_penalty: lambda of the gradient penalty (Gulrajani et al.: 10).
+        adversarial_weight: weight of -D(G(L)) beside the codec loss. Small, because the
+            pre-trained codec loss is what keeps the colours right; 0.01 as `WGANTrainer`.
+        critic_border: pixels on every side the critic ignores (the project: 16).
+        critic_filters: filters of the critic's strided convolutions.
+        learning_rate: the generator's Adam rate: small, it fine-tunes a trained network
+            (10x below the critic's).
+        critic_learning_rate: the critic's Adam rate (Gulrajani et al.: 1e-4, beta_1 0,
+            beta_2 0.9; the generator's Adam has the same betas).
+        unfreeze_start: generator groups trained from the first epoch (1: the head).
+        unfreeze_every: epochs between two unfreezings (`GradualUnfreezing`).
+        validation_steps: validation batches per epoch (val_wasserstein, val_color_loss);
+            None: the whole validation split; 0: none.
+        backup_every_steps: the resume backup is also written every this many steps.
+        seed: of the gradient penalty's interpolation weights.
+        temperature: the annealed-mean temperature of the generated ab the critic judges;
+            None: the run's own where it decodes by annealed mean, otherwise Zhang et al.'s
+            0.38 (the thesis's `interp` decoding, and T = 0, are an argmax: no gradient).
+        mixed_precision: the generator's dtype policy (`TrainConfig.mixed_precision`: auto,
+            off, float16, bfloat16); None: the run's own. float16 scales the generator's loss
+            (Keras' LossScaleOptimizer); the critic computes in float32 under every policy.
+    """
+
+    epochs: int = 5
+    steps_per_epoch: int | None = None
+    critic_steps: int = 5
+    gradient_penalty: float = 10.0
+    adversarial_weight: float = 0.01
+    critic_border: int = 16
+    critic_filters: tuple[int, ...] = (64, 128, 256)
+    learning_rate: float = 1e-5
+    critic_learning_rate: float = 1e-4
+    unfreeze_start: int = 1
+    unfreeze_every: int = 1
+    validation_steps: int | None = None
+    backup_every_steps: int = 200
+    seed: int = 0
+    temperature: float | None = None
+    mixed_precision: str | None = None
+
+    def validate(self, image_size: int) -> None:
+        """Raises ValueError on a bad value, repeating it."""
+        positive = ("epochs", "critic_steps", "unfreeze_every", "backup_every_steps")
+        for name in positive:
+            if getattr(self, name) < 1:
+                raise ValueError(f"{name} must be >= 1. Received: {name}={getattr(self, name)}")
+        if self.steps_per_epoch is not None and self.steps_per_epoch < 1:
+            raise ValueError(f"steps_per_epoch must be >= 1. Received: {self.steps_per_epoch}")
+        for name in ("learning_rate", "critic_learning_rate"):
+            if not getattr(self, name) > 0:
+                raise ValueError(f"{name} must be > 0. Received: {name}={getattr(self, name)}")
+        if self.mixed_precision is not None and self.mixed_precision not in MIXED_PRECISIONS:
+            raise ValueError(
+                f"mixed_precision must be one of {', '.join(MIXED_PRECISIONS)} or None. "
+                f"Received: mixed_precision={self.mixed_precision!r}"
+            )
+        if self.critic_border < 0 or 2 * self.critic_border >= image_size:
+            raise ValueError(
+                f"critic_border must leave pixels of the {image_size}x{image_size} training "
+                f"images to judge (0 to {(image_size - 1) // 2}). "
+                f"Received: critic_border={self.critic_border}"
+            )
 
 
 @dataclasses.dataclass

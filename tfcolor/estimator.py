@@ -186,7 +186,9 @@ class Colorizer:
         if config.model.classify and config.model.class_names is None:
             config.model.class_names = input_pipeline.label_names(config.data)
         self.config = config
-        if self.is_chief:
+        if self.is_chief and not reopened:
+            # A reopened run's config is the one on disk: nothing to write (a run opened only
+            # to read it, as the refinement reads its trained run, stays untouched).
             os.makedirs(self.model_dir, exist_ok=True)
             with open(config_path, "w") as f:
                 f.write(config.to_json())
@@ -231,11 +233,7 @@ class Colorizer:
     @property
     def epochs_done(self) -> int:
         """Finished epochs according to the resume backup."""
-        metadata = self._path("backup", "training_metadata.json")
-        if not os.path.exists(metadata):
-            return 0
-        with open(metadata) as f:
-            return int(json.load(f)["epoch"])
+        return backup_epochs_done(self._path("backup"))
 
     def _restore_weights(self) -> None:
         """Loads the newest weights of the run: the final ones, or a later (killed) backup."""
@@ -288,15 +286,28 @@ class Colorizer:
             class_names=self.class_names,
         )
 
-    def _input_fn(self, training: bool) -> InputFn:
-        """This model's pipeline over `config.data`: its output stride, its classes."""
+    def _input_fn(self, training: bool, true_ab: bool = False) -> InputFn:
+        """This model's pipeline over `config.data`: its output stride, its classes (with
+        `true_ab` also the images' own ab, for the refinement's critic)."""
         return input_pipeline.make_input_fn(
             self.config.data,
             self.codec,
             training=training,
             target_stride=self.config.model.output_stride,
             class_names=self.class_names,
+            true_ab=true_ab,
         )
+
+    def _own_epochs(
+        self, dataset: tf.data.Dataset, steps_per_epoch: int | None
+    ) -> tuple[tf.data.Dataset, int | None]:
+        """The own pipeline's training data repeated epoch after epoch
+        (`input_pipeline.repeat_epochs`), an epoch's steps counted from the source where the
+        dataset's cardinality is unknown."""
+        expected = None
+        if not steps_per_epoch and int(dataset.cardinality()) < 0:
+            expected = self._count_training_steps()
+        return input_pipeline.repeat_epochs(dataset, steps_per_epoch, expected)
 
     def fit_codec(self, ab_batches=None) -> None:
         """Fits the codec's data statistics (bin colours, class prior) and saves them.
@@ -369,15 +380,12 @@ class Colorizer:
         if own_pipeline:
             input_fn = self._training_input_fn()
         if distribute.is_default(self.strategy):
-            dataset = input_fn()
-            expected = None
-            if own_pipeline and not steps_per_epoch and int(dataset.cardinality()) < 0:
-                expected = self._count_training_steps()
             # One iterator for every epoch (`input_pipeline.repeat_epochs`): a new iterator per
             # epoch restarted the pipeline and cost each epoch's first step about 230 ms.
-            dataset, steps_per_epoch = input_pipeline.repeat_epochs(
-                dataset, steps_per_epoch, expected
-            )
+            if own_pipeline:
+                dataset, steps_per_epoch = self._own_epochs(input_fn(), steps_per_epoch)
+            else:
+                dataset, steps_per_epoch = input_pipeline.repeat_epochs(input_fn(), steps_per_epoch)
             steps_known = steps_per_epoch
         else:
             distributed = distribute.distribute_input_fn(
@@ -684,6 +692,16 @@ class Colorizer:
         with distribute.scratch_dir(self.strategy) as scratch:
             path = write(scratch or export_dir_base or self.export_dir_base)
         return None if scratch else path
+
+
+def backup_epochs_done(backup_dir: str) -> int:
+    """Finished epochs according to the resume backup in `backup_dir` (`callbacks.Backup`);
+    0 where there is none."""
+    metadata = os.path.join(backup_dir, "training_metadata.json")
+    if not os.path.exists(metadata):
+        return 0
+    with open(metadata) as f:
+        return int(json.load(f)["epoch"])
 
 
 def _is_video_run(config: Config | None, model_dir: str) -> bool:

@@ -11,10 +11,9 @@ beside the adversarial term and unfreezing its layer groups one by one from the 
     python -m tfcolor.colorize photos/ --model runs/gamut_wgan --output colorized/
     tensorboard --logdir runs/gamut_wgan/logs
 
---model-dir is only read (its config.json is rewritten with the same contents). Running the
-same command again continues the refined run in --output-dir (after a kill too, from its last
-backup); a larger --epochs refines further. The refined run opens, evaluates and exports like
-any other run; the command exports it.
+--model-dir is only read. Running the same command again continues the refined run in
+--output-dir (after a kill too, from its last backup); a larger --epochs refines further. The
+refined run opens, evaluates and exports like any other run; the command exports it.
 """
 
 from __future__ import annotations
@@ -25,6 +24,10 @@ import os
 import sys
 
 from tfcolor import cli
+from tfcolor import config as config_lib
+
+# The flags' defaults are the settings' own (no TensorFlow is imported for --help).
+_DEFAULTS = config_lib.RefinementConfig()
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -44,7 +47,10 @@ def build_parser() -> argparse.ArgumentParser:
         help="training source in place of the run's: shapes | folder:DIR | tfds:NAME[:SPLIT]",
     )
     parser.add_argument(
-        "--epochs", type=cli.positive_int, default=5, help="total epochs of the refinement (5)"
+        "--epochs",
+        type=cli.positive_int,
+        default=_DEFAULTS.epochs,
+        help="total epochs of the refinement (%(default)s)",
     )
     parser.add_argument(
         "--steps-per-epoch", type=cli.positive_int, help="default: one pass over the data"
@@ -52,55 +58,55 @@ def build_parser() -> argparse.ArgumentParser:
     parser.add_argument(
         "--critic-steps",
         type=cli.positive_int,
-        default=5,
-        help="critic updates per generator update (Gulrajani et al.: 5)",
+        default=_DEFAULTS.critic_steps,
+        help="critic updates per generator update (%(default)s; Gulrajani et al.: 5)",
     )
     parser.add_argument(
         "--gradient-penalty",
         type=cli.positive_float,
-        default=10.0,
-        help="weight of the gradient penalty (Gulrajani et al.: 10)",
+        default=_DEFAULTS.gradient_penalty,
+        help="weight of the gradient penalty (%(default)s; Gulrajani et al.: 10)",
     )
     parser.add_argument(
         "--adversarial-weight",
         type=cli.positive_float,
-        default=0.01,
-        help="weight of the critic's term beside the codec loss in the generator's (0.01)",
+        default=_DEFAULTS.adversarial_weight,
+        help="weight of the critic's term beside the codec loss in the generator's (%(default)s)",
     )
     parser.add_argument(
         "--critic-border",
         type=cli.non_negative_int,
-        default=16,
-        help="pixels on every side the critic ignores (16)",
+        default=_DEFAULTS.critic_border,
+        help="pixels on every side the critic ignores (%(default)s)",
     )
     parser.add_argument(
         "--critic-filters",
-        default="64,128,256",
-        help="filters of the critic's strided convolutions (64,128,256)",
+        default=",".join(str(filters) for filters in _DEFAULTS.critic_filters),
+        help="filters of the critic's strided convolutions (%(default)s)",
     )
     parser.add_argument(
         "--learning-rate",
         type=cli.positive_float,
-        default=1e-5,
-        help="the generator's Adam rate (1e-5: it fine-tunes a trained network)",
+        default=_DEFAULTS.learning_rate,
+        help="the generator's Adam rate (%(default)s: it fine-tunes a trained network)",
     )
     parser.add_argument(
         "--critic-learning-rate",
         type=cli.positive_float,
-        default=1e-4,
-        help="the critic's Adam rate (WGAN-GP: 1e-4; both Adams beta_1 0, beta_2 0.9)",
+        default=_DEFAULTS.critic_learning_rate,
+        help="the critic's Adam rate (%(default)s; WGAN-GP: 1e-4; both Adams beta_1 0, beta_2 0.9)",
     )
     parser.add_argument(
         "--unfreeze-start",
         type=cli.non_negative_int,
-        default=1,
-        help="generator groups trained from the first epoch (1: the head)",
+        default=_DEFAULTS.unfreeze_start,
+        help="generator groups trained from the first epoch (%(default)s; 1: the head)",
     )
     parser.add_argument(
         "--unfreeze-every",
         type=cli.positive_int,
-        default=1,
-        help="epochs between unfreezing the next generator group, head to encoder (1)",
+        default=_DEFAULTS.unfreeze_every,
+        help="epochs between unfreezing the next generator group, head to encoder (%(default)s)",
     )
     parser.add_argument(
         "--validation-steps",
@@ -110,8 +116,8 @@ def build_parser() -> argparse.ArgumentParser:
     parser.add_argument(
         "--backup-every-steps",
         type=cli.positive_int,
-        default=200,
-        help="resume backup interval in steps (it is also written every epoch)",
+        default=_DEFAULTS.backup_every_steps,
+        help="resume backup interval in steps (%(default)s; it is also written every epoch)",
     )
     parser.add_argument(
         "--temperature",
@@ -121,10 +127,10 @@ def build_parser() -> argparse.ArgumentParser:
     )
     parser.add_argument(
         "--mixed-precision",
-        choices=["auto", "off", "float16", "bfloat16"],
+        choices=config_lib.MIXED_PRECISIONS,
         help="the generator's dtype policy (default: the run's own; auto = float16 on a GPU)",
     )
-    parser.add_argument("--seed", type=int, default=0)
+    parser.add_argument("--seed", type=int, default=_DEFAULTS.seed)
     parser.add_argument("--no-export", action="store_true", help="skip the SavedModel export")
     parser.add_argument(
         "--verbose",
@@ -163,7 +169,7 @@ def main(argv: list[str] | None = None) -> int:
     from tfcolor import refinement
     from tfcolor.estimator import Colorizer
 
-    settings = refinement.RefinementConfig(
+    settings = config_lib.RefinementConfig(
         epochs=args.epochs,
         steps_per_epoch=args.steps_per_epoch,
         critic_steps=args.critic_steps,

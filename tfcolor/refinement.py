@@ -38,7 +38,8 @@ import tensorflow as tf
 from absl import logging
 
 from tfcolor import callbacks as callbacks_lib
-from tfcolor import input_pipeline, precision
+from tfcolor import precision
+from tfcolor.config import RefinementConfig
 from tfcolor.models.gan import Critic, GradualUnfreezing, WGANTrainer, generator_groups
 
 __all__ = ["RefinementConfig", "refine"]
@@ -47,73 +48,6 @@ BACKUP_DIR = "refine_backup"
 CRITIC_CONFIG = "critic.json"
 CRITIC_WEIGHTS = "critic.weights.h5"
 SETTINGS = "refinement.json"
-
-
-@dataclasses.dataclass
-class RefinementConfig:
-    """The WGAN-GP refinement's settings.
-
-    Args:
-        epochs: total epochs of the refinement (a continued refinement runs up to this).
-        steps_per_epoch: None: one pass over the training data.
-        critic_steps: critic updates per generator update (Gulrajani et al.: 5).
-        gradient_penalty: lambda of the gradient penalty (Gulrajani et al.: 10).
-        adversarial_weight: weight of -D(G(L)) beside the codec loss. Small, because the
-            pre-trained codec loss is what keeps the colours right; 0.01 as `WGANTrainer`.
-        critic_border: pixels on every side the critic ignores (the project: 16).
-        critic_filters: filters of the critic's strided convolutions.
-        learning_rate: the generator's Adam rate: small, it fine-tunes a trained network
-            (10x below the critic's).
-        critic_learning_rate: the critic's Adam rate (Gulrajani et al.: 1e-4, beta_1 0,
-            beta_2 0.9; the generator's Adam has the same betas).
-        unfreeze_start: generator groups trained from the first epoch (1: the head).
-        unfreeze_every: epochs between two unfreezings (`GradualUnfreezing`).
-        validation_steps: validation batches per epoch (val_wasserstein, val_color_loss);
-            None: the whole validation split; 0: none.
-        backup_every_steps: the resume backup is also written every this many steps.
-        seed: of the gradient penalty's interpolation weights.
-        temperature: the annealed-mean temperature of the generated ab the critic judges;
-            None: the run's own where it decodes by annealed mean, otherwise Zhang et al.'s
-            0.38 (the thesis's `interp` decoding, and T = 0, are an argmax: no gradient).
-        mixed_precision: the generator's dtype policy (`TrainConfig.mixed_precision`: auto,
-            off, float16, bfloat16); None: the run's own. float16 scales the generator's loss
-            (Keras' LossScaleOptimizer); the critic computes in float32 under every policy.
-    """
-
-    epochs: int = 5
-    steps_per_epoch: int | None = None
-    critic_steps: int = 5
-    gradient_penalty: float = 10.0
-    adversarial_weight: float = 0.01
-    critic_border: int = 16
-    critic_filters: tuple[int, ...] = (64, 128, 256)
-    learning_rate: float = 1e-5
-    critic_learning_rate: float = 1e-4
-    unfreeze_start: int = 1
-    unfreeze_every: int = 1
-    validation_steps: int | None = None
-    backup_every_steps: int = 200
-    seed: int = 0
-    temperature: float | None = None
-    mixed_precision: str | None = None
-
-    def validate(self, image_size: int) -> None:
-        """Raises ValueError on a bad value, repeating it."""
-        positive = ("epochs", "critic_steps", "unfreeze_every", "backup_every_steps")
-        for name in positive:
-            if getattr(self, name) < 1:
-                raise ValueError(f"{name} must be >= 1. Received: {name}={getattr(self, name)}")
-        if self.steps_per_epoch is not None and self.steps_per_epoch < 1:
-            raise ValueError(f"steps_per_epoch must be >= 1. Received: {self.steps_per_epoch}")
-        for name in ("learning_rate", "critic_learning_rate"):
-            if not getattr(self, name) > 0:
-                raise ValueError(f"{name} must be > 0. Received: {name}={getattr(self, name)}")
-        if self.critic_border < 0 or 2 * self.critic_border >= image_size:
-            raise ValueError(
-                f"critic_border must leave pixels of the {image_size}x{image_size} training "
-                f"images to judge (0 to {(image_size - 1) // 2}). "
-                f"Received: critic_border={self.critic_border}"
-            )
 
 
 def refine(
@@ -128,9 +62,8 @@ def refine(
     """Fine-tunes the colorizer trained in `model_dir` with WGAN-GP into `output_dir`.
 
     Args:
-        model_dir: a trained tfcolor image run: its config, codec and weights are read
-            (opening it with `Colorizer` rewrites its config.json with the same contents;
-            nothing else there is written).
+        model_dir: a trained tfcolor image run: its config, codec and weights are read;
+            nothing there is written.
         output_dir: the refined run; an existing one continues (its own generator, critic and
             backup), up to `settings.epochs` in total.
         settings: the refinement's settings (default `RefinementConfig()`).
@@ -149,7 +82,7 @@ def refine(
             head), a bad setting, model_dir and output_dir the same, or an output_dir that
             holds another run or another critic.
     """
-    from tfcolor.estimator import Colorizer
+    from tfcolor.estimator import Colorizer, backup_epochs_done
 
     settings = settings or RefinementConfig()
     model_dir, output_dir = os.path.abspath(model_dir), os.path.abspath(output_dir)
@@ -219,20 +152,17 @@ def refine(
     with open(os.path.join(output_dir, SETTINGS), "w") as f:
         json.dump({"model_dir": model_dir, **dataclasses.asdict(settings)}, f, indent=2)
 
-    done = _epochs_done(output_dir)
+    done = backup_epochs_done(os.path.join(output_dir, BACKUP_DIR))
     if done >= settings.epochs:
         logging.info("%s has already refined %d of %d epochs", output_dir, done, settings.epochs)
         return {}
-    dataset, steps_per_epoch = _training_data(refined, settings)
+    # The refined run's own pipeline, with the true ab, repeated as `Colorizer.train` does.
+    dataset, steps_per_epoch = refined._own_epochs(
+        refined._input_fn(training=True, true_ab=True)(), settings.steps_per_epoch
+    )
     validation = None
     if settings.validation_steps != 0:
-        validation = input_pipeline.make_dataset(
-            config.data,
-            codec,
-            training=False,
-            target_stride=config.model.output_stride,
-            true_ab=True,
-        )
+        validation = refined._input_fn(training=False, true_ab=True)()
     run_callbacks = [
         callbacks_lib.Backup(os.path.join(output_dir, BACKUP_DIR), settings.backup_every_steps),
         GradualUnfreezing(settings.unfreeze_start, settings.unfreeze_every),
@@ -302,30 +232,6 @@ def _critic(output_dir: str, settings: RefinementConfig, image_size: int) -> Cri
     if os.path.exists(weights):
         critic.load_weights(weights)
     return critic
-
-
-def _epochs_done(output_dir: str) -> int:
-    metadata = os.path.join(output_dir, BACKUP_DIR, "training_metadata.json")
-    if not os.path.exists(metadata):
-        return 0
-    with open(metadata) as f:
-        return int(json.load(f)["epoch"])
-
-
-def _training_data(refined, settings: RefinementConfig) -> tuple[tf.data.Dataset, int | None]:
-    """The refined run's training pipeline with the true ab, repeated over the epochs."""
-    config = refined.config
-    dataset = input_pipeline.make_dataset(
-        config.data,
-        refined.codec,
-        training=True,
-        target_stride=config.model.output_stride,
-        true_ab=True,
-    )
-    expected = None
-    if not settings.steps_per_epoch and int(dataset.cardinality()) < 0:
-        expected = refined._count_training_steps()
-    return input_pipeline.repeat_epochs(dataset, settings.steps_per_epoch, expected)
 
 
 class _LogUnfrozen(keras.callbacks.Callback):

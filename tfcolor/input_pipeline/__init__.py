@@ -195,14 +195,11 @@ def _lab_to_model(codec, target_stride: int, true_ab: bool = False) -> Callable:
 
     def from_lab(lab):
         lab = tf.cast(lab, tf.float32)
-        return color.normalize_lightness(lab[..., :1]), targets(lab[..., 1:])
-
-    def from_lab_with_ab(lab):
-        lab = tf.cast(lab, tf.float32)
         ab = lab[..., 1:]
-        return color.normalize_lightness(lab[..., :1]), {"colors": targets(ab), "ab": ab}
+        target = {"colors": targets(ab), "ab": ab} if true_ab else targets(ab)
+        return color.normalize_lightness(lab[..., :1]), target
 
-    return from_lab_with_ab if true_ab else from_lab
+    return from_lab
 
 
 def _with_labels(split: Callable) -> Callable:
