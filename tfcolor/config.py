@@ -474,6 +474,39 @@ class Config:
             train=build(TrainConfig, values.get("train", {})),
         )
 
+    @classmethod
+    def load(cls, path: str) -> Config:
+        """Reads a run's `config.json`.
+
+        Raises:
+            FileNotFoundError: no file at `path`.
+            ValueError: a file that is not a valid config, with the file's path and what is
+                wrong (unreadable, not JSON, not an object, unknown keys, bad values).
+        """
+        try:
+            with open(path, encoding="utf-8") as f:
+                text = f.read()
+        except FileNotFoundError:
+            raise
+        except (OSError, UnicodeDecodeError) as error:
+            reason = getattr(error, "strerror", None) or str(error)
+            raise ValueError(f"{path}: cannot read the run's config ({reason})") from None
+        try:
+            values = json.loads(text)
+        except json.JSONDecodeError as error:
+            raise ValueError(f"{path}: not a tfcolor config: invalid JSON ({error})") from None
+        if not isinstance(values, dict) or not all(
+            isinstance(values.get(part, {}), dict) for part in ("data", "codec", "model", "train")
+        ):
+            raise ValueError(
+                f"{path}: not a tfcolor config: expected a JSON object with data, codec, model "
+                f"and train objects, got {type(values).__name__} {text[:60].strip()!r}"
+            )
+        try:
+            return cls.from_dict(values)
+        except (TypeError, ValueError) as error:
+            raise ValueError(f"{path}: not a valid tfcolor config: {error}") from None
+
 
 # The thesis's 12 CIFAR-100 classes (nature scenes and plants, colour mostly predictable).
 THESIS_CIFAR100_CLASSES = (
