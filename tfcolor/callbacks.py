@@ -7,6 +7,9 @@ import json
 import math
 import os
 import time
+import warnings
+from collections.abc import Sequence
+from typing import NamedTuple
 
 import keras
 import numpy as np
@@ -17,12 +20,19 @@ from tfcolor import evaluation
 
 __all__ = [
     "Backup",
+    "BackupState",
     "BestCheckpoint",
     "HyperParameters",
     "ImageMetrics",
     "ImagePanel",
     "StopOnNaN",
     "Throughput",
+    "backup_states",
+    "load_first_readable",
+    "load_weights",
+    "restore_backup",
+    "save_weights",
+    "write_json",
 ]
 
 
@@ -31,12 +41,193 @@ def _finite(logs) -> bool:
     return loss is None or math.isfinite(float(loss))
 
 
+class BackupState(NamedTuple):
+    """One state of a resume backup: its weights file and where training stood."""
+
+    path: str
+    epoch: int  # the epoch in progress (= the epochs finished)
+    steps: int  # the steps of `epoch` trained (0: at its start)
+
+
+# The backup's files. The weights file carries its own (epoch, steps) as an HDF5 attribute, so
+# that the weights and the place they stand for can never disagree, whatever a kill leaves;
+# `training_metadata.json` repeats them for people and for Keras' own class.
+BACKUP_WEIGHTS = "latest.weights.h5"
+# The state before, kept until a newer one is whole (Keras reads only `.weights.h5` names).
+PREVIOUS_WEIGHTS = "previous.weights.h5"
+BACKUP_METADATA = "training_metadata.json"
+_STATE_ATTRIBUTE = "tfcolor_backup"
+_warned: set = set()
+
+
+def _warn_unreadable(path: str, error: BaseException) -> None:
+    """One warning line per unreadable file (per process and file version)."""
+    try:
+        stat = os.stat(path)
+        key = (path, stat.st_size, stat.st_mtime_ns)
+    except OSError:
+        key = (path,)
+    if key in _warned:
+        return
+    _warned.add(key)
+    reason = " ".join(str(error).split())[:200] or type(error).__name__
+    logging.warning("skipping unreadable %s (%s: %s)", path, type(error).__name__, reason)
+
+
+def _incomplete_path(path: str) -> str:
+    """Where `path` is written before it is renamed into place (same folder, so the rename is
+    atomic; Keras' save_weights needs the `.weights.h5` ending)."""
+    folder, name = os.path.split(path)
+    stem = name[: -len(".weights.h5")] if name.endswith(".weights.h5") else name
+    return os.path.join(folder, f".{stem}.incomplete.weights.h5")
+
+
+def _write_weights(model: keras.Model, path: str, state: dict | None = None) -> None:
+    """Writes `model`'s weights (optimizer included where compiled) whole into `path`, with
+    `state` as an attribute; nothing else sees the file before it is complete."""
+    import h5py
+
+    model.save_weights(path, overwrite=True)
+    if state is not None:
+        with h5py.File(path, "a") as f:
+            f.attrs[_STATE_ATTRIBUTE] = json.dumps(state)
+    with open(path, "rb") as f:
+        os.fsync(f.fileno())
+
+
+def save_weights(model: keras.Model, path: str, epoch: int | None = None) -> None:
+    """`model.save_weights(path)` that a kill cannot leave half-written: written to a
+    temporary file beside `path` and renamed over it, so `path` is the old file or the new.
+
+    With `epoch` (the epochs trained) the file carries it as a state (`backup_states`), so a
+    run whose backup is lost resumes from it."""
+    folder = os.path.dirname(path)
+    if folder:
+        os.makedirs(folder, exist_ok=True)
+    incomplete = _incomplete_path(path)
+    _write_weights(model, incomplete, None if epoch is None else {"epoch": epoch, "steps": 0})
+    os.replace(incomplete, path)
+
+
+def write_json(path: str, value) -> None:
+    """Writes `value` as JSON to `path` through a temporary file and a rename."""
+    incomplete = f"{path}.incomplete"
+    with open(incomplete, "w") as f:
+        json.dump(value, f)
+        f.flush()
+        os.fsync(f.fileno())
+    os.replace(incomplete, path)
+
+
+def _read_state(path: str, metadata_path: str | None) -> BackupState | None:
+    """The state a weights file stands for (raises on an unreadable file).
+
+    A backup written before the state was kept in the weights file gets the epoch of its
+    `training_metadata.json` (`metadata_path`) and starts that epoch again; without one, such
+    a file has no state (None)."""
+    import h5py
+
+    with h5py.File(path, "r") as f:
+        text = f.attrs.get(_STATE_ATTRIBUTE)
+        if text is None and "layers" not in f and "vars" not in f:
+            raise OSError("not a Keras weights file")
+    if text is not None:
+        values = json.loads(text)
+        return BackupState(path, int(values["epoch"]), int(values["steps"]))
+    if metadata_path is None:
+        return None
+    with open(metadata_path) as f:
+        return BackupState(path, int(json.load(f)["epoch"]), 0)
+
+
+def backup_states(backup_dir: str, fallbacks: Sequence[str] = ()) -> list[BackupState]:
+    """The readable states of the resume backup in `backup_dir`, newest first (the backup's
+    own first where states tie).
+
+    Args:
+        backup_dir: the backup's folder (`Backup`).
+        fallbacks: other weights files that carry a state (`save_weights` with an epoch:
+            a run's final and best weights), for when the backup is lost.
+
+    Unreadable files (truncated, not HDF5) are left out with one warning line each.
+    """
+    metadata = os.path.join(backup_dir, BACKUP_METADATA)
+    candidates = [
+        (os.path.join(backup_dir, BACKUP_WEIGHTS), metadata),
+        (os.path.join(backup_dir, PREVIOUS_WEIGHTS), None),
+        *((path, None) for path in fallbacks),
+    ]
+    states = []
+    for rank, (path, metadata_path) in enumerate(candidates):
+        if not os.path.exists(path):
+            continue
+        try:
+            state = _read_state(path, metadata_path)
+        except Exception as error:  # noqa: BLE001  any unreadable file: the next state
+            _warn_unreadable(path, error)
+            continue
+        if state is not None:
+            states.append((state.epoch, state.steps, -rank, state))
+    return [state for *_, state in sorted(states, key=lambda item: item[:3], reverse=True)]
+
+
+def load_weights(model: keras.Model, path: str) -> bool:
+    """Loads a weights file into `model`; False, with one warning line, where it is unreadable.
+
+    Files written during training also hold the optimizer's variables; an uncompiled model
+    keeps the network's and skips the rest.
+    """
+    try:
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore")
+            model.load_weights(path)
+        return True
+    except Exception as error:  # noqa: BLE001  truncated, corrupt, foreign: never a traceback
+        _warn_unreadable(path, error)
+        return False
+
+
+def load_first_readable(model: keras.Model, paths) -> str | None:
+    """Loads the first of `paths` that reads whole; None (the model as it was) if none does."""
+    paths = list(paths)
+    if not paths:
+        return None
+    # A file that fails halfway may have set some variables: put them back if none loads.
+    variables = list(model.weights)
+    if getattr(model, "optimizer", None) is not None:
+        variables += list(model.optimizer.variables)
+    before = [variable.numpy() for variable in variables]
+    for path in paths:
+        if load_weights(model, path):
+            return path
+    for variable, value in zip(variables, before, strict=True):
+        variable.assign(value)
+    return None
+
+
+def restore_backup(
+    model: keras.Model, backup_dir: str, fallbacks: Sequence[str] = ()
+) -> BackupState | None:
+    """Loads the newest readable state of the backup in `backup_dir` (or of `fallbacks`, see
+    `backup_states`) into `model` (built, its optimizer built) and returns it; None where
+    there is none."""
+    states = backup_states(backup_dir, fallbacks)
+    loaded = load_first_readable(model, [state.path for state in states])
+    return next((state for state in states if state.path == loaded), None)
+
+
 class Backup(keras.callbacks.BackupAndRestore):
-    """`BackupAndRestore` that keeps its backup and never backs up a diverged model.
+    """`BackupAndRestore` that a kill cannot break, that resumes mid-epoch, keeps its backup
+    and never backs up a diverged model.
 
     It saves every `save_freq` steps and at the end of every epoch (Keras' own class saves at
     only one of the two), and keeps the backup after training, so calling `train` again on the
     model_dir continues from it, as an Estimator did.
+
+    A kill at any moment leaves a readable state: the weights are written to a temporary file
+    and renamed into place, the previous state kept (`previous.weights.h5`) until then, and
+    each weights file carries the (epoch, steps) it stands for (`backup_states`). Restoring
+    takes the newest state that reads whole, with one warning line per unreadable file.
 
     Args:
         backup_dir: where it writes the backup.
@@ -44,42 +235,81 @@ class Backup(keras.callbacks.BackupAndRestore):
         restore_dir: where it restores from when training starts (default `backup_dir`): a
             cluster's non-chief worker restores the chief's backup and writes its own copy
             elsewhere, so every worker resumes from the same state.
+        restore: False leaves the restoring to the caller (`restore_backup`), which then
+            passes `initial_epoch` to `fit` itself.
+        steps_done: steps of the first epoch trained before this `fit` (a resumed epoch's
+            rest, trained on data that skip them); counted into the backups' steps.
     """
 
-    def __init__(self, backup_dir: str, save_freq: int, restore_dir: str | None = None):
+    def __init__(
+        self,
+        backup_dir: str,
+        save_freq: int,
+        restore_dir: str | None = None,
+        *,
+        restore: bool = True,
+        steps_done: int = 0,
+    ):
         super().__init__(backup_dir, save_freq=save_freq, delete_checkpoint=False)
         self._restore_dir = restore_dir or backup_dir
+        self._restore = restore
+        self._steps_done = steps_done
+        self._first_epoch = None
+        self._steps = 0
+        self._saved_at = 0
+        self.restored: BackupState | None = None
+
+    @property
+    def position(self) -> tuple[int, int]:
+        """(epoch, steps) where training stands: the epoch in progress and its steps trained
+        ((epochs finished, 0) between epochs)."""
+        return self._current_epoch, self._steps
 
     def on_train_begin(self, logs=None):
-        if self._restore_dir == self.backup_dir:
-            super().on_train_begin(logs)
-            return
-        paths = ("backup_dir", "_weights_path", "_training_metadata_path", "_prev_weights_path")
-        own = {name: getattr(self, name) for name in paths}
-        reader = keras.callbacks.BackupAndRestore(self._restore_dir)
-        for name in paths:
-            setattr(self, name, getattr(reader, name))
-        try:
-            super().on_train_begin(logs)
-        finally:
-            for name, value in own.items():
-                setattr(self, name, value)
+        if self._restore:
+            self.restored = restore_backup(self.model, self._restore_dir)
+            # Keras' class resumes at an epoch's start: the epoch in progress runs again.
+            self.model._initial_epoch = self.restored.epoch if self.restored else None
 
     def on_epoch_begin(self, epoch, logs=None):
-        # Keras' class learns the epoch only at its end: a resumed run killed during its first
-        # epoch would otherwise back up "epoch 0" and redo every finished epoch.
+        if self._first_epoch is None:
+            self._first_epoch = epoch
+            self._steps = self._saved_at = self._steps_done
+        else:
+            self._steps = self._saved_at = 0
         self._current_epoch = epoch
 
     def on_train_batch_end(self, batch, logs=None):
-        if _finite(logs):
-            super().on_train_batch_end(batch, logs)
+        # `batch` is the index of the epoch's last step in this fit (several with
+        # steps_per_execution).
+        offset = self._steps_done if self._current_epoch == self._first_epoch else 0
+        self._steps = offset + batch + 1
+        if self._steps - self._saved_at >= self.save_freq and _finite(logs):
+            self._save_model()
 
     def on_epoch_end(self, epoch, logs=None):
         self._current_epoch = epoch + 1
-        self._last_batch_seen = 0
-        self._batches_seen_since_last_saving = 0
+        self._steps = self._saved_at = 0
         if _finite(logs) and not getattr(self.model, "tfcolor_nan", None):
             self._save_model()
+
+    def _save_model(self):
+        """Writes the state: weights to a temporary file, the current state to `.bkp`, the
+        new one into place, then the metadata (whose loss costs nothing: the weights file
+        carries the state)."""
+        os.makedirs(self.backup_dir, exist_ok=True)
+        self._saved_at = self._steps
+        state = {"epoch": self._current_epoch, "steps": self._steps}
+        latest = os.path.join(self.backup_dir, BACKUP_WEIGHTS)
+        previous = os.path.join(self.backup_dir, PREVIOUS_WEIGHTS)
+        incomplete = _incomplete_path(latest)
+        _write_weights(self.model, incomplete, state)
+        if os.path.exists(latest):
+            os.replace(latest, previous)
+        os.replace(incomplete, latest)
+        # Keras' "batch" is the index of the last step seen.
+        metadata = os.path.join(self.backup_dir, BACKUP_METADATA)
+        write_json(metadata, {**state, "batch": max(self._steps - 1, 0)})
 
 
 class BestCheckpoint(keras.callbacks.ModelCheckpoint):
@@ -100,8 +330,12 @@ class BestCheckpoint(keras.callbacks.ModelCheckpoint):
         record_path = record_path or self._record
         best = None
         if os.path.exists(record_path):
-            with open(record_path) as f:
-                best = json.load(f)["val_loss"]
+            try:
+                with open(record_path) as f:
+                    best = float(json.load(f)["val_loss"])
+            except (OSError, ValueError, KeyError, TypeError) as error:
+                # A record a kill or a hand spoiled: start from infinity, as Keras does.
+                _warn_unreadable(record_path, error)
         super().__init__(
             filepath,
             monitor="val_loss",
@@ -110,12 +344,16 @@ class BestCheckpoint(keras.callbacks.ModelCheckpoint):
             initial_value_threshold=best,
         )
 
+    def _save_model(self, epoch, batch, logs):
+        # Keras' class writes over the file in place; a kill then lost the best weights.
+        if self._should_save_model(epoch, batch, logs, self.filepath):
+            save_weights(self.model, self.filepath, epoch=epoch + 1)
+
     def on_epoch_end(self, epoch, logs=None):
         before = self.best
         super().on_epoch_end(epoch, logs)
         if self.best != before and math.isfinite(float(self.best)):
-            with open(self._record, "w") as f:
-                json.dump({"val_loss": float(self.best), "epoch": epoch + 1}, f)
+            write_json(self._record, {"val_loss": float(self.best), "epoch": epoch + 1})
 
 
 class StopOnNaN(keras.callbacks.Callback):

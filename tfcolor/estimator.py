@@ -20,7 +20,6 @@ the chief writes into model_dir.
 
 from __future__ import annotations
 
-import json
 import os
 import warnings
 from collections.abc import Callable, Sequence
@@ -124,8 +123,9 @@ class Colorizer:
     model_dir runs with the policy it was trained with.
 
     Raises:
-        ValueError: a bad config value, or a config whose model or codec differs from the one
-            already trained in `model_dir`.
+        ValueError: a bad config value, a config whose model or codec differs from the one
+            already trained in `model_dir`, a model_dir that is a file or cannot be written,
+            or an unreadable `model_dir/config.json` (named).
         FileNotFoundError: config is None and model_dir holds no run.
         RuntimeError: a strategy that cannot start (`tpu` without a TPU).
     """
@@ -153,11 +153,10 @@ class Colorizer:
         strategy: tf.distribute.Strategy | None = None,
     ):
         self.model_dir = os.path.abspath(model_dir)
+        if os.path.exists(self.model_dir) and not os.path.isdir(self.model_dir):
+            raise ValueError(f"model_dir {self.model_dir} is a file, not a folder")
         config_path = os.path.join(self.model_dir, "config.json")
-        saved = None
-        if os.path.exists(config_path):
-            with open(config_path) as f:
-                saved = Config.from_dict(json.load(f))
+        saved = Config.load(config_path) if os.path.exists(config_path) else None
         reopened = config is None
         if config is None:
             if saved is None:
@@ -189,9 +188,15 @@ class Colorizer:
         if self.is_chief and not reopened:
             # A reopened run's config is the one on disk: nothing to write (a run opened only
             # to read it, as the refinement reads its trained run, stays untouched).
-            os.makedirs(self.model_dir, exist_ok=True)
-            with open(config_path, "w") as f:
-                f.write(config.to_json())
+            try:
+                os.makedirs(self.model_dir, exist_ok=True)
+                with open(config_path, "w") as f:
+                    f.write(config.to_json())
+            except OSError as error:
+                raise ValueError(
+                    f"cannot write the run into model_dir {self.model_dir} "
+                    f"({error.strerror or error})"
+                ) from None
 
         if os.path.exists(os.path.join(self.model_dir, "codec.json")):
             # Decoding settings may change between runs; the fitted statistics stay.
@@ -232,25 +237,34 @@ class Colorizer:
 
     @property
     def epochs_done(self) -> int:
-        """Finished epochs according to the resume backup."""
-        return backup_epochs_done(self._path("backup"))
+        """Finished epochs according to the newest readable state of the run (its resume
+        backup, else its final or best weights)."""
+        states = self._states()
+        return states[0].epoch if states else 0
+
+    def _states(self) -> list[callbacks_lib.BackupState]:
+        """The run's readable training states, newest first (`callbacks.backup_states`)."""
+        return callbacks_lib.backup_states(self._path("backup"), self._fallback_weights)
+
+    @property
+    def _fallback_weights(self) -> list[str]:
+        return [self._path("final.weights.h5"), self._path("best.weights.h5")]
 
     def _restore_weights(self) -> None:
-        """Loads the newest weights of the run: the final ones, or a later (killed) backup."""
-        candidates = [
-            self._path(name)
-            for name in ("final.weights.h5", os.path.join("backup", "latest.weights.h5"))
-            if os.path.exists(self._path(name))
-        ]
-        if candidates:
-            self._load_weights(max(candidates, key=os.path.getmtime))
+        """Loads the newest readable weights of the run: the final ones or a later (killed)
+        backup, whichever is newer, then the backup's previous state, then the best ones.
 
-    def _load_weights(self, path: str) -> None:
-        # Weight files written during training also hold the optimizer's variables; loading
-        # them into an uncompiled model keeps the network's and skips the rest.
-        with warnings.catch_warnings():
-            warnings.simplefilter("ignore")
-            self.model.load_weights(path)
+        An unreadable file (truncated by a kill or a full disk) gets one warning line and the
+        next one is tried; with none readable the model keeps its initial weights.
+        """
+        paths = [state.path for state in self._states()]
+        # Weights from before the files carried their state, newest first.
+        paths += sorted(
+            (path for path in self._fallback_weights if os.path.exists(path) and path not in paths),
+            key=os.path.getmtime,
+            reverse=True,
+        )
+        callbacks_lib.load_first_readable(self.model, paths)
 
     # --- training --------------------------------------------------------------------------
 
@@ -349,17 +363,22 @@ class Colorizer:
                 over the replicas); None builds it from `config.data`.
             epochs: the total number of epochs of the run (default `config.train.epochs`). A
                 run that has finished them does nothing; a run killed mid-epoch resumes from
-                its last backup.
+                the newest readable state of its backup and trains only the rest of that
+                epoch (on data that skip the steps it had trained), then the others.
             steps_per_epoch: None runs over the whole dataset each epoch.
             verbose: Keras' progress bar setting.
-            callbacks: Keras callbacks called after the run's own.
+            callbacks: Keras callbacks called after the run's own (a resumed epoch's rest is
+                a `fit` of its own, so they may see two `fit` calls).
 
         Returns:
-            The Keras history of this call (metric name -> per-epoch values).
+            The Keras history of this call (metric name -> per-epoch values); empty where
+            the run had already trained `epochs`.
 
         Raises:
             TrainingDivergedError: the loss became NaN or infinite.
-            ValueError: `data.batch_size` does not split evenly over the strategy's replicas.
+            ValueError: `data.batch_size` does not split evenly over the strategy's replicas;
+                the own training data hold fewer images than one batch; or the data gave no
+                training step at all (nothing is then written as trained).
         """
         epochs = epochs or self.config.train.epochs
         steps_per_epoch = steps_per_epoch or self.config.train.steps_per_epoch
@@ -369,34 +388,20 @@ class Colorizer:
             return {}
         data = self.config.data
         distribute.check_batch_size(data.batch_size, self.strategy)
+        own_pipeline = input_fn is None
+        if own_pipeline:
+            self._check_one_batch()
         if self.codec.needs_fit and not self.codec.fitted:
             self.fit_codec()
         elif self.is_chief:
             self.codec.save(self.model_dir)
         if validation_fn is None:
             validation_fn = self._input_fn(training=False)
-
-        own_pipeline = input_fn is None
         if own_pipeline:
             input_fn = self._training_input_fn()
-        if distribute.is_default(self.strategy):
-            # One iterator for every epoch (`input_pipeline.repeat_epochs`): a new iterator per
-            # epoch restarted the pipeline and cost each epoch's first step about 230 ms.
-            if own_pipeline:
-                dataset, steps_per_epoch = self._own_epochs(input_fn(), steps_per_epoch)
-            else:
-                dataset, steps_per_epoch = input_pipeline.repeat_epochs(input_fn(), steps_per_epoch)
-            steps_known = steps_per_epoch
-        else:
-            distributed = distribute.distribute_input_fn(
-                self.strategy,
-                input_fn,
-                steps_per_epoch,
-                expected_steps=self._count_training_steps() if own_pipeline else None,
-            )
-            dataset, element_spec = distributed.dataset, distributed.element_spec
-            # Where the steps are known the data repeat, and fit must count them.
-            steps_per_epoch = steps_known = distributed.steps_per_epoch
+        dataset, steps_known, element_spec = self._epochs_of(
+            input_fn, own_pipeline, steps_per_epoch
+        )
         if self.config.train.lr_schedule == "cosine" and not steps_known:
             logging.warning(
                 "the training data's size is unknown, so the learning rate stays constant "
@@ -404,53 +409,89 @@ class Colorizer:
             )
         self._compile(total_steps=epochs * steps_known if steps_known else None)
         with self.strategy.scope():
-            # BackupAndRestore needs built variables, optimizer included, before `fit`.
+            # The backup needs built variables, optimizer included, before it is restored.
             self.model.optimizer.build(self.model.trainable_variables)
         if not distribute.is_default(self.strategy):
             distribute.prepare_model(self.model, element_spec)
+        with self.strategy.scope():
+            # Every worker restores the chief's backup: the newest state that reads whole.
+            resumed = callbacks_lib.restore_backup(
+                self.model, self._path("backup"), self._fallback_weights
+            )
+        done = resumed.epoch if resumed else 0
+        # A backup from inside an epoch: the rest of that epoch first, on data that skip the
+        # steps it had trained (its optimizer step count and learning rate come with it).
+        skip = resumed.steps if resumed else 0
+        if steps_known and skip >= steps_known:
+            # Backed up after the epoch's last step (or the epochs were shorter then): the
+            # epoch is finished.
+            done, skip = done + 1, 0
+        if done >= epochs:
+            return {}
+        phases = [(dataset, done, epochs, steps_known, 0)]
+        if skip:
+            rest, _, _ = self._epochs_of(input_fn, own_pipeline, steps_per_epoch, skip=skip)
+            remaining = steps_known - skip if steps_known else None
+            logging.info("resuming epoch %d after its step %d", done + 1, skip)
+            phases = [(rest, done, done + 1, remaining, skip)]
+            if done + 1 < epochs:
+                phases.append((dataset, done + 1, epochs, steps_known, 0))
         self.model.tfcolor_nan = None
         stop_on_nan = callbacks_lib.StopOnNaN()
         validation = validation_fn() if validation_fn else None
+        iterations = int(self.model.optimizer.iterations)
+        histories = []
         # Every worker writes the weights files (reading distributed variables may need all
         # of them); the chief into model_dir, the others into a scratch folder, removed after.
         with distribute.scratch_dir(self.strategy) as scratch:
             root = scratch or self.model_dir
-            run_callbacks = [
-                stop_on_nan,
-                callbacks_lib.Backup(
+            for phase_data, first, last, phase_steps, steps_done in phases:
+                backup = callbacks_lib.Backup(
                     os.path.join(root, "backup"),
                     self.config.train.backup_every_steps,
-                    restore_dir=self._path("backup"),
-                ),
-            ]
-            if self.is_chief:
-                run_callbacks += self._chief_callbacks(validation is not None)
-            if validation is not None:
-                run_callbacks.append(
-                    callbacks_lib.BestCheckpoint(
-                        os.path.join(root, "best.weights.h5"),
-                        record_path=self._path("best.weights.h5.json"),
+                    restore=False,  # restored above
+                    steps_done=steps_done,
+                )
+                run_callbacks = [stop_on_nan, backup]
+                if self.is_chief:
+                    run_callbacks += self._chief_callbacks(validation is not None)
+                if validation is not None:
+                    run_callbacks.append(
+                        callbacks_lib.BestCheckpoint(
+                            os.path.join(root, "best.weights.h5"),
+                            record_path=self._path("best.weights.h5.json"),
+                        )
                     )
+                logging.info("training %s from epoch %d to %d", self.model_dir, first, last)
+                # In the strategy's scope: Keras reads the epoch's metrics from their
+                # per-replica variables there, and only in a cross-replica context does that
+                # sum the replicas.
+                with warnings.catch_warnings(), self.strategy.scope():
+                    # Keras warns "Your input ran out of data" at the end of the first epoch of
+                    # a dataset of unknown length; ending there is what an epoch is.
+                    warnings.filterwarnings("ignore", message="Your input ran out of data")
+                    self.model._initial_epoch = None  # Keras' BackupAndRestore's, not ours
+                    history = self.model.fit(
+                        phase_data,
+                        validation_data=validation,
+                        epochs=last,
+                        initial_epoch=first,
+                        steps_per_epoch=phase_steps,
+                        callbacks=[*run_callbacks, *callbacks],
+                        verbose=verbose,
+                        shuffle=False,  # the input pipeline shuffles
+                    )
+                histories.append(history.history)
+                if stop_on_nan.where is not None:
+                    break
+            trained = int(self.model.optimizer.iterations) - iterations
+            if stop_on_nan.where is None and trained > 0:
+                callbacks_lib.save_weights(
+                    self.model,
+                    os.path.join(root, "final.weights.h5"),
+                    # The epochs finished (fewer than asked where a callback stopped early).
+                    epoch=backup.position[0] if backup.position[1] == 0 else None,
                 )
-            logging.info("training %s from epoch %d to %d", self.model_dir, done, epochs)
-            # In the strategy's scope: Keras reads the epoch's metrics from their per-replica
-            # variables there, and only in a cross-replica context does that sum the replicas.
-            with warnings.catch_warnings(), self.strategy.scope():
-                # Keras warns "Your input ran out of data" at the end of the first epoch of a
-                # dataset of unknown length; ending there is what an epoch is.
-                warnings.filterwarnings("ignore", message="Your input ran out of data")
-                history = self.model.fit(
-                    dataset,
-                    validation_data=validation,
-                    epochs=epochs,
-                    initial_epoch=done,
-                    steps_per_epoch=steps_per_epoch,
-                    callbacks=[*run_callbacks, *callbacks],
-                    verbose=verbose,
-                    shuffle=False,  # the input pipeline shuffles
-                )
-            if stop_on_nan.where is None:
-                self.model.save_weights(os.path.join(root, "final.weights.h5"))
         if stop_on_nan.where is not None:
             epoch, step = stop_on_nan.where
             raise TrainingDivergedError(
@@ -458,7 +499,55 @@ class Colorizer:
                 f"{step}. The backup in {self._path('backup')} holds the last finite state; "
                 "lower the learning rate and run again to continue from it."
             )
-        return dict(history.history)
+        if trained <= 0:
+            raise ValueError(
+                "no training step ran: the training data gave no batch of "
+                f"{self.config.data.batch_size} (training drops a last, smaller batch); give "
+                "more data or a smaller batch size"
+            )
+        return {
+            name: [value for history in histories for value in history.get(name, [])]
+            for name in dict.fromkeys(name for history in histories for name in history)
+        }
+
+    def _epochs_of(
+        self, input_fn: InputFn, own_pipeline: bool, steps_per_epoch: int | None, skip: int = 0
+    ):
+        """The training data repeated epoch after epoch, for this strategy.
+
+        Returns:
+            (dataset, steps of an epoch or None where unknown, the element spec of a
+            distributed dataset or None). With `skip`, the data leave out that many steps
+            first (a resumed epoch's rest).
+        """
+        if distribute.is_default(self.strategy):
+            # One iterator for every epoch (`input_pipeline.repeat_epochs`): a new iterator per
+            # epoch restarted the pipeline and cost each epoch's first step about 230 ms.
+            if own_pipeline:
+                dataset, steps = self._own_epochs(input_fn(), steps_per_epoch)
+            else:
+                dataset, steps = input_pipeline.repeat_epochs(input_fn(), steps_per_epoch)
+            return (dataset.skip(skip) if skip else dataset), steps, None
+        distributed = distribute.distribute_input_fn(
+            self.strategy,
+            input_fn,
+            steps_per_epoch,
+            expected_steps=self._count_training_steps() if own_pipeline else None,
+            skip_steps=skip,
+        )
+        # Where the steps are known the data repeat, and fit must count them.
+        return distributed.dataset, distributed.steps_per_epoch, distributed.element_spec
+
+    def _check_one_batch(self) -> None:
+        """Raises ValueError where the own training data hold fewer images than one batch
+        (training drops a last, smaller batch, so an epoch would train no step)."""
+        count = input_pipeline.num_examples(self.config.data, "train")
+        if count is not None and count < self.config.data.batch_size:
+            raise ValueError(
+                f"the training data ({self.config.data.source}) hold {count} usable images, "
+                f"fewer than one batch of {self.config.data.batch_size}; give more images or "
+                "a smaller --batch-size"
+            )
 
     def _chief_callbacks(self, validating: bool) -> list[keras.callbacks.Callback]:
         """The callbacks that only write files (TensorBoard, image panels, samples/): the
@@ -602,33 +691,49 @@ class Colorizer:
         """Colorizes images with the same code path as the export.
 
         Args:
-            images: uint8 [N, H, W, C], one image [H, W, C] or [H, W], or a list of images of
+            images: [N, H, W, C], one image [H, W, C] or [H, W], or a list of images of
                 any sizes; C is 1 (gray), 2 (gray + alpha), 3 (RGB, whose colour is ignored)
-                or 4 (RGBA).
+                or 4 (RGBA). uint8, another integer dtype with values in 0-255, or floats in
+                [0, 1] (rounded to 8 bits, as the export takes them).
             render_size: the square side at which colours are predicted (default: the
                 training size; 0: each image's own size).
             temperature: decoding temperature (default: the codec's).
 
         Returns:
-            uint8 RGB at each input's own size: [N, H, W, 3] for a batch, [H, W, 3] for one
-            image, a list for a list.
+            uint8 RGB at each input's own size: [N, H, W, 3] for a batch ([0, H, W, 3] for
+            an empty one), [H, W, 3] for one image, a list for a list.
+
+        Raises:
+            ValueError: another shape, channel count or dtype (bool, complex, strings...),
+                integers outside 0-255, floats outside [0, 1] or not finite; what was given
+                is named.
         """
         if isinstance(images, np.ndarray):
             if images.ndim == 4:
-                return self._colorize_same_size(images, render_size, temperature)
+                batch = _uint8_images(images, "images")
+                if not len(batch):
+                    return np.zeros((0, *batch.shape[1:3], 3), np.uint8)
+                return self._colorize_same_size(batch, render_size, temperature)
             if images.ndim == 2 or (images.ndim == 3 and images.shape[-1] in (1, 2, 3, 4)):
                 single = images[..., None] if images.ndim == 2 else images
-                return self._colorize_same_size(single[None], render_size, temperature)[0]
+                single = _uint8_images(single[None], "image")
+                return self._colorize_same_size(single, render_size, temperature)[0]
             raise ValueError(
                 "images must be [N, H, W, C], [H, W, C] with C in 1..4, or [H, W]. "
-                f"Received: shape={images.shape}"
+                f"Received: shape={images.shape}, dtype={images.dtype}"
             )
         results = []
-        for image in images:
+        for index, image in enumerate(images):
             image = np.asarray(image)
             if image.ndim == 2:
                 image = image[..., None]
-            results.append(self._colorize_same_size(image[None], render_size, temperature)[0])
+            if image.ndim != 3:
+                raise ValueError(
+                    f"images[{index}] must be [H, W, C] with C in 1..4, or [H, W]. "
+                    f"Received: shape={image.shape}"
+                )
+            image = _uint8_images(image[None], f"images[{index}]")
+            results.append(self._colorize_same_size(image, render_size, temperature)[0])
         return results
 
     def colorize_video(
@@ -695,23 +800,58 @@ class Colorizer:
 
 
 def backup_epochs_done(backup_dir: str) -> int:
-    """Finished epochs according to the resume backup in `backup_dir` (`callbacks.Backup`);
-    0 where there is none."""
-    metadata = os.path.join(backup_dir, "training_metadata.json")
-    if not os.path.exists(metadata):
-        return 0
-    with open(metadata) as f:
-        return int(json.load(f)["epoch"])
+    """Finished epochs according to the newest readable state of the resume backup in
+    `backup_dir` (`callbacks.Backup`); 0 where there is none."""
+    states = callbacks_lib.backup_states(backup_dir)
+    return states[0].epoch if states else 0
+
+
+def _uint8_images(images: np.ndarray, name: str) -> np.ndarray:
+    """A batch [N, H, W, C] of images as uint8, checked (see `Colorizer.predict`).
+
+    Raises:
+        ValueError: what is wrong, with the shape, dtype and range received.
+    """
+    received = f"Received: shape={images.shape}, dtype={images.dtype}"
+    if images.shape[-1] not in (1, 2, 3, 4):
+        raise ValueError(
+            f"{name} must have 1 to 4 channels (gray, gray + alpha, RGB, RGBA). " + received
+        )
+    if 0 in images.shape[1:3]:
+        raise ValueError(f"{name} must be at least 1x1 pixels. {received}")
+    if images.dtype == np.uint8:
+        return images
+    kind = images.dtype.kind
+    if kind not in "iuf":
+        raise ValueError(f"{name} must be uint8, integers in 0-255 or floats in [0, 1]. {received}")
+    if not images.size:
+        return images.astype(np.uint8)
+    if kind == "f" and not np.isfinite(images).all():
+        raise ValueError(f"{name} hold NaN or infinite values. {received}")
+    low, high = images.min(), images.max()
+    if kind == "f":
+        if low < 0 or high > 1:
+            raise ValueError(
+                f"{name} are floats, which must lie in [0, 1]; these span {low:g} to {high:g} "
+                f"(pass 0-255 values as uint8). {received}"
+            )
+        return np.round(images.astype(np.float32) * 255).astype(np.uint8)
+    if low < 0 or high > 255:
+        raise ValueError(
+            f"{name} are integers, which must lie in 0-255; these span {low} to {high}. " + received
+        )
+    return images.astype(np.uint8)
 
 
 def _is_video_run(config: Config | None, model_dir: str) -> bool:
-    """Whether `config` (or, for None, the run saved in model_dir) is a recurrent video model."""
+    """Whether `config` (or, for None, the run saved in model_dir) is a recurrent video model.
+
+    Raises:
+        ValueError: an unreadable `model_dir/config.json`, named.
+    """
     if config is None:
         path = os.path.join(os.path.abspath(model_dir), "config.json")
-        if not os.path.exists(path):
-            return False
-        with open(path) as f:
-            return json.load(f).get("model", {}).get("name") == "convlstm"
+        return os.path.isfile(path) and Config.load(path).model.name == "convlstm"
     return config.model.name == "convlstm"
 
 

@@ -185,8 +185,9 @@ def refine(
         verbose=verbose,
         shuffle=False,  # the input pipeline shuffles
     )
-    generator.save_weights(os.path.join(output_dir, "final.weights.h5"))
-    critic.save_weights(os.path.join(output_dir, CRITIC_WEIGHTS))
+    # Renamed into place whole: a kill while they are written leaves the previous ones.
+    callbacks_lib.save_weights(generator, os.path.join(output_dir, "final.weights.h5"))
+    callbacks_lib.save_weights(critic, os.path.join(output_dir, CRITIC_WEIGHTS))
     return dict(history.history)
 
 
