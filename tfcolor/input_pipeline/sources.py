@@ -21,8 +21,10 @@ How each source learns what to leave out:
 from __future__ import annotations
 
 import dataclasses
+import errno
 import hashlib
 import os
+import stat
 from collections.abc import Callable, Sequence
 
 import numpy as np
@@ -41,13 +43,18 @@ __all__ = [
     "list_image_files",
     "parse_source",
     "read_source",
+    "report_skipped",
     "source_stats",
+    "special_file_reason",
     "tfds_examples",
+    "walk_files",
 ]
 
 AUTOTUNE = tf.data.AUTOTUNE
 ACCEPTED_FORMS = "'shapes', 'folder:DIR', 'tfds:NAME[:SPLIT]', 'tfrecord:DIR'"
 SPLITS = ("train", "validation")
+# Not a split of training: the whole of a source, for measuring on data a run never saw.
+ALL = "all"
 # Batch of the counting passes (gray detection): big enough to vectorize the Lab conversion.
 _SCAN_BATCH = 64
 
@@ -138,27 +145,141 @@ def _label_of(relative_path: str) -> str:
     return head if tail else ""
 
 
+# What `walk_files` says about a path it does not open, by `stat.S_IFMT` of its mode.
+_SPECIAL_KINDS = {
+    stat.S_IFIFO: "a FIFO",
+    stat.S_IFSOCK: "a socket",
+    stat.S_IFCHR: "a character device",
+    stat.S_IFBLK: "a block device",
+}
+
+
+def special_file_reason(path: str) -> str | None:
+    """Why `path` is not a readable regular file (a FIFO, a socket, a device, a symlink loop,
+    a broken symlink, missing), or None for a regular file (symlinks followed).
+
+    Reading a FIFO blocks until a writer appears and a device may never end, so callers
+    check this before opening a file they did not make.
+    """
+    try:
+        mode = os.stat(path).st_mode
+    except OSError as error:
+        return _stat_failure(path, error)
+    if stat.S_ISREG(mode):
+        return None
+    if stat.S_ISDIR(mode):
+        return "a folder"
+    return _SPECIAL_KINDS.get(stat.S_IFMT(mode), "not a regular file")
+
+
+def _stat_failure(path: str, error: OSError) -> str:
+    if error.errno == errno.ELOOP:
+        return "a symlink loop"
+    if isinstance(error, FileNotFoundError) and os.path.islink(path):
+        return "a broken symlink"
+    return f"cannot be read ({error.strerror or error})"
+
+
+def walk_files(root: str, extensions: Sequence[str]) -> tuple[list[str], list[tuple[str, str]]]:
+    """Regular files under `root` whose names end with one of `extensions` (any case).
+
+    The one folder walk of the command-line tools and the folder source. Symlinked files and
+    subfolders are followed, each real folder once (a symlink back to a folder already walked
+    is a loop and is skipped); FIFOs, sockets and devices are never opened; symlink loops,
+    broken symlinks and unreadable folders are skipped. Paths not matching `extensions` are
+    passed over silently, whatever they are.
+
+    Args:
+        root: a local folder.
+        extensions: lower-case name endings such as `(".jpg", ".png")`.
+
+    Returns:
+        `(files, skipped)`: sorted '/'-separated paths relative to `root`, and
+        `(relative path, reason)` for each matching name or folder left out.
+
+    Raises:
+        ValueError: `root` is not a folder (names it).
+    """
+    if not os.path.isdir(root):
+        raise ValueError(f"folder {root!r} does not exist or is not a folder")
+    extensions = tuple(extension.lower() for extension in extensions)
+    files: list[str] = []
+    skipped: list[tuple[str, str]] = []
+    root_real = os.path.realpath(root)
+    visited = {root_real}
+    pending = [""]  # relative folders still to read
+    while pending:
+        relative_dir = pending.pop()
+        directory = os.path.join(root, relative_dir) if relative_dir else root
+        try:
+            with os.scandir(directory) as entries:
+                names = sorted(entry.name for entry in entries)
+        except OSError as error:
+            skipped.append((relative_dir or ".", _stat_failure(directory, error)))
+            continue
+        for name in names:
+            relative = f"{relative_dir}/{name}" if relative_dir else name
+            path = os.path.join(directory, name)
+            try:
+                mode = os.stat(path).st_mode  # follows symlinks
+            except OSError as error:
+                if name.lower().endswith(extensions) or os.path.islink(path):
+                    skipped.append((relative, _stat_failure(path, error)))
+                continue
+            if stat.S_ISDIR(mode):
+                real = os.path.realpath(path)
+                linked = os.path.islink(path)
+                if _within(os.path.realpath(directory), real):
+                    skipped.append((relative, f"a symlink loop (to {real})"))
+                elif real in visited or (linked and _within(real, root_real)):
+                    # Its files are read once, at their own place in the walk.
+                    skipped.append((relative, f"a second path to the folder {real}"))
+                else:
+                    visited.add(real)
+                    pending.append(relative)
+            elif name.lower().endswith(extensions):
+                if stat.S_ISREG(mode):
+                    files.append(relative)
+                else:
+                    skipped.append((relative, _SPECIAL_KINDS.get(stat.S_IFMT(mode), "not a file")))
+    return sorted(files), sorted(skipped)
+
+
+def _within(path: str, folder: str) -> bool:
+    """Whether the real path `path` is `folder` or lies inside it."""
+    return path == folder or path.startswith(folder.rstrip(os.sep) + os.sep)
+
+
+_REPORTED: set[tuple[str, str, str]] = set()
+
+
+def report_skipped(root: str, skipped: Sequence[tuple[str, str]]) -> None:
+    """Logs each path `walk_files` left out once per process (a warning naming it)."""
+    for relative, reason in skipped:
+        if (root, relative, reason) not in _REPORTED:
+            _REPORTED.add((root, relative, reason))
+            logging.warning("%s: skipped %s: %s", root, relative, reason)
+
+
 def list_image_files(root: str) -> list[str]:
     """Image files under `root`, recursively, as sorted '/'-separated relative paths.
+
+    Walked by `walk_files`: special files, symlink loops and broken links are left out and
+    logged once.
 
     Raises:
         ValueError: `root` is not a folder, or holds no image files (both name the path).
     """
     if not os.path.isdir(root):
         raise ValueError(f"image folder {root!r} does not exist or is not a folder")
-    found = []
-    for directory, subdirectories, filenames in os.walk(root):
-        subdirectories.sort()
-        for filename in filenames:
-            if filename.lower().endswith(IMAGE_EXTENSIONS):
-                relative = os.path.relpath(os.path.join(directory, filename), root)
-                found.append(relative.replace(os.sep, "/"))
+    found, skipped = walk_files(root, IMAGE_EXTENSIONS)
+    report_skipped(root, skipped)
     if not found:
         raise ValueError(
             f"image folder {root!r} holds no images (looked for {', '.join(IMAGE_EXTENSIONS)}, "
             "in any case, recursively)"
         )
-    return sorted(found)
+    return found
 
 
 def _is_validation(relative_path: str, fraction: float) -> bool:
@@ -431,11 +552,13 @@ def _tfrecord_label_names(spec: SourceSpec) -> tuple[str, ...]:
 
 
 def _read_shapes(data: DataConfig, split: str, shuffle: bool, reshuffle: bool) -> tf.data.Dataset:
-    images = shapes.shapes_images(split)
-    names = [f"shapes/{split}/{index:04d}" for index in range(len(images))]
-    dataset = tf.data.Dataset.from_tensor_slices(
-        {"image": images, "name": names, "label": shapes.shapes_labels(split)}
-    )
+    parts = SPLITS if split == ALL else (split,)
+    images = np.concatenate([shapes.shapes_images(part) for part in parts])
+    labels = np.concatenate([shapes.shapes_labels(part) for part in parts])
+    names = [
+        f"shapes/{part}/{index:04d}" for part in parts for index in range(shapes.SPLIT_SIZES[part])
+    ]
+    dataset = tf.data.Dataset.from_tensor_slices({"image": images, "name": names, "label": labels})
     if shuffle:
         dataset = dataset.shuffle(len(images), seed=data.seed, reshuffle_each_iteration=reshuffle)
     size = data.image_size
@@ -466,7 +589,9 @@ def _image_feature(builder) -> str:
 
 
 def _tfds_split(spec: SourceSpec, builder, data: DataConfig, split: str, hold_out: bool) -> str:
-    """The TFDS split string for our `train` or `validation`."""
+    """The TFDS split string for our `train`, `validation` or `all`."""
+    if split == ALL:
+        return spec.split or "all"  # TFDS's own name for every split together
     available = list(builder.info.splits.keys())
     # Without prepared metadata (mock data, no download yet) the split names are unknown;
     # assume the common train/test layout.
@@ -619,9 +744,13 @@ def split_source(data: DataConfig, split: str) -> tuple[str, bool]:
 
     The one rule for images and videos: without a `validation_source`, both splits read
     `source` and validation is held out of it; with one, each split reads its own whole.
+    `all` (`ALL`) reads the whole of `source`, nothing held out (evaluation on data of its
+    own).
     """
+    if split == ALL:
+        return data.source, False
     if split not in SPLITS:
-        raise ValueError(f"split must be one of {SPLITS}. Received: split={split!r}")
+        raise ValueError(f"split must be one of {SPLITS + (ALL,)}. Received: split={split!r}")
     if data.validation_source is None:
         return data.source, True
     return (data.validation_source if split == "validation" else data.source), False
@@ -659,7 +788,7 @@ def read_source(
     Args:
         data: the data config (source, validation_source, image_size, classes,
             gray_threshold, seed, shuffle_buffer, validation_fraction).
-        split: `train` or `validation`.
+        split: `train`, `validation`, or `all` (the whole of `data.source`).
         shuffle: shuffle with `data.seed`; False gives a deterministic order (sorted files,
             the dataset's own order).
         reshuffle_each_iteration: with `shuffle`, a new order on every iteration (epoch);

@@ -65,7 +65,12 @@ from tfcolor.input_pipeline import (
     video_records,
     with_parallelism_policy,
 )
-from tfcolor.input_pipeline.sources import PipelineStats, _is_validation, split_source
+from tfcolor.input_pipeline.sources import (
+    PipelineStats,
+    _is_validation,
+    split_source,
+    walk_files,
+)
 
 __all__ = [
     "VideoSpec",
@@ -252,7 +257,14 @@ def _folder_videos(spec: VideoSpec) -> tuple[list[tuple[str, tuple[int, int, int
     from tfcolor import video as video_io
 
     _check_folder(spec)
-    files = video_io.list_video_files(spec.path)
+    if "://" in spec.path:
+        files = video_io.list_video_files(spec.path)
+    else:
+        # A local folder: FIFOs and devices are never opened (reading one blocks forever),
+        # symlink loops are skipped, symlinked subfolders read once.
+        files, skipped = walk_files(spec.path, video_io.VIDEO_EXTENSIONS)
+        for relative, reason in skipped:
+            _warn_once(f"{relative} of {spec.text} skipped: {reason}")
     if not files:
         raise ValueError(f"video folder {spec.path!r} ({spec.text}) holds no video files")
     good, bad = [], []
