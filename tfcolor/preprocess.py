@@ -10,7 +10,11 @@ consecutive frames (every frame is kept: a video's last chunk may be shorter). E
 chunks go, in order, to its own file videos/<name>.tfrecord; videos.jsonl lists the videos.
 Images (.jpg .jpeg .png .bmp .gif .webp) are checked and go to sharded images-*.tfrecord
 files. A file that cannot be read is listed in failed.txt and does not stop the others; the
-exit status is then 1. The record format is described in tfcolor/input_pipeline/video_records.py.
+exit status is then 1. FIFOs, sockets, devices, symlink loops and broken links in a local
+INPUT_DIR are named in a warning and never opened. --output may not be INPUT_DIR, lie in it
+or hold it (an earlier run's shards there are replaced). The record format is described in
+tfcolor/input_pipeline/video_records.py. Apache Beam (`pip install -e '.[beam]'`) is needed
+to run the pipeline, not for --help.
 
 The pipeline runs on Beam's DirectRunner in this process unless Beam's standard pipeline
 options say otherwise; any option not listed below is handed to Beam unchanged.
@@ -27,10 +31,14 @@ import time
 import uuid
 from collections.abc import Iterable, Iterator, Sequence
 
-import apache_beam as beam
 from absl import logging
-from apache_beam.metrics.metric import MetricsFilter
-from apache_beam.options.pipeline_options import PipelineOptions
+
+try:
+    import apache_beam as beam
+    from apache_beam.metrics.metric import MetricsFilter
+    from apache_beam.options.pipeline_options import PipelineOptions
+except ImportError:  # an optional extra: --help and a one-line error work without it
+    beam = None
 
 from tfcolor import cli
 from tfcolor.config import DEFAULT_FRAME_SIZE, IMAGE_EXTENSIONS
@@ -61,11 +69,22 @@ DEFAULT_JPEG_QUALITY = 95
 NAMESPACE = "tfcolor"  # of the Beam counters
 _FAILED_TAG = "failed"
 
-_videos_done = beam.metrics.Metrics.counter(NAMESPACE, "videos_done")
-_frames_written = beam.metrics.Metrics.counter(NAMESPACE, "frames_written")
-_chunks_written = beam.metrics.Metrics.counter(NAMESPACE, "chunks_written")
-_images_written = beam.metrics.Metrics.counter(NAMESPACE, "images_written")
-_failures = beam.metrics.Metrics.counter(NAMESPACE, "failures")
+NO_BEAM = (
+    "Apache Beam is not installed; the preprocessing pipeline needs it: pip install -e '.[beam]'"
+)
+
+
+def _counter(name: str):
+    return beam.metrics.Metrics.counter(NAMESPACE, name) if beam is not None else None
+
+
+_videos_done = _counter("videos_done")
+_frames_written = _counter("frames_written")
+_chunks_written = _counter("chunks_written")
+_images_written = _counter("images_written")
+_failures = _counter("failures")
+# The steps' base class; without Beam the module still imports, for --help and the error.
+_DoFn = beam.DoFn if beam is not None else object
 
 
 def _join(folder: str, relative: str) -> str:
@@ -107,7 +126,7 @@ def _batched(items: Iterable, size: int) -> Iterator[list]:
 # === The pipeline's steps ===
 
 
-class _EncodeVideo(beam.DoFn):
+class _EncodeVideo(_DoFn):
     """relative path of a video -> its chunks written to videos/<key>.tfrecord, in order.
 
     Outputs a `video_records.VideoEntry`, or (path, reason) on the "failed" output. The file is
@@ -238,7 +257,7 @@ class _EncodeVideo(beam.DoFn):
         )
 
 
-class _ReadImage(beam.DoFn):
+class _ReadImage(_DoFn):
     """relative path of an image -> its tf.train.Example, or (path, reason) on "failed"."""
 
     def __init__(self, input_dir: str, image_size: int, frame_format: str, jpeg_quality: int):
@@ -293,11 +312,23 @@ def _write_failed(failures, output_dir: str) -> None:
 
 
 def _list_inputs(input_dir: str) -> tuple[list[str], list[str]]:
-    """(videos, images) under input_dir, recursively, as sorted relative paths."""
+    """(videos, images) under input_dir, recursively, as sorted relative paths.
+
+    A local folder is walked by `tfcolor.input_pipeline.sources.walk_files`: FIFOs, sockets,
+    devices (reading them would block a worker forever), symlink loops and broken links are
+    left out and named in a warning; symlinked subfolders are read once.
+    """
     import tensorflow as tf
 
     from tfcolor import video
 
+    if "://" not in input_dir:
+        from tfcolor.input_pipeline.sources import report_skipped, walk_files
+
+        found, skipped = walk_files(input_dir, IMAGE_EXTENSIONS + tuple(video.VIDEO_EXTENSIONS))
+        report_skipped(input_dir, skipped)
+        videos = [relative for relative in found if video.is_video_file(relative)]
+        return videos, [relative for relative in found if not video.is_video_file(relative)]
     videos, images = [], []
     for directory, _, filenames in tf.io.gfile.walk(input_dir):
         for filename in filenames:
@@ -393,9 +424,12 @@ def preprocess(
         reason)], "output_dir", "seconds"}.
 
     Raises:
+        ImportError: Apache Beam is not installed.
         FileNotFoundError: input_dir is not a folder.
         ValueError: a bad argument, or input_dir holds no videos or images.
     """
+    if beam is None:
+        raise ImportError(NO_BEAM)
     import tensorflow as tf
 
     from tfcolor import video
@@ -545,7 +579,10 @@ def _jpeg_quality(value: str) -> int:
 def _add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("input_dir", metavar="INPUT_DIR", help="folder of videos and images")
     parser.add_argument(
-        "--output", required=True, metavar="OUT_DIR", help="folder for the collection"
+        "--output",
+        required=True,
+        metavar="OUT_DIR",
+        help="folder for the collection (not INPUT_DIR, not inside it, not holding it)",
     )
     parser.add_argument(
         "--chunk-frames",
@@ -640,7 +677,11 @@ def parse_args(argv: Sequence[str]) -> tuple[argparse.Namespace, PipelineOptions
 
 
 def main(argv: Sequence[str] | None = None) -> int:
-    args, options = parse_args(sys.argv[1:] if argv is None else argv)
+    argv = sys.argv[1:] if argv is None else list(argv)
+    if beam is None and not {"-h", "--help"} & set(argv):
+        print(f"tfcolor.preprocess: error: {NO_BEAM}", file=sys.stderr)
+        return 2
+    args, options = parse_args(argv)
     if not os.path.isdir(args.input_dir) and "://" not in args.input_dir:
         print(
             f"tfcolor.preprocess: error: input folder {args.input_dir} does not exist or is "
@@ -648,6 +689,12 @@ def main(argv: Sequence[str] | None = None) -> int:
             file=sys.stderr,
         )
         return 2
+    if "://" not in args.input_dir + args.output:
+        try:  # it clears an earlier run's shards and manifest in --output
+            cli.check_not_input(args.output, [args.input_dir], "--output")
+        except ValueError as error:
+            print(f"tfcolor.preprocess: error: {error}", file=sys.stderr)
+            return 2
     cli.quiet_tensorflow()
     logging.set_verbosity(logging.INFO)
     frame_size = None if args.frame_size == (0, 0) else args.frame_size

@@ -11,9 +11,11 @@ beside the adversarial term and unfreezing its layer groups one by one from the 
     python -m tfcolor.colorize photos/ --model runs/gamut_wgan --output colorized/
     tensorboard --logdir runs/gamut_wgan/logs
 
---model-dir is only read. Running the same command again continues the refined run in
---output-dir (after a kill too, from its last backup); a larger --epochs refines further. The
-refined run opens, evaluates and exports like any other run; the command exports it.
+--model-dir is only read; --output-dir is a folder of its own (not the run, not in it, not
+holding it), checked to be writable before anything is loaded. Running the same command again
+continues the refined run in --output-dir (after a kill too, from its last backup); a larger
+--epochs refines further. The refined run opens, evaluates and exports like any other run;
+the command exports it.
 """
 
 from __future__ import annotations
@@ -40,7 +42,9 @@ def build_parser() -> argparse.ArgumentParser:
         "--model-dir", required=True, help="the trained run to refine (image models)"
     )
     parser.add_argument(
-        "--output-dir", required=True, help="the refined run (an existing one continues)"
+        "--output-dir",
+        required=True,
+        help="the refined run (an existing one continues); not inside --model-dir",
     )
     parser.add_argument(
         "--data",
@@ -161,6 +165,12 @@ def main(argv: list[str] | None = None) -> int:
     # Checked before TensorFlow is imported: a mistyped run fails at once.
     if not os.path.isfile(os.path.join(model_dir, "config.json")):
         parser.error(f"--model-dir {model_dir}: no tfcolor run there (no config.json)")
+    try:
+        cli.check_not_input(output_dir, [model_dir], "--output-dir")
+        cli.prepare_output_folder(output_dir, "--output-dir")
+    except ValueError as error:
+        print(f"tfcolor.refine: error: {error}", file=sys.stderr)
+        return 2
     try:
         critic_filters = _filters(args.critic_filters)
     except ValueError as error:
