@@ -8,7 +8,10 @@ export cannot drift apart.
 
 from __future__ import annotations
 
+import fcntl
+import math
 import os
+import shutil
 import tempfile
 import time
 
@@ -19,14 +22,22 @@ from tfcolor.input_pipeline import transforms
 from tfcolor.models.convlstm import fold_time, unfold_time
 
 __all__ = [
+    "DEFAULT_MAX_PIXELS",
     "ColorizerModule",
     "VideoColorizerModule",
+    "check_encoded",
+    "check_images",
+    "check_render_size",
+    "check_temperature",
     "colorize_batch",
     "colorize_chunk",
+    "encoded_image_size",
     "export_saved_model",
+    "export_versions",
     "export_video_saved_model",
     "frame_placement",
     "latest_export",
+    "remove_stale_staging",
 ]
 
 
@@ -84,20 +95,348 @@ def colorize_batch(
     return (colorized, class_probabilities) if with_classes else colorized
 
 
+# --- input bounds ----------------------------------------------------------------------------
+
+# 50 megapixels decoded: the largest photos of common cameras (8688 x 5792 sensors); an image
+# costs serving about 60 bytes a pixel at its full resolution (uint8 in and out, float32
+# lightness, ab and Lab), so about 3 GB at the budget.
+DEFAULT_MAX_PIXELS = 50_000_000
+# An animated GIF is bounded by the sum of its frames (giflib holds every frame at once), which
+# needs a walk over its blocks: at most this many (2,000 frames of two blocks each).
+_MAX_GIF_BLOCKS = 4096
+_HEADER_BYTES = 32
+
+
+def _budget_side(max_pixels):
+    """floor(sqrt(max_pixels)) exactly (int64), the largest square render side in the budget."""
+    max_pixels = tf.cast(max_pixels, tf.int64)
+    side = tf.cast(tf.floor(tf.sqrt(tf.cast(max_pixels, tf.float64))), tf.int64)
+    side = tf.where(side * side > max_pixels, side - 1, side)
+    return tf.where((side + 1) * (side + 1) <= max_pixels, side + 1, side)
+
+
+def _checked(value, *assertions):
+    """`value` that can only be computed after `assertions` (ops) have passed."""
+    with tf.control_dependencies(assertions):
+        return tf.identity(value)
+
+
+def check_render_size(render_size, max_pixels):
+    """`render_size` (int32 scalar) once it is in [0, floor(sqrt(max_pixels))], else
+    InvalidArgumentError."""
+    side = _budget_side(max_pixels)
+    size = tf.cast(render_size, tf.int64)
+    valid = tf.logical_and(size >= 0, size <= side)
+    message = "render_size must be in [0, the pixel budget's side]. Received: render_size ="
+    return _checked(render_size, tf.debugging.Assert(valid, [message, size, "side =", side]))
+
+
+def check_temperature(temperature):
+    """`temperature` (float32 scalar) once it is finite and in [0, 1], else
+    InvalidArgumentError (NaN fails both comparisons)."""
+    valid = tf.logical_and(temperature >= 0.0, temperature <= 1.0)
+    message = "temperature must be finite and in [0, 1]. Received: temperature ="
+    return _checked(temperature, tf.debugging.Assert(valid, [message, temperature]))
+
+
+def check_images(images, max_pixels, leading_axes: int = 1):
+    """uint8 images [..., H, W, C] once they fit: C in 1..4, H and W at least 1 (unless the
+    batch is empty) and the batch's pixels (the product of all axes but C) within
+    `max_pixels`; else InvalidArgumentError.
+
+    Args:
+        images: [N, H, W, C] (`leading_axes` 1) or frames [B, T, H, W, C] (2).
+        max_pixels: the pixel budget (int64 scalar).
+        leading_axes: the batch axes before H.
+    """
+    shape = tf.shape(images, out_type=tf.int64)
+    batch = tf.reduce_prod(shape[:leading_axes])
+    height, width, channels = shape[leading_axes], shape[leading_axes + 1], shape[-1]
+    # The product is taken with each factor capped at the budget: no int64 overflow.
+    capped = tf.minimum(shape[:-1], tf.cast(max_pixels, tf.int64) + 1)
+    pixels = tf.minimum(tf.reduce_prod(capped[:leading_axes]), max_pixels + 1) * tf.minimum(
+        capped[leading_axes] * capped[leading_axes + 1], max_pixels + 1
+    )
+    assertions = [
+        tf.debugging.Assert(
+            tf.logical_and(channels >= 1, channels <= 4),
+            ["images must have 1 to 4 channels. Received: shape =", shape],
+        ),
+        tf.debugging.Assert(
+            tf.logical_or(batch == 0, tf.logical_and(height >= 1, width >= 1)),
+            ["images must have at least one pixel. Received: shape =", shape],
+        ),
+        tf.debugging.Assert(
+            pixels <= max_pixels,
+            [
+                "images are over the pixel budget. Received: shape =",
+                shape,
+                "max_pixels =",
+                max_pixels,
+            ],
+        ),
+    ]
+    return _checked(images, *assertions)
+
+
+def _header(encoded):
+    """The first `_HEADER_BYTES` bytes of `encoded` as int64 [_HEADER_BYTES], zero-padded."""
+    padded = tf.strings.join([tf.strings.substr(encoded, 0, _HEADER_BYTES), b"\0" * _HEADER_BYTES])
+    head = tf.strings.substr(padded, 0, _HEADER_BYTES)
+    return tf.cast(tf.io.decode_raw(head, tf.uint8), tf.int64)
+
+
+def _starts_with(header, magic: bytes, offset: int = 0):
+    return tf.reduce_all(tf.equal(header[offset : offset + len(magic)], list(magic)))
+
+
+def _little_endian(header, start: int, count: int):
+    return sum(header[start + k] * (1 << (8 * k)) for k in range(count))
+
+
+def _big_endian(header, start: int, count: int):
+    return sum(header[start + k] * (1 << (8 * (count - 1 - k))) for k in range(count))
+
+
+def _require(condition, *message):
+    return tf.debugging.Assert(condition, list(message))
+
+
+def _jpeg_size(encoded, header, length):
+    del header, length
+    # libjpeg's own header parser (InvalidArgumentError for a broken header); reads no pixels.
+    shape = tf.image.extract_jpeg_shape(encoded, output_type=tf.int64)
+    return shape[0], shape[1], shape[0] * shape[1]
+
+
+def _png_size(encoded, header, length):
+    del encoded
+    # Signature (8 bytes), then the IHDR chunk: length (4), "IHDR", width and height (4 each).
+    valid = tf.logical_and(length >= 24, _starts_with(header, b"IHDR", 12))
+    check = _require(valid, "PNG without its IHDR header (truncated or corrupt)")
+    # Each side capped at 2^31 (PNG's own limit), so that the product cannot overflow int64.
+    height = tf.minimum(_big_endian(header, 20, 4), 1 << 31)
+    width = tf.minimum(_big_endian(header, 16, 4), 1 << 31)
+    return _checked(height, check), width, height * width
+
+
+def _gif_size(encoded, header, length):
+    """The logical screen, and the pixels giflib holds: the largest of the screen, the frames'
+    extent, and the sum of all frames' areas (it keeps every frame, even when one is asked)."""
+    check = _require(length >= 13, "GIF shorter than its screen descriptor")
+    width, height = _little_endian(header, 6, 2), _little_endian(header, 8, 2)
+    data = tf.cast(tf.io.decode_raw(encoded, tf.uint8), tf.int32)
+    size = tf.size(data)
+    data = tf.concat([data, tf.zeros([1], tf.int32)], 0)  # data[size] = 0: reads past the end
+
+    def at(position):
+        return tf.gather(data, tf.minimum(position, size))
+
+    def table_bytes(packed):  # a colour table of 2^(bits + 1) RGB entries, when flagged
+        return tf.where(packed >= 128, 3 * tf.bitwise.left_shift(2, packed % 8), 0)
+
+    # Where each chain of data sub-blocks (a length byte, that many bytes, ... a 0) starting at
+    # each position ends: pointer doubling, log2(size) gathers instead of a loop per sub-block.
+    positions = tf.range(size + 1)
+    jump = tf.where(data != 0, tf.minimum(positions + 1 + data, size), positions)
+    log2 = tf.math.log(tf.cast(size + 2, tf.float64)) / tf.math.log(tf.constant(2.0, tf.float64))
+    steps = tf.cast(tf.math.ceil(log2), tf.int32)
+    _, chain_end = tf.while_loop(
+        lambda k, jump: k < steps, lambda k, jump: (k + 1, tf.gather(jump, jump)), (0, jump)
+    )
+
+    def after_blocks(position):
+        return tf.gather(chain_end, tf.minimum(position, size)) + 1
+
+    def step(position, frames_area, extent, done):
+        code = at(position)
+        is_image, is_extension = code == 0x2C, code == 0x21
+        # Image descriptor: left, top, width, height (2 bytes each, little-endian), flags.
+        left = tf.cast(at(position + 1) + 256 * at(position + 2), tf.int64)
+        top = tf.cast(at(position + 3) + 256 * at(position + 4), tf.int64)
+        frame_width = tf.cast(at(position + 5) + 256 * at(position + 6), tf.int64)
+        frame_height = tf.cast(at(position + 7) + 256 * at(position + 8), tf.int64)
+        # After the descriptor (10 bytes), its colour table and the LZW code size byte.
+        image_end = after_blocks(position + 11 + table_bytes(at(position + 9)))
+        next_position = tf.where(is_image, image_end, after_blocks(position + 2))
+        frames_area += tf.where(is_image, frame_width * frame_height, 0)
+        extent = tf.maximum(
+            extent, tf.where(is_image, (left + frame_width) * (top + frame_height), 0)
+        )
+        # The trailer (0x3B), anything giflib refuses, or the end of the data ends the walk.
+        ended = tf.logical_not(tf.logical_or(is_image, is_extension))
+        return next_position, frames_area, extent, tf.logical_or(ended, next_position >= size)
+
+    start = 13 + table_bytes(tf.cast(header[10], tf.int32))
+    zero = tf.constant(0, tf.int64)
+    _, frames_area, extent, done = tf.while_loop(
+        lambda position, frames_area, extent, done: tf.logical_not(done),
+        step,
+        (start, zero, zero, start >= size),
+        maximum_iterations=_MAX_GIF_BLOCKS,
+    )
+    walked = _require(
+        done, f"GIF with more than {_MAX_GIF_BLOCKS} blocks: its frames are not bounded"
+    )
+    pixels = tf.maximum(tf.maximum(width * height, extent), frames_area)
+    return _checked(height, check, walked), width, pixels
+
+
+def _bmp_size(encoded, header, length):
+    del encoded
+    check = _require(length >= 26, "BMP shorter than its header")
+
+    def int32(start):  # little-endian, signed
+        value = _little_endian(header, start, 4)
+        return tf.where(value >= 1 << 31, value - (1 << 32), value)
+
+    # TensorFlow's decoder reads these two as int32 whatever the header size; a negative height
+    # is a top-down bitmap.
+    width, height = int32(18), tf.abs(int32(22))
+    return _checked(height, check), width, height * width
+
+
+def _webp_size(encoded, header, length):
+    del encoded
+    # RIFF, size, WEBP, then the first chunk: its name (4 bytes) and size (4) at 12.
+    lossy, lossless = _starts_with(header, b"VP8 ", 12), _starts_with(header, b"VP8L", 12)
+    extended = _starts_with(header, b"VP8X", 12)
+    animated = tf.logical_and(extended, tf.bitwise.bitwise_and(header[20], 2) != 0)
+    checks = [
+        _require(length >= 30, "WebP shorter than its header"),
+        _require(
+            tf.reduce_any([lossy, lossless, extended]), "WebP without a VP8, VP8L or VP8X chunk"
+        ),
+        # TensorFlow 2.21's decoder corrupts memory (aborting the process) on animated WebP.
+        _require(tf.logical_not(animated), "animated WebP is not supported"),
+        _require(
+            tf.logical_or(tf.logical_not(lossy), _starts_with(header, b"\x9d\x01\x2a", 23)),
+            "WebP VP8 chunk without its start code",
+        ),
+        _require(
+            tf.logical_or(tf.logical_not(lossless), tf.equal(header[20], 0x2F)),
+            "WebP VP8L chunk without its signature",
+        ),
+    ]
+    # VP8: 14-bit width and height after the frame tag and start code. VP8L: after the
+    # signature byte, width - 1 and height - 1 in 14 bits each. VP8X: after flags and 3
+    # reserved bytes, canvas width - 1 and height - 1 in 24 bits each.
+    bits = _little_endian(header, 21, 4)
+    width = tf.where(
+        lossy,
+        _little_endian(header, 26, 2) % (1 << 14),
+        tf.where(lossless, bits % (1 << 14) + 1, _little_endian(header, 24, 3) + 1),
+    )
+    height = tf.where(
+        lossy,
+        _little_endian(header, 28, 2) % (1 << 14),
+        tf.where(lossless, (bits // (1 << 14)) % (1 << 14) + 1, _little_endian(header, 27, 3) + 1),
+    )
+    return _checked(height, *checks), width, height * width
+
+
+def _unknown_size(encoded, header, length):
+    del encoded, header
+    check = _require(
+        tf.constant(False),
+        "not a JPEG, PNG, GIF, BMP or WebP image (or shorter than its header); bytes:",
+        length,
+    )
+    zero = tf.constant(0, tf.int64)
+    return _checked(zero, check), zero, zero
+
+
+def encoded_image_size(encoded):
+    """The size of an encoded image read from its header, without decoding its pixels.
+
+    The formats of `tf.io.decode_image`, told apart by the same signatures: JPEG (libjpeg's
+    header parser), PNG (IHDR), GIF (logical screen; the pixels count every frame, as the
+    decoder holds them all), BMP (BITMAPINFOHEADER, negative heights top-down) and WebP (VP8,
+    VP8L or VP8X; animated WebP is refused).
+
+    Args:
+        encoded: string scalar.
+
+    Returns:
+        int64 scalars (height, width, pixels): pixels is what decoding holds at once, in
+        pixels (height * width, except for animated GIF).
+
+    Raises:
+        InvalidArgumentError (when run): bytes too short for a header, an unknown format, or a
+            header that cannot be parsed.
+    """
+    header = _header(encoded)
+    length = tf.cast(tf.strings.length(encoded), tf.int64)
+    formats = [
+        _starts_with(header, b"\xff\xd8\xff"),
+        _starts_with(header, b"\x89PNG\r\n\x1a\n"),
+        _starts_with(header, b"GIF8"),
+        _starts_with(header, b"BM"),
+        tf.logical_and(_starts_with(header, b"RIFF"), _starts_with(header, b"WEBP", 8)),
+    ]
+    index = tf.constant(len(formats), tf.int32)
+    for position in reversed(range(len(formats))):
+        index = tf.where(formats[position], position, index)
+    branches = [_jpeg_size, _png_size, _gif_size, _bmp_size, _webp_size, _unknown_size]
+    return tf.switch_case(
+        index, [lambda size=size: size(encoded, header, length) for size in branches]
+    )
+
+
+# Traced once (per process) and called by every signature that reads headers.
+_traced_encoded_image_size = tf.function(
+    encoded_image_size, input_signature=[tf.TensorSpec([], tf.string)], autograph=False
+)
+
+
+def check_encoded(encoded, max_pixels):
+    """`encoded` (string scalar) once its header gives at least one pixel and at most
+    `max_pixels`; else InvalidArgumentError, before anything is decoded."""
+    height, width, pixels = _traced_encoded_image_size(encoded)
+    assertions = [
+        tf.debugging.Assert(
+            tf.logical_and(height >= 1, width >= 1),
+            ["image header gives an empty image. Received: height, width =", height, width],
+        ),
+        tf.debugging.Assert(
+            pixels <= max_pixels,
+            [
+                "image over the pixel budget. Received: height, width, pixels =",
+                height,
+                width,
+                pixels,
+                "max_pixels =",
+                max_pixels,
+            ],
+        ),
+    ]
+    return _checked(encoded, *assertions)
+
+
 class ColorizerModule(tf.Module):
     """What the SavedModel holds: the network, the codec's state as constants, the signatures.
 
     Signatures:
         serving_default: `image_bytes` string [N] (JPEG, PNG, BMP, GIF, WebP) ->
             `colorized_png` string [N], each at its input's own resolution.
-        colorize_images: `images` uint8 [N, H, W, 1 or 3] -> `colorized` uint8 [N, H, W, 3]
+        colorize_images: `images` uint8 [N, H, W, 1 to 4] -> `colorized` uint8 [N, H, W, 3]
             (and `class_probabilities` float32 [N, classes] for a model with a
             classification head; the names are in the `class_names` variable).
         colorize_images_at: `images`, `render_size` int32 scalar (0: the images' own size),
-            `temperature` float32 scalar (bin codecs' decoding; ignored by regression) ->
-            `colorized`: for evaluation sweeps.
+            `temperature` float32 scalar in [0, 1] (bin codecs' decoding; ignored by
+            regression) -> `colorized`: for evaluation sweeps.
         colorize_bytes_at_size: `image_bytes` string [N], `render_size` int32 scalar ->
             `colorized_png` string [N]: serving_default with another render size.
+
+    Bounds, checked before anything is allocated for an image, answer InvalidArgument: an
+    encoded image's size is read from its header (`encoded_image_size`) and must be at most
+    `max_pixels`; a tensor batch's N * H * W, and the model's N * render_size^2, too;
+    `render_size` must be in [0, floor(sqrt(max_pixels))] and `temperature` in [0, 1]. An
+    empty batch gives an empty result. Encoded images are colorized one at a time.
+
+    Variables, readable by a server without tfcolor (`loaded.render_size`): `render_size`,
+    `temperature`, `max_pixels`, `codec_name`, `class_names`; `model_variables` holds the
+    network's weights.
     """
 
     def __init__(
@@ -108,17 +447,36 @@ class ColorizerModule(tf.Module):
         multiple: int,
         temperature: float,
         class_names=None,
+        max_pixels: int = DEFAULT_MAX_PIXELS,
     ):
         super().__init__(name="tfcolor_colorizer")
+        if not 1 <= int(max_pixels) < 1 << 31:
+            raise ValueError(f"max_pixels must be in [1, 2^31). Received: max_pixels={max_pixels}")
+        side = math.isqrt(int(max_pixels))
+        if not 0 <= int(render_size) <= side:
+            raise ValueError(
+                f"render_size must be in [0, {side}] (the side of max_pixels={max_pixels}). "
+                f"Received: render_size={render_size}"
+            )
+        if not 0.0 <= float(temperature) <= 1.0:
+            raise ValueError(f"temperature must be in [0, 1]. Received: temperature={temperature}")
         self.model = model
+        # Keras 3 variables are not among a Keras model's trackable children: without this
+        # list of the tf.Variables under them (what `keras.export.ExportArchive` tracks too),
+        # `tf.saved_model.load` still finds them, but the session-based loader of TF Serving
+        # and `saved_model_cli run` fails ("Could not find variable ...").
+        self.model_variables = [variable.value for variable in model.variables]
         self._codec = codec
         self._multiple = int(multiple)
         self._temperature = float(temperature)
         # Plain variables: visible to a server (`loaded.render_size`) without tfcolor.
         self.render_size = tf.Variable(int(render_size), trainable=False, name="render_size")
         self.temperature = tf.Variable(self._temperature, trainable=False, name="temperature")
+        self.max_pixels = tf.Variable(
+            int(max_pixels), dtype=tf.int64, trainable=False, name="max_pixels"
+        )
         self.codec_name = tf.Variable(codec.name, trainable=False, name="codec_name")
-        self._classify = bool(class_names)
+        self._class_count = len(class_names or [])
         self.class_names = tf.Variable(
             list(class_names or []), dtype=tf.string, trainable=False, name="class_names"
         )
@@ -135,14 +493,69 @@ class ColorizerModule(tf.Module):
             with_classes=with_classes,
         )
 
-    def _colorize_encoded(self, image_bytes, render_size):
-        def one(encoded):
-            # Raises InvalidArgumentError for bytes that are not an image.
-            image = tf.io.decode_image(encoded, expand_animations=False)
-            colorized = self._colorize(image[tf.newaxis], render_size)[0]
-            return tf.io.encode_png(colorized)
+    def _checked_render(self, images, render_size):
+        """`render_size` once it is in the budget's side and the model's whole batch at it
+        (N * render_size^2, before rounding to the model's multiple) is within the budget."""
+        render_size = check_render_size(render_size, self.max_pixels)
+        batch = tf.shape(images, out_type=tf.int64)[0]
+        side = tf.cast(render_size, tf.int64)
+        valid = batch * side * side <= self.max_pixels  # side^2 <= budget: no overflow
+        message = "images x render_size^2 is over the pixel budget. Received: N, render_size ="
+        return _checked(render_size, tf.debugging.Assert(valid, [message, batch, side]))
 
-        return tf.map_fn(one, image_bytes, fn_output_signature=tf.TensorSpec([], tf.string))
+    @tf.function(
+        input_signature=[
+            tf.TensorSpec([None, None, None, None], tf.uint8),
+            tf.TensorSpec([], tf.int32),
+            tf.TensorSpec([], tf.float32),
+        ]
+    )
+    def colorize_traced(self, images, render_size, temperature):
+        """`_colorize` of checked images, traced once for every signature (half the graph to
+        build and save than a copy per signature): {"colorized"[, "class_probabilities"]}."""
+        if self._class_count:
+            colorized, probabilities = self._colorize(
+                images, render_size, temperature, with_classes=True
+            )
+            return {"colorized": colorized, "class_probabilities": probabilities}
+        return {"colorized": self._colorize(images, render_size, temperature)}
+
+    def _colorize_checked(self, images, render_size, temperature=None):
+        """`colorize_traced` of checked images; an empty batch gives an empty result."""
+        temperature = self._temperature if temperature is None else temperature
+        images = check_images(images, self.max_pixels)
+        render_size = self._checked_render(images, render_size)
+        shape = tf.shape(images)
+
+        def empty():
+            outputs = {"colorized": tf.zeros(tf.concat([shape[:3], [3]], 0), tf.uint8)}
+            if self._class_count:
+                outputs["class_probabilities"] = tf.zeros([0, self._class_count], tf.float32)
+            return outputs
+
+        return tf.cond(
+            shape[0] == 0, empty, lambda: self.colorize_traced(images, render_size, temperature)
+        )
+
+    def _colorize_encoded(self, image_bytes, render_size):
+        render_size = check_render_size(render_size, self.max_pixels)
+
+        def one(encoded):
+            # The header's size is checked before decoding; bytes that are not an image raise
+            # InvalidArgumentError there or in the decoder.
+            image = tf.io.decode_image(
+                check_encoded(encoded, self.max_pixels), expand_animations=False
+            )
+            outputs = self.colorize_traced(image[tf.newaxis], render_size, self._temperature)
+            return tf.io.encode_png(outputs["colorized"][0])
+
+        # One image at a time: a graph's map_fn runs 10 by default, 10 images' intermediates.
+        return tf.map_fn(
+            one,
+            image_bytes,
+            fn_output_signature=tf.TensorSpec([], tf.string),
+            parallel_iterations=1,
+        )
 
     @tf.function(input_signature=[tf.TensorSpec([None], tf.string, name="image_bytes")])
     def serve_bytes(self, image_bytes):
@@ -159,10 +572,7 @@ class ColorizerModule(tf.Module):
 
     @tf.function(input_signature=[tf.TensorSpec([None, None, None, None], tf.uint8, name="images")])
     def serve_images(self, images):
-        colorized, probabilities = self._colorize(images, self.render_size, with_classes=True)
-        if self._classify:
-            return {"colorized": colorized, "class_probabilities": probabilities}
-        return {"colorized": colorized}
+        return self._colorize_checked(images, self.render_size)
 
     @tf.function(
         input_signature=[
@@ -172,7 +582,9 @@ class ColorizerModule(tf.Module):
         ]
     )
     def serve_images_at(self, images, render_size, temperature):
-        return {"colorized": self._colorize(images, render_size, temperature)}
+        temperature = check_temperature(temperature)
+        outputs = self._colorize_checked(images, render_size, temperature)
+        return {"colorized": outputs["colorized"]}
 
     def signatures(self):
         return {
@@ -191,38 +603,168 @@ def export_saved_model(
     multiple: int,
     temperature: float,
     class_names=None,
+    max_pixels: int = DEFAULT_MAX_PIXELS,
 ) -> str:
-    """Writes a SavedModel to `export_dir_base/<integer version>/` and returns that path.
+    """Writes a SavedModel (`ColorizerModule`) to `export_dir_base/<integer version>/` and
+    returns that path.
 
     The model is written to a temporary directory beside the target and renamed into place, so
-    a server watching `export_dir_base` (TF Serving) never sees half a model.
+    a server watching `export_dir_base` (TF Serving) never sees half a model (`_write_module`).
+
+    Args:
+        model, codec, render_size, multiple, temperature, class_names: as `ColorizerModule`.
+        export_dir_base: the folder of versions.
+        max_pixels: the pixel budget of every signature (decoded pixels per encoded image;
+            N * H * W per tensor batch).
+
+    Raises:
+        ValueError: max_pixels outside [1, 2^31), render_size outside [0, its side] or
+            temperature outside [0, 1].
     """
-    module = ColorizerModule(model, codec, render_size, multiple, temperature, class_names)
+    module = ColorizerModule(
+        model, codec, render_size, multiple, temperature, class_names, max_pixels
+    )
     return _write_module(module, export_dir_base)
 
 
+# Staging folders beside the versions: `tf.saved_model.save` writes into one, which is renamed
+# into place when complete. Each is held by an exclusive lock on `<folder>.lock` while its
+# export runs; the lock dies with its process, so the next export removes the leftovers of a
+# killed one. A folder without a lock file is removed once untouched for an hour.
+_STAGING_PREFIX = ".tmp-export-"
+_STALE_UNLOCKED_SECONDS = 3600
+
+
 def _write_module(module, export_dir_base: str) -> str:
+    """Saves `module` as the next integer version under `export_dir_base`; returns its path.
+
+    The version appears whole or not at all (a rename of the staging folder), readable by
+    everyone (folders 0755, files 0644: a server often runs as another user).
+    """
     os.makedirs(export_dir_base, exist_ok=True)
-    version = int(time.time())
-    while os.path.exists(os.path.join(export_dir_base, str(version))):
-        version += 1
-    staging = tempfile.mkdtemp(prefix=".tmp-export-", dir=export_dir_base)
-    tf.saved_model.save(module, staging, signatures=module.signatures())
-    final = os.path.join(export_dir_base, str(version))
-    os.rename(staging, final)
+    remove_stale_staging(export_dir_base)
+    staging = tempfile.mkdtemp(prefix=_STAGING_PREFIX, dir=export_dir_base)
+    lock_path = staging + ".lock"
+    with open(lock_path, "w") as lock:
+        fcntl.flock(lock, fcntl.LOCK_EX | fcntl.LOCK_NB)  # new file: never held elsewhere
+        try:
+            tf.saved_model.save(module, staging, signatures=module.signatures())
+            _make_world_readable(staging)
+            final = _rename_to_next_version(staging, export_dir_base)
+        except BaseException:
+            shutil.rmtree(staging, ignore_errors=True)
+            raise
+        finally:
+            os.remove(lock_path)
     return final
 
 
-def latest_export(export_dir_base: str) -> str | None:
-    """The highest integer version under `export_dir_base`, or None."""
+def _make_world_readable(folder: str) -> None:
+    os.chmod(folder, 0o755)
+    for root, folders, files in os.walk(folder):
+        for name in folders:
+            os.chmod(os.path.join(root, name), 0o755)
+        for name in files:
+            os.chmod(os.path.join(root, name), 0o644)
+
+
+def _rename_to_next_version(staging: str, export_dir_base: str) -> str:
+    """Renames `staging` to the first free integer version from the current time (seconds),
+    atomically; a version another exporter took meanwhile is skipped, never replaced."""
+    version = int(time.time())
+    while True:
+        final = os.path.join(export_dir_base, str(version))
+        if not os.path.exists(final):
+            try:
+                os.rename(staging, final)  # fails on an existing non-empty folder
+                return final
+            except OSError:
+                if not os.path.exists(final):
+                    raise
+        version += 1
+
+
+def remove_stale_staging(export_dir_base: str) -> list[str]:
+    """Removes the staging folders of exports that are no longer running; returns them.
+
+    Stale: its lock file (`<folder>.lock`) is not locked by a live export, or it has no lock
+    file and nothing in it changed for an hour. Lock files left without a folder go too.
+    """
+    removed = []
+    for name in sorted(os.listdir(export_dir_base)):
+        path = os.path.join(export_dir_base, name)
+        if not name.startswith(_STAGING_PREFIX) or name.endswith(".lock"):
+            continue
+        lock_path = path + ".lock"
+        if os.path.exists(lock_path):
+            stale = _lock_is_free(lock_path)
+        else:
+            stale = time.time() - _newest_change(path) > _STALE_UNLOCKED_SECONDS
+        if stale:
+            shutil.rmtree(path, ignore_errors=True)
+            removed.append(path)
+    for name in os.listdir(export_dir_base):
+        path = os.path.join(export_dir_base, name)
+        if name.startswith(_STAGING_PREFIX) and name.endswith(".lock"):
+            if not os.path.exists(path[: -len(".lock")]) and _lock_is_free(path):
+                _remove_quietly(path)
+    return removed
+
+
+def _lock_is_free(lock_path: str) -> bool:
+    try:
+        with open(lock_path) as lock:
+            fcntl.flock(lock, fcntl.LOCK_EX | fcntl.LOCK_NB)
+            return True  # closing the file releases it
+    except FileNotFoundError:
+        return False  # its export just finished
+    except OSError:
+        return False  # held: an export is writing
+
+
+def _newest_change(folder: str) -> float:
+    newest = os.path.getmtime(folder)
+    for root, _, files in os.walk(folder):
+        for name in files:
+            try:
+                newest = max(newest, os.path.getmtime(os.path.join(root, name)))
+            except OSError:
+                pass
+    return newest
+
+
+def _remove_quietly(path: str) -> None:
+    try:
+        os.remove(path)
+    except OSError:
+        pass
+
+
+def export_versions(export_dir_base: str) -> list[str]:
+    """The complete versions under `export_dir_base`, newest (highest integer) first.
+
+    Complete: an integer-named folder with `saved_model.pb` and `variables/variables.index`.
+    A caller can fall back from a newest export that fails to load to the next one.
+
+    Returns:
+        Their paths; [] when there is none (or no such folder).
+    """
     if not os.path.isdir(export_dir_base):
-        return None
+        return []
     versions = [
         int(name)
         for name in os.listdir(export_dir_base)
-        if name.isdigit() and os.path.exists(os.path.join(export_dir_base, name, "saved_model.pb"))
+        if name.isdigit()
+        and os.path.exists(os.path.join(export_dir_base, name, "saved_model.pb"))
+        and os.path.exists(os.path.join(export_dir_base, name, "variables", "variables.index"))
     ]
-    return os.path.join(export_dir_base, str(max(versions))) if versions else None
+    return [os.path.join(export_dir_base, str(version)) for version in sorted(versions)[::-1]]
+
+
+def latest_export(export_dir_base: str) -> str | None:
+    """The newest complete version under `export_dir_base` (`export_versions`), or None."""
+    versions = export_versions(export_dir_base)
+    return versions[0] if versions else None
 
 
 # --- video ---------------------------------------------------------------------------------
@@ -327,27 +869,52 @@ class VideoColorizerModule(ColorizerModule):
 
     Signatures, beside `ColorizerModule`'s (where an image is a one-frame video starting from
     the zero state):
-        colorize_video_chunk: `frames` uint8 [B, T, H, W, 1 or 3] (the next T frames of B
+        colorize_video_chunk: `frames` uint8 [B, T, H, W, 1 to 4] (the next T frames of B
             videos), `state_h`, `state_c` float32 (the state returned with the previous chunk)
             -> `colorized` uint8 [B, T, H, W, 3], `state_h`, `state_c`. A stateless server
-            colorizes a stream chunk by chunk by sending back the state it got.
+            colorizes a stream chunk by chunk by sending back the state it got. An empty chunk
+            (B or T 0) gives an empty `colorized` and the state it was given.
         video_state: `frames` uint8 [B, T, H, W, C] -> the zero `state_h`, `state_c` for
             videos of that frame size: the state of a video's first chunk.
+    Both bound B * T * H * W, and B * T times the network's canvas, by `max_pixels`.
     Variables `frame_size` (width, height) and `chunk_frames` (T of training) say how the
     network was trained.
     """
 
-    def __init__(self, network, codec, frame_size, chunk_frames: int, multiple: int, temperature):
-        super().__init__(network, codec, 0, multiple, temperature)
+    def __init__(
+        self,
+        network,
+        codec,
+        frame_size,
+        chunk_frames: int,
+        multiple: int,
+        temperature,
+        max_pixels: int = DEFAULT_MAX_PIXELS,
+    ):
+        super().__init__(network, codec, 0, multiple, temperature, max_pixels=max_pixels)
         self.network = network
         self._frame_size = tuple(int(v) for v in frame_size)
         self.frame_size = tf.Variable(list(self._frame_size), trainable=False, name="frame_size")
         self.chunk_frames = tf.Variable(int(chunk_frames), trainable=False, name="chunk_frames")
 
+    def _checked_frames(self, frames):
+        """Frames [B, T, H, W, C] once they and the network's canvases fit the budget."""
+        frames = check_images(frames, self.max_pixels, leading_axes=2)
+        shape = tf.shape(frames, out_type=tf.int64)
+        canvas_h, canvas_w, *_ = frame_placement(
+            shape[2], shape[3], self._frame_size, self._multiple
+        )
+        canvas = tf.cast(canvas_h, tf.int64) * tf.cast(canvas_w, tf.int64)
+        valid = tf.logical_or(
+            shape[0] * shape[1] == 0, shape[0] * shape[1] * canvas <= self.max_pixels
+        )
+        message = "frames x the network's canvas is over the pixel budget. Received: shape ="
+        return _checked(frames, tf.debugging.Assert(valid, [message, shape, "canvas =", canvas]))
+
     def _colorize(self, images, render_size, temperature=None, with_classes=False):
         del render_size  # frames are placed in the training canvas
         temperature = self._temperature if temperature is None else temperature
-        frames = images[:, tf.newaxis]
+        frames = self._checked_frames(images[:, tf.newaxis])
         state = zero_video_state(self.network, frames, self._frame_size, self._multiple)
         colorized, _ = colorize_chunk(
             self.network, self._codec, frames, state, self._frame_size, self._multiple, temperature
@@ -362,21 +929,32 @@ class VideoColorizerModule(ColorizerModule):
         ]
     )
     def serve_chunk(self, frames, state_h, state_c):
-        colorized, state = colorize_chunk(
-            self.network,
-            self._codec,
-            frames,
-            {"state_h": state_h, "state_c": state_c},
-            self._frame_size,
-            self._multiple,
-            self._temperature,
-        )
-        return {"colorized": colorized, **state}
+        frames = self._checked_frames(frames)
+        shape = tf.shape(frames)
+
+        def empty():
+            return tf.zeros(tf.concat([shape[:4], [3]], 0), tf.uint8), state_h, state_c
+
+        def colorize():
+            colorized, state = colorize_chunk(
+                self.network,
+                self._codec,
+                frames,
+                {"state_h": state_h, "state_c": state_c},
+                self._frame_size,
+                self._multiple,
+                self._temperature,
+            )
+            return colorized, state["state_h"], state["state_c"]
+
+        colorized, new_h, new_c = tf.cond(shape[0] * shape[1] == 0, empty, colorize)
+        return {"colorized": colorized, "state_h": new_h, "state_c": new_c}
 
     @tf.function(
         input_signature=[tf.TensorSpec([None, None, None, None, None], tf.uint8, name="frames")]
     )
     def serve_state(self, frames):
+        frames = self._checked_frames(frames)
         return zero_video_state(self.network, frames, self._frame_size, self._multiple)
 
     def signatures(self):
@@ -387,8 +965,17 @@ class VideoColorizerModule(ColorizerModule):
 
 
 def export_video_saved_model(
-    network, codec, export_dir_base: str, frame_size, chunk_frames: int, multiple: int, temperature
+    network,
+    codec,
+    export_dir_base: str,
+    frame_size,
+    chunk_frames: int,
+    multiple: int,
+    temperature,
+    max_pixels: int = DEFAULT_MAX_PIXELS,
 ) -> str:
     """`export_saved_model` for a recurrent video colorizer (`VideoColorizerModule`)."""
-    module = VideoColorizerModule(network, codec, frame_size, chunk_frames, multiple, temperature)
+    module = VideoColorizerModule(
+        network, codec, frame_size, chunk_frames, multiple, temperature, max_pixels
+    )
     return _write_module(module, export_dir_base)
