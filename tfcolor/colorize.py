@@ -9,15 +9,27 @@ A folder is searched recursively; each image's result is a PNG at the input's re
 same frame count, size and frame rate, its audio copied: a recurrent video model colorizes it
 chunk by chunk with its state carried from chunk to chunk (the export's
 `colorize_video_chunk` signature); any other model colorizes its frames one by one.
-A file that cannot be decoded is reported by name and the rest are still processed; the exit
-status is 1 if any failed. --model is an export (a directory holding saved_model.pb) or a
-model_dir (its latest export). Only TensorFlow and PyAV are needed to run an export.
+A file that cannot be decoded is reported by name and the rest are still processed; so are
+FIFOs, sockets, devices, symlink loops and broken links in the folders (named, never opened;
+a symlinked subfolder is read once). Exit status: 0 all colorized, 1 some inputs failed,
+2 nothing could run (a bad model, input or --output).
+
+Outputs never destroy inputs: --output may not be an input, an input folder may not lie in
+it, and a result that would land on an input file refuses the run. --output may lie inside
+an input folder: it is left out of that folder's search. Each result is written to
+a temporary file in its folder and renamed into place (a symlink already there is replaced,
+not followed); --output is checked to be writable before the first image is computed.
+
+--model is an export (a directory holding saved_model.pb) or a model_dir: its newest export
+that loads (a broken newer one is named in a warning and passed over). Only TensorFlow and
+PyAV are needed to run an export.
 """
 
 from __future__ import annotations
 
 import argparse
 import os
+import re
 import sys
 
 from tfcolor import cli
@@ -25,48 +37,157 @@ from tfcolor.config import IMAGE_EXTENSIONS
 
 
 def find_export(path: str) -> str:
-    """The SavedModel directory for an export or a model_dir (its latest export).
+    """The SavedModel directory for an export or a model_dir (its newest export).
 
     Raises:
         FileNotFoundError: neither form holds a SavedModel.
     """
-    from tfcolor.export import latest_export
+    return _export_candidates(path)[0]
+
+
+def _export_candidates(path: str) -> list[str]:
+    """`path` itself if it is an export, else a model_dir's complete exports, newest first.
+
+    Raises:
+        FileNotFoundError: neither form holds a SavedModel.
+    """
+    from tfcolor.export.serving import export_versions
 
     if os.path.exists(os.path.join(path, "saved_model.pb")):
-        return path
+        return [path]
     for base in (os.path.join(path, "export"), path):
-        export = latest_export(base)
-        if export is not None:
-            return export
+        if os.path.isdir(base):
+            versions = export_versions(base)
+            if versions:
+                return versions
     raise FileNotFoundError(
         f"{path} is neither a SavedModel nor a model_dir with an export "
         "(train with `python -m tfcolor.train`, which exports at the end)"
     )
 
 
-def collect_inputs(inputs: list[str]) -> list[tuple[str, str]]:
-    """(path, relative output name) for every input file (images and videos); folders are
-    searched recursively.
+# What each caller runs, by signature: its input names and an output it reads.
+COLORIZE_SIGNATURES = {"serving_default": ({"image_bytes"}, "colorized_png")}
+
+
+def load_export(path: str, signatures: dict | None = None):
+    """Loads a tfcolor export, or a model_dir's newest export that loads.
+
+    Args:
+        path: an export or a model_dir.
+        signatures: name -> (input names, an output name) the caller needs (default
+            `COLORIZE_SIGNATURES`); an export without them is not a tfcolor export.
+
+    Returns:
+        `(loaded, export, passed_over)`: the loaded SavedModel, its folder, and
+        `(export, reason)` for each newer export of a model_dir that could not be used.
+
+    Raises:
+        FileNotFoundError: no SavedModel there.
+        ValueError: no export there can be used (one line: the newest one's reason).
+    """
+    signatures = COLORIZE_SIGNATURES if signatures is None else signatures
+    passed_over = []
+    for export in _export_candidates(path):
+        try:
+            return _load_checked(export, signatures), export, passed_over
+        except ValueError as error:
+            passed_over.append((export, str(error)))
+    newest, reason = passed_over[0]
+    if len(passed_over) == 1:
+        raise ValueError(f"{newest}: {reason}")
+    raise ValueError(f"none of the {len(passed_over)} exports of {path} loads; {newest}: {reason}")
+
+
+def _load_checked(export: str, signatures: dict):
+    import tensorflow as tf
+
+    try:
+        loaded = tf.saved_model.load(export)
+    except Exception as error:  # noqa: BLE001 - protobuf, OS and TF errors alike: one line
+        reason = _reason(error) if str(error).strip() else type(error).__name__
+        raise ValueError(f"not a loadable SavedModel ({type(error).__name__}: {reason})") from None
+    for name, (inputs, output) in signatures.items():
+        if name not in loaded.signatures:
+            raise ValueError(
+                f"not a tfcolor export: it has no {name} signature (it has: "
+                f"{', '.join(sorted(loaded.signatures)) or 'none'})"
+            )
+        function = loaded.signatures[name]
+        given = set(function.structured_input_signature[1])
+        if not inputs <= given or output not in function.structured_outputs:
+            raise ValueError(
+                f"not a tfcolor export: its {name} signature takes {sorted(given)} and gives "
+                f"{sorted(function.structured_outputs)}, not {sorted(inputs)} -> {output}"
+            )
+    return loaded
+
+
+def collect_inputs(
+    inputs: list[str], output: str | None = None
+) -> tuple[list[tuple[str, str]], list[tuple[str, str]]]:
+    """Every input file (images and videos); folders are searched recursively, leaving out
+    `output` where it lies inside one (an earlier run's results are not inputs).
+
+    Returns:
+        `(pairs, skipped)`: (path, relative output name) of each file, and (path, reason) of
+        what a folder walk left out (`tfcolor.input_pipeline.sources.walk_files`: FIFOs,
+        sockets, devices, symlink loops, broken links).
 
     Raises:
         FileNotFoundError: an input does not exist.
+        ValueError: an input file that is not a regular file (a FIFO would block forever).
     """
+    from tfcolor.input_pipeline.sources import special_file_reason, walk_files
     from tfcolor.video import VIDEO_EXTENSIONS
 
-    pairs = []
+    pairs, skipped = [], []
     for item in inputs:
         if os.path.isdir(item):
-            for root, dirs, files in os.walk(item):
-                dirs.sort()
-                for name in sorted(files):
-                    if name.lower().endswith(IMAGE_EXTENSIONS + tuple(VIDEO_EXTENSIONS)):
-                        path = os.path.join(root, name)
-                        pairs.append((path, os.path.relpath(path, item)))
-        elif os.path.isfile(item):
+            found, left_out = walk_files(item, IMAGE_EXTENSIONS + tuple(VIDEO_EXTENSIONS))
+            pairs.extend(
+                (os.path.join(item, relative), relative)
+                for relative in found
+                if output is None or not cli.within(os.path.join(item, relative), output)
+            )
+            skipped.extend((os.path.join(item, relative), why) for relative, why in left_out)
+        elif os.path.lexists(item):
+            reason = special_file_reason(item)
+            if reason is not None:
+                raise ValueError(f"{item}: {reason}, not an image or video file")
             pairs.append((item, os.path.basename(item)))
         else:
             raise FileNotFoundError(f"{item}: no such file or folder")
-    return pairs
+    return pairs, skipped
+
+
+def _read_input(path: str) -> bytes:
+    """The bytes of an input file, refusing one that became a FIFO or device since the walk.
+
+    Raises:
+        OSError: it cannot be read, or it is not a regular file.
+    """
+    import stat
+
+    descriptor = os.open(path, os.O_RDONLY | getattr(os, "O_NONBLOCK", 0))
+    with os.fdopen(descriptor, "rb") as f:
+        if not stat.S_ISREG(os.fstat(f.fileno()).st_mode):
+            raise OSError(f"{path} is not a regular file")
+        return f.read()
+
+
+def _landing_on_inputs(
+    output: str, targets: list[str], pairs: list[tuple[str, str]]
+) -> tuple[str, str] | None:
+    """(target, input) for the first result that would replace an input file, else None."""
+    inputs = {os.path.realpath(path): path for path, _ in pairs}
+    for name in targets:
+        target = os.path.join(output, name)
+        # The folder resolved, the name not: a symlink at the name is replaced, not followed.
+        real = os.path.join(os.path.realpath(os.path.dirname(target)), os.path.basename(target))
+        if real in inputs:
+            return target, inputs[real]
+    return None
 
 
 def _is_video(path: str) -> bool:
@@ -111,7 +232,10 @@ def _reason(error: Exception) -> str:
     lines = [line.strip() for line in getattr(error, "message", str(error)).splitlines()]
     noise = ("Graph execution error", "Detected at node", "<stack traces", "[[")
     useful = [line for line in lines if line and not line.startswith(noise)]
-    return useful[0] if useful else (lines[0] if lines else type(error).__name__)
+    line = useful[0] if useful else (lines[0] if lines else type(error).__name__)
+    # tf.debugging.Assert's "assertion failed: [message] [data...]": the message is the reason.
+    asserted = re.match(r"assertion failed: \[(.*?)\]", line)
+    return asserted.group(1) if asserted else line
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -122,7 +246,11 @@ def build_parser() -> argparse.ArgumentParser:
     )
     parser.add_argument("inputs", nargs="+", help="image files and folders")
     parser.add_argument("--model", required=True, help="an export or a model_dir")
-    parser.add_argument("--output", required=True, help="folder for the colorized PNGs")
+    parser.add_argument(
+        "--output",
+        required=True,
+        help="folder for the results; not an input, and no input folder inside it",
+    )
     parser.add_argument(
         "--render-size",
         type=cli.non_negative_int,
@@ -168,15 +296,24 @@ class ExportClipColorizer:
         return result["colorized"][0].numpy()
 
 
-def colorize_video_file(loaded, path: str, target: str, chunk_frames: int | None = None) -> int:
+def colorize_video_file(
+    loaded,
+    path: str,
+    target: str,
+    chunk_frames: int | None = None,
+    output_root: str | None = None,
+) -> int:
     """Colorizes the video at `path` into `target` with a loaded export; returns its frames.
 
     A recurrent export (`colorize_video_chunk`) carries its state from chunk to chunk; any
     other colorizes each frame on its own (`colorize_images`). The output keeps the frame
-    count, size and frame rate, and gets the input's audio.
+    count, size and frame rate, and gets the input's audio. It is written to a temporary
+    file beside `target` and renamed onto it (`tfcolor.cli.atomic_target`; `output_root`,
+    default `target`'s folder, is the folder it may not leave through a symlink).
 
     Raises:
         tfcolor.video.VideoError: the video cannot be read (a ValueError).
+        OSError: the output cannot be written.
     """
     import numpy as np
     from tqdm import tqdm
@@ -190,8 +327,8 @@ def colorize_video_file(loaded, path: str, target: str, chunk_frames: int | None
 
     count = 0
     chunk: list[np.ndarray] = []
-    partial = target + ".part.mp4"
-    try:
+    root = output_root or os.path.dirname(target) or "."
+    with cli.atomic_target(target, root) as partial:
         with (
             video_io.VideoWriter(
                 partial, info.fps, info.width, info.height, audio_from=path
@@ -209,11 +346,12 @@ def colorize_video_file(loaded, path: str, target: str, chunk_frames: int | None
                 writer.write(colorize(np.stack(chunk)))
                 progress.update(len(chunk))
                 count += len(chunk)
-        os.replace(partial, target)
-    finally:
-        if os.path.exists(partial):
-            os.remove(partial)
     return count
+
+
+def _error(message: str) -> int:
+    print(f"tfcolor.colorize: error: {message}", file=sys.stderr)
+    return 2
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -221,24 +359,33 @@ def main(argv: list[str] | None = None) -> int:
     args = parser.parse_args(argv)
     cli.quiet_tensorflow()
     try:
-        export = find_export(args.model)
-        pairs = collect_inputs(args.inputs)
-    except FileNotFoundError as error:
-        print(f"tfcolor.colorize: error: {error}", file=sys.stderr)
-        return 2
+        _export_candidates(args.model)  # a mistyped --model is named before the inputs
+        pairs, skipped = collect_inputs(args.inputs, args.output)
+        cli.check_not_input(args.output, args.inputs, "--output", results_checked=True)
+    except (FileNotFoundError, ValueError) as error:
+        return _error(str(error))
+    for path, reason in skipped:
+        print(f"skipped {path}: {reason}", file=sys.stderr)
     if not pairs:
-        print("tfcolor.colorize: error: no image or video files in the inputs", file=sys.stderr)
-        return 2
+        return _error("no image or video files in the inputs")
+    targets = output_names([relative for _, relative in pairs])
+    clash = _landing_on_inputs(args.output, targets, pairs)
+    if clash is not None:
+        return _error(f"--output {args.output}: {clash[0]} would replace the input {clash[1]}")
+    signatures = dict(COLORIZE_SIGNATURES)
+    if args.render_size is not None:
+        signatures["colorize_bytes_at_size"] = ({"image_bytes", "render_size"}, "colorized_png")
     try:
-        os.makedirs(args.output, exist_ok=True)
-    except OSError as error:
-        print(f"tfcolor.colorize: error: --output {args.output}: {error.strerror}", file=sys.stderr)
-        return 2
+        loaded, export, passed_over = load_export(args.model, signatures)
+        cli.prepare_output_folder(args.output, "--output")
+    except (FileNotFoundError, ValueError) as error:
+        return _error(str(error))
+    for broken, reason in passed_over:
+        print(f"tfcolor.colorize: warning: {broken}: {reason}; using {export}", file=sys.stderr)
 
     import tensorflow as tf
     from tqdm import tqdm
 
-    loaded = tf.saved_model.load(export)
     if args.render_size is None:
         serve = loaded.signatures["serving_default"]
         call = lambda data: serve(image_bytes=data)  # noqa: E731
@@ -247,8 +394,11 @@ def main(argv: list[str] | None = None) -> int:
         size = tf.constant(args.render_size, tf.int32)
         call = lambda data: serve(image_bytes=data, render_size=size)  # noqa: E731
 
-    targets = output_names([relative for _, relative in pairs])
-    failed = []
+    # A walked file that could not be opened safely counts as failed (exit status 1); a
+    # folder left out (a symlink loop, a second path to a folder) was only named.
+    extensions = IMAGE_EXTENSIONS + tuple(_video_extensions())
+    failed = [(path, why) for path, why in skipped if path.lower().endswith(extensions)]
+    total = len(pairs) + len(failed)
     videos = [
         (path, name) for (path, _), name in zip(pairs, targets, strict=True) if _is_video(path)
     ]
@@ -258,8 +408,9 @@ def main(argv: list[str] | None = None) -> int:
     for path, target_name in videos:
         target = os.path.join(args.output, target_name)
         try:
-            os.makedirs(os.path.dirname(target) or ".", exist_ok=True)
-            frames = colorize_video_file(loaded, path, target, args.chunk_frames)
+            frames = colorize_video_file(
+                loaded, path, target, args.chunk_frames, output_root=args.output
+            )
             tqdm.write(f"{path}: {frames} frames -> {target}")
         except (tf.errors.OpError, OSError, ValueError) as error:
             message = _reason(error) if isinstance(error, tf.errors.OpError) else str(error)
@@ -267,8 +418,7 @@ def main(argv: list[str] | None = None) -> int:
             tqdm.write(f"skipped {path}: cannot colorize it ({message})", file=sys.stderr)
     for path, target_name in tqdm(images, unit="image", desc="colorizing", disable=not images):
         try:
-            with open(path, "rb") as f:
-                data = f.read()
+            data = _read_input(path)
             png = call(tf.constant([data]))["colorized_png"][0].numpy()
         except (tf.errors.OpError, OSError) as error:
             message = _reason(error)
@@ -277,19 +427,24 @@ def main(argv: list[str] | None = None) -> int:
             continue
         target = os.path.join(args.output, target_name)
         try:
-            os.makedirs(os.path.dirname(target) or ".", exist_ok=True)
-            with open(target, "wb") as f:
-                f.write(png)
+            cli.write_atomic(target, png, args.output)
         except OSError as error:
             failed.append((path, str(error)))
-            tqdm.write(f"skipped {path}: cannot write {target} ({error.strerror})", file=sys.stderr)
-    done = len(pairs) - len(failed)
+            reason = error.strerror or str(error)
+            tqdm.write(f"skipped {path}: cannot write {target} ({reason})", file=sys.stderr)
+    done = total - len(failed)
     kinds = "images" if not videos else ("videos" if not images else "images and videos")
-    print(f"colorized {done} of {len(pairs)} {kinds} into {args.output} with {export}")
+    print(f"colorized {done} of {total} {kinds} into {args.output} with {export}")
     if failed:
         print(f"{len(failed)} failed: " + ", ".join(path for path, _ in failed), file=sys.stderr)
         return 1
     return 0
+
+
+def _video_extensions():
+    from tfcolor.video import VIDEO_EXTENSIONS
+
+    return VIDEO_EXTENSIONS
 
 
 if __name__ == "__main__":

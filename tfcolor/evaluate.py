@@ -13,6 +13,14 @@ contact sheet (gray | predicted | truth) and the ab error curves as PNGs into --
 --data is needed unless the export lies in a model_dir's export/ folder). --temperature sweeps
 the decoding temperature of bin codecs, as the thesis compared T = 0, 0.8 and 1.
 
+--split: the run's own data is measured on its validation split (a folder's held-out share);
+--data of a source the run did not train on is measured whole (`all`).
+
+--output may not be the data folder or the model, nor lie inside the data folder (its PNGs
+would become data); it is checked to be writable before anything is measured, and each file
+is written to a temporary name and renamed into place (a symlink there is replaced, not
+followed).
+
 On video data (--data video:DIR or tfrecord:DIR, or a video model's own data) the clips are
 colorized whole, a recurrent model carrying its state from chunk to chunk and an image model
 frame by frame; the image metrics are over the frames, and the temporal consistency of the
@@ -56,9 +64,9 @@ def build_parser() -> argparse.ArgumentParser:
     )
     parser.add_argument(
         "--split",
-        choices=["validation", "train"],
-        default="validation",
-        help="which part of --data (default: validation; a folder's held-out share)",
+        choices=["validation", "train", "all"],
+        help="which part of the data (default: validation, a folder's held-out share, for the "
+        "run's own data; all, the whole source, for --data the run did not train on)",
     )
     parser.add_argument(
         "--image-size", type=cli.positive_int, help="images are resized and centre-cropped to this"
@@ -109,27 +117,32 @@ def _table(rows: dict[str, dict[str, float]]) -> str:
     return "\n".join(lines)
 
 
+def _error(message: str) -> int:
+    print(f"tfcolor.evaluate: error: {message}", file=sys.stderr)
+    return 2
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = build_parser()
     args = parser.parse_args(argv)
     cli.quiet_tensorflow()
     if not os.path.exists(args.model):
-        print(f"tfcolor.evaluate: error: --model {args.model}: no such folder", file=sys.stderr)
-        return 2
+        return _error(f"--model {args.model}: no such folder")
 
     import numpy as np
     import tensorflow as tf
 
     from tfcolor import evaluation, input_pipeline
-    from tfcolor.colorize import find_export
     from tfcolor.config import Config, DataConfig
 
     run_dir = _run_dir(args.model)
     is_export = os.path.exists(os.path.join(args.model, "saved_model.pb"))
     config = None
     if run_dir is not None:
-        with open(os.path.join(run_dir, "config.json")) as f:
-            config = Config.from_dict(json.load(f))
+        try:
+            config = Config.load(os.path.join(run_dir, "config.json"))
+        except ValueError as error:
+            return _error(str(error))
     data = config.data if config is not None else DataConfig()
     source = os.path.expanduser(args.data) if args.data else None
     for kind in ("folder:", "video:", "tfrecord:"):
@@ -137,17 +150,30 @@ def main(argv: list[str] | None = None) -> int:
             source = kind + os.path.expanduser(source[len(kind) :])
     if source is None and config is None:
         parser.error(f"--data is needed: {args.model} is an export outside a model_dir")
-    if source is not None:
-        # A source of its own: the split comes from it, not from the run's validation split.
+    own = config is not None and source in (None, data.source, data.validation_source)
+    if not own:
+        # A source of its own: measured whole by default, not split like the run's data.
         data.source, data.validation_source, data.classes = source, None, None
+    split = args.split or ("validation" if own else "all")
     if args.image_size:
         data.image_size = args.image_size
     data.batch_size = args.batch_size
     output = args.output or (os.path.join(run_dir, "eval") if run_dir else "tfcolor_eval")
+    data_folders = [
+        text.partition(":")[2]
+        for text in (data.source, data.validation_source)
+        if text and text.partition(":")[0] in ("folder", "video", "tfrecord")
+    ]
+    try:
+        cli.check_not_input(output, data_folders, "--output")
+        cli.check_not_input(output, [args.model], "--output", results_checked=True)
+        cli.prepare_output_folder(output, "--output")
+    except ValueError as error:
+        return _error(str(error))
 
     try:
         if is_export or run_dir is None:
-            colorize_fn, codec_name, codec = _export_colorizer(find_export(args.model))
+            colorize_fn, codec_name, codec = _export_colorizer(args.model)
             if not args.image_size and config is None:
                 data.image_size = colorize_fn.render_size or data.image_size
         else:
@@ -156,7 +182,7 @@ def main(argv: list[str] | None = None) -> int:
             raise ValueError("--temperature applies to bin codecs; this model regresses ab")
         settings = args.temperature or [None]
         if not data.is_video:
-            dataset = input_pipeline.load_images(data, split=args.split, limit=args.limit)
+            dataset = input_pipeline.load_images(data, split=split, limit=args.limit)
             batches = dataset.map(lambda element: element["image"]).batch(data.batch_size)
         weights = codec.pixel_class_weights if codec is not None else None
         rows, curves, sheet = {}, {}, None
@@ -166,7 +192,7 @@ def main(argv: list[str] | None = None) -> int:
             if data.is_video:
                 from tfcolor.video_training import iter_clips, limit_frames
 
-                clips = iter_clips(data, args.split)
+                clips = iter_clips(data, split)
                 measured = evaluation.measure_clips(
                     lambda clip, t=temperature: colorize_fn.clip(clip, t),
                     limit_frames(clips, args.limit) if args.limit else clips,
@@ -186,34 +212,39 @@ def main(argv: list[str] | None = None) -> int:
                 sheet = evaluation.contact_sheet(*measured.samples)
         curves["gray"] = measured.gray_curve
     except (ValueError, FileNotFoundError, tf.errors.OpError) as error:
-        message = getattr(error, "message", str(error)).strip().splitlines()[0]
-        print(f"tfcolor.evaluate: error: {message}", file=sys.stderr)
-        return 2
+        return _error(getattr(error, "message", str(error)).strip().splitlines()[0])
 
-    os.makedirs(output, exist_ok=True)
     report = {
         "model": os.path.abspath(args.model),
         "data": data.source,
-        "split": args.split,
+        "split": split,
         "image_size": data.image_size,
         "images": measured.images,
         "results": rows,
         "ab_error_curve": {label: np.round(c, 6).tolist() for label, c in curves.items()},
     }
-    with open(os.path.join(output, "metrics.json"), "w") as f:
-        json.dump(report, f, indent=2)
-    if sheet is not None:
-        tf.io.write_file(os.path.join(output, "contact_sheet.png"), tf.io.encode_png(sheet))
-    evaluation.plot_error_curves(
-        curves,
-        os.path.join(output, "ab_error_curve.png"),
-        title=f"{os.path.basename(os.path.abspath(args.model))} on {data.source}",
-    )
+    try:
+        cli.write_atomic(
+            os.path.join(output, "metrics.json"),
+            json.dumps(report, indent=2).encode("utf-8"),
+            output,
+        )
+        if sheet is not None:
+            png = tf.io.encode_png(sheet).numpy()
+            cli.write_atomic(os.path.join(output, "contact_sheet.png"), png, output)
+        with cli.atomic_target(os.path.join(output, "ab_error_curve.png"), output) as partial:
+            evaluation.plot_error_curves(
+                curves,
+                partial,
+                title=f"{os.path.basename(os.path.abspath(args.model))} on {data.source}",
+            )
+    except OSError as error:
+        return _error(f"--output {output}: cannot write the results ({error.strerror or error})")
     if data.is_video:
         width, height = data.frame_size
-        print(f"{measured.images} frames of {data.source} ({args.split}), {width}x{height}")
+        print(f"{measured.images} frames of {data.source} ({split}), {width}x{height}")
     else:
-        print(f"{measured.images} images of {data.source} ({args.split}), {data.image_size} px")
+        print(f"{measured.images} images of {data.source} ({split}), {data.image_size} px")
     print(_table(rows))
     print(f"written to {output}: metrics.json, contact_sheet.png, ab_error_curve.png")
     return 0
@@ -264,15 +295,24 @@ class _ExportColorizer:
         return np.concatenate([colorize(clip[i : i + step]) for i in range(0, len(clip), step)])
 
 
-def _export_colorizer(export: str):
-    import tensorflow as tf
+# The signature the measurement runs: its input names and the output it reads.
+_EVALUATE_SIGNATURES = {
+    "colorize_images_at": ({"images", "render_size", "temperature"}, "colorized"),
+}
 
-    loaded = tf.saved_model.load(export)
-    if "colorize_images_at" not in loaded.signatures:
-        raise ValueError(
-            f"{export} has no colorize_images_at signature (exported by an older tfcolor); "
-            "export it again or pass its model_dir"
-        )
+
+def _export_colorizer(path: str):
+    """The colorizer, codec name and codec (None outside a model_dir) of an export, or of a
+    model_dir's newest export that loads (a broken newer one is named in a warning).
+
+    Raises:
+        FileNotFoundError, ValueError: no usable export (one line).
+    """
+    from tfcolor.colorize import load_export
+
+    loaded, export, passed_over = load_export(path, _EVALUATE_SIGNATURES)
+    for broken, reason in passed_over:
+        print(f"tfcolor.evaluate: warning: {broken}: {reason}; using {export}", file=sys.stderr)
     codec = None
     run_dir = _run_dir(export)
     if run_dir is not None and os.path.exists(os.path.join(run_dir, "codec.json")):

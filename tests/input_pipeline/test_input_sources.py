@@ -333,3 +333,65 @@ def test_augmented_tfds_training_is_kept_in_memory_with_its_epoch_length(mock_ci
     steps = input_pipeline.num_examples(data, "train") // 4
     assert int(dataset.cardinality()) == steps > 0
     assert _count(dataset) == steps
+
+
+@pytest.mark.reliability
+def test_walk_files_never_opens_special_files_and_survives_loops(tmp_path, photos):
+    """A FIFO named x.jpg in a data folder hung training; a symlink loop gave a traceback."""
+    import socket
+    import threading
+
+    from tests.helpers import encode
+
+    root = tmp_path / "data"
+    (root / "sub").mkdir(parents=True)
+    outside = tmp_path / "outside"
+    outside.mkdir()
+    (root / "cat.jpg").write_bytes(encode(photos["chelsea"][:40, :48]))
+    (outside / "coffee.png").write_bytes(encode(photos["coffee"][:40, :48], "PNG"))
+    os.mkfifo(root / "x.jpg")
+    (root / "loop.jpg").symlink_to("loop.jpg")
+    (root / "gone.jpg").symlink_to(tmp_path / "nowhere.jpg")
+    (root / "sub" / "up").symlink_to(root)  # a subfolder loop
+    (root / "linked").symlink_to(outside)  # followed, once
+    (root / "again").symlink_to(outside)
+    (root / "readme.txt").write_text("not an image, not reported")
+    server = socket.socket(socket.AF_UNIX)
+    server.bind(str(root / "s.png"))
+    try:
+        files, skipped = sources.walk_files(str(root), (".jpg", ".png"))
+        assert files == ["again/coffee.png", "cat.jpg"]
+        assert dict(skipped) == {
+            "gone.jpg": "a broken symlink",
+            "linked": f"a second path to the folder {outside}",
+            "loop.jpg": "a symlink loop",
+            "s.png": "a socket",
+            "sub/up": f"a symlink loop (to {root})",
+            "x.jpg": "a FIFO",
+        }
+        assert sources.special_file_reason(str(root / "x.jpg")) == "a FIFO"
+        assert sources.special_file_reason(str(root / "cat.jpg")) is None
+
+        # The folder source (training's) reads the photos and never opens the FIFO.
+        data = _folder_config(root, validation_fraction=0.0)
+        done = []
+        reader = threading.Thread(
+            target=lambda: done.append(_names(input_pipeline.load_images(data, split="train"))),
+            daemon=True,
+        )
+        reader.start()
+        reader.join(120)
+        assert done == [["again/coffee.png", "cat.jpg"]], "blocked on the FIFO?"
+    finally:
+        server.close()
+
+
+def test_split_all_reads_a_whole_source(photo_folder, usable_files):
+    data = _folder_config(photo_folder)
+    assert sorted(_names(input_pipeline.load_images(data, split="all"))) == sorted(usable_files)
+    shapes = list(
+        input_pipeline.load_images(DataConfig(source="shapes", image_size=32), split="all")
+    )
+    assert len(shapes) == 2664 + 324
+    with pytest.raises(ValueError, match="'all'"):
+        sources.split_source(data, "everything")
