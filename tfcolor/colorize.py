@@ -36,15 +36,6 @@ from tfcolor import cli
 from tfcolor.config import IMAGE_EXTENSIONS
 
 
-def find_export(path: str) -> str:
-    """The SavedModel directory for an export or a model_dir (its newest export).
-
-    Raises:
-        FileNotFoundError: neither form holds a SavedModel.
-    """
-    return _export_candidates(path)[0]
-
-
 def _export_candidates(path: str) -> list[str]:
     """`path` itself if it is an export, else a model_dir's complete exports, newest first.
 

@@ -101,6 +101,17 @@ def _run_dir(path: str) -> str | None:
     return None
 
 
+def _expanded(source: str | None) -> str | None:
+    """A source string with `~` expanded in its folder (folder:, video:, tfrecord:)."""
+    if source is None:
+        return None
+    source = os.path.expanduser(source)
+    for kind in ("folder:", "video:", "tfrecord:"):
+        if source.startswith(kind):
+            return kind + os.path.expanduser(source[len(kind) :])
+    return source
+
+
 def _table(rows: dict[str, dict[str, float]]) -> str:
     """Metric rows, one column per model setting and the gray baseline last."""
     columns = list(rows)
@@ -144,13 +155,12 @@ def main(argv: list[str] | None = None) -> int:
         except ValueError as error:
             return _error(str(error))
     data = config.data if config is not None else DataConfig()
-    source = os.path.expanduser(args.data) if args.data else None
-    for kind in ("folder:", "video:", "tfrecord:"):
-        if source and source.startswith(kind):
-            source = kind + os.path.expanduser(source[len(kind) :])
+    source = _expanded(args.data) if args.data else None
     if source is None and config is None:
         parser.error(f"--data is needed: {args.model} is an export outside a model_dir")
-    own = config is not None and source in (None, data.source, data.validation_source)
+    own = source is None or (
+        config is not None and source in map(_expanded, (data.source, data.validation_source))
+    )
     if not own:
         # A source of its own: measured whole by default, not split like the run's data.
         data.source, data.validation_source, data.classes = source, None, None
@@ -161,7 +171,7 @@ def main(argv: list[str] | None = None) -> int:
     output = args.output or (os.path.join(run_dir, "eval") if run_dir else "tfcolor_eval")
     data_folders = [
         text.partition(":")[2]
-        for text in (data.source, data.validation_source)
+        for text in map(_expanded, (data.source, data.validation_source))
         if text and text.partition(":")[0] in ("folder", "video", "tfrecord")
     ]
     try:
