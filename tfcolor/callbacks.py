@@ -258,6 +258,7 @@ class Backup(keras.callbacks.BackupAndRestore):
         self._steps = 0
         self._saved_at = 0
         self.restored: BackupState | None = None
+        self.steps_trained = 0  # in this `fit` (a step that finds the data at their end: none)
 
     @property
     def position(self) -> tuple[int, int]:
@@ -283,11 +284,14 @@ class Backup(keras.callbacks.BackupAndRestore):
         # `batch` is the index of the epoch's last step in this fit (several with
         # steps_per_execution).
         offset = self._steps_done if self._current_epoch == self._first_epoch else 0
+        self.steps_trained += 1
         self._steps = offset + batch + 1
         if self._steps - self._saved_at >= self.save_freq and _finite(logs):
             self._save_model()
 
     def on_epoch_end(self, epoch, logs=None):
+        if not self._steps:
+            return  # no step in this epoch (the data ran out): it is not finished
         self._current_epoch = epoch + 1
         self._steps = self._saved_at = 0
         if _finite(logs) and not getattr(self.model, "tfcolor_nan", None):
@@ -345,7 +349,10 @@ class BestCheckpoint(keras.callbacks.ModelCheckpoint):
         )
 
     def _save_model(self, epoch, batch, logs):
-        # Keras' class writes over the file in place; a kill then lost the best weights.
+        # Keras' class writes over the file in place; a kill then lost the best weights. It
+        # also saves an epoch without val_loss (no validation step ran): not the best of any.
+        if (logs or {}).get(self.monitor) is None:
+            return
         if self._should_save_model(epoch, batch, logs, self.filepath):
             save_weights(self.model, self.filepath, epoch=epoch + 1)
 

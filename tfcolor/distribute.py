@@ -30,6 +30,10 @@ error. `distribute_input_fn` feeds an `input_fn` per input pipeline (one per wor
   (`split_global_batches`). The recurrent video models take this path, so that a stream is
   always on the same replica, which keeps its state.
 
+A TF_CONFIG that is set must describe a valid cluster (`cluster_from_tf_config` states the
+rules), whatever the strategy: a malformed one is a ValueError naming the problem, never a
+silent run on one device.
+
 Only the chief (`is_chief`) writes the run's files: checkpoints, backups, TensorBoard logs,
 the export. The other workers write their copies of what involves every worker (the weights
 files, the export: reading distributed variables can need collective ops) into a temporary
@@ -64,6 +68,7 @@ __all__ = [
     "STRATEGIES",
     "DistributedInput",
     "check_batch_size",
+    "cluster_from_tf_config",
     "distribute_input_fn",
     "image_input_fn",
     "is_chief",
@@ -89,7 +94,7 @@ def make_strategy(name: str = "auto") -> tf.distribute.Strategy:
     configure the process's collective ops before TensorFlow initializes its runtime.
 
     Raises:
-        ValueError: an unknown name.
+        ValueError: an unknown name, or a TF_CONFIG that is set but not a valid cluster.
         RuntimeError: `tpu` without a reachable TPU, or `multi_worker` made too late, with
             what to do.
     """
@@ -97,6 +102,7 @@ def make_strategy(name: str = "auto") -> tf.distribute.Strategy:
         raise ValueError(
             f"strategy must be one of {', '.join(STRATEGIES)}. Received: strategy={name!r}"
         )
+    cluster_from_tf_config()  # a malformed TF_CONFIG is an error whatever the strategy
     if name == "auto":
         name = _auto_strategy_name()
     if name not in _STRATEGIES:
@@ -114,11 +120,70 @@ def _auto_strategy_name() -> str:
 
 def _cluster_tasks() -> int:
     """The chief and worker tasks that TF_CONFIG names (0 without TF_CONFIG)."""
-    try:
-        cluster = json.loads(os.environ.get("TF_CONFIG") or "{}").get("cluster", {})
-    except json.JSONDecodeError:
-        return 0
+    cluster = (cluster_from_tf_config() or {}).get("cluster", {})
     return sum(len(cluster.get(kind, [])) for kind in ("chief", "worker"))
+
+
+def cluster_from_tf_config() -> dict | None:
+    """The TF_CONFIG environment variable, checked; None where it is unset or blank.
+
+    The rules (those of TensorFlow's `TFConfigClusterResolver`, made strict): a JSON object
+    with a `cluster` object that maps each job name (`chief`, `worker`, `ps`, `evaluator`...)
+    to a non-empty list of distinct "host:port" strings (port 1-65535), and a `task` object
+    whose `type` is one of the cluster's jobs and whose `index` is an integer in the range of
+    that job's list. Other keys (`rpc_layer`, `environment`) are left to TensorFlow.
+
+    Raises:
+        ValueError: the first rule TF_CONFIG breaks, with what it holds.
+    """
+    text = os.environ.get("TF_CONFIG")
+    if text is None or not text.strip():
+        return None
+    shown = " ".join(text.split())
+    shown = shown if len(shown) <= 80 else shown[:77] + "..."
+
+    def bad(problem: str) -> ValueError:
+        return ValueError(f"TF_CONFIG is not a valid cluster: {problem}. Received: {shown}")
+
+    try:
+        value = json.loads(text)
+    except json.JSONDecodeError as error:
+        raise bad(f"invalid JSON ({error.msg} at character {error.pos})") from None
+    if not isinstance(value, dict):
+        raise bad(f"expected a JSON object, got {type(value).__name__}")
+    cluster = value.get("cluster")
+    if not isinstance(cluster, dict) or not cluster:
+        raise bad('"cluster" must be an object of job name -> list of "host:port"')
+    for job, addresses in cluster.items():
+        if not isinstance(addresses, list) or not addresses:
+            raise bad(f'cluster job "{job}" must be a non-empty list of "host:port"')
+        for address in addresses:
+            if not _host_port(address):
+                raise bad(f'cluster job "{job}" has {address!r}, not a "host:port" string')
+        if len(set(addresses)) != len(addresses):
+            raise bad(f'cluster job "{job}" names an address twice')
+    task = value.get("task")
+    if not isinstance(task, dict):
+        raise bad('"task" must be an object with "type" and "index"')
+    task_type, index = task.get("type"), task.get("index", 0)
+    if task_type not in cluster:
+        raise bad(f"task type {task_type!r} is not a job of the cluster ({', '.join(cluster)})")
+    if isinstance(index, bool) or not isinstance(index, int):
+        raise bad(f"task index {index!r} is not an integer")
+    if not 0 <= index < len(cluster[task_type]):
+        raise bad(
+            f'task index {index} is out of range: job "{task_type}" has '
+            f"{len(cluster[task_type])} task(s)"
+        )
+    return value
+
+
+def _host_port(address) -> bool:
+    """Whether `address` is a "host:port" string (IPv6 hosts in brackets)."""
+    if not isinstance(address, str) or ":" not in address:
+        return False
+    host, port = address.rsplit(":", 1)
+    return bool(host.strip()) and " " not in address and port.isdigit() and 0 < int(port) < 65536
 
 
 def _create(name: str) -> tf.distribute.Strategy:
@@ -241,6 +306,7 @@ def distribute_input_fn(
     input_fn: Callable,
     steps_per_epoch: int | None = None,
     expected_steps: int | None = None,
+    skip_steps: int = 0,
 ) -> DistributedInput:
     """`input_fn`'s batches over the strategy's replicas.
 
@@ -260,6 +326,7 @@ def distribute_input_fn(
         steps_per_epoch: the global steps of an epoch, if the caller sets them.
         expected_steps: the global steps of one pass over the data where the dataset's
             cardinality is unknown and the caller knows them.
+        skip_steps: global steps the data leave out first (a resumed epoch's trained steps).
 
     Returns:
         A `DistributedInput`.
@@ -281,6 +348,8 @@ def distribute_input_fn(
         dataset, steps = input_pipeline.repeat_epochs(
             dataset, steps_per_epoch or steps, expected_steps
         )
+        if skip_steps:
+            dataset = dataset.skip(skip_steps * local)  # a step takes one batch per replica
         if not steps:
             dataset = _unknown_length(_open_batch_dimension(dataset))
         found.append((dataset.element_spec, steps))

@@ -4,10 +4,16 @@ Everything about a run lives under `model_dir`:
 
     config.json         the resolved Config
     codec.json, codec_state.npz   the codec and its fitted statistics
-    backup/             the resume backup (weights + optimizer + epoch), written every
-                        `backup_every_steps` steps and every epoch, kept after training
-    best.weights.h5     the weights with the lowest validation loss so far
+    backup/             the resume backup (weights + optimizer, each file carrying its epoch
+                        and step), written every `backup_every_steps` steps and every epoch,
+                        kept after training: latest.weights.h5, previous.weights.h5 (the
+                        state before) and training_metadata.json
+    best.weights.h5     the weights with the lowest validation loss so far (+ .json record)
     final.weights.h5    the weights at the end of the last `train` call
+
+Every weights file and record is written to a temporary file and renamed into place, so a kill
+at any moment leaves the old file or the new one; a file found unreadable anyway (truncated by
+a full disk, spoiled by hand) costs one warning line, and the newest readable state is used.
     logs/train, logs/validation   TensorBoard
     samples/            the fixed validation images of the TensorBoard panel, as PNG
     export/<version>/   SavedModels
@@ -439,8 +445,7 @@ class Colorizer:
         self.model.tfcolor_nan = None
         stop_on_nan = callbacks_lib.StopOnNaN()
         validation = validation_fn() if validation_fn else None
-        iterations = int(self.model.optimizer.iterations)
-        histories = []
+        histories, trained = [], 0
         # Every worker writes the weights files (reading distributed variables may need all
         # of them); the chief into model_dir, the others into a scratch folder, removed after.
         with distribute.scratch_dir(self.strategy) as scratch:
@@ -482,9 +487,11 @@ class Colorizer:
                         shuffle=False,  # the input pipeline shuffles
                     )
                 histories.append(history.history)
-                if stop_on_nan.where is not None:
+                # Counted by the backup: Keras' step counter also counts the step that finds
+                # the data at their end.
+                trained += backup.steps_trained
+                if stop_on_nan.where is not None or not backup.steps_trained:
                     break
-            trained = int(self.model.optimizer.iterations) - iterations
             if stop_on_nan.where is None and trained > 0:
                 callbacks_lib.save_weights(
                     self.model,

@@ -7,7 +7,8 @@ With no flags it trains the thesis U-Net (324 grid bins) on the built-in `shapes
     tensorboard --logdir runs
 
 Running the same command again continues the run in --model-dir (after a crash or kill too,
-from its last backup); a larger --epochs trains further.
+from its last backup, inside the epoch it stopped in); a larger --epochs trains further. A run
+that has finished prints its latest export again instead of writing a new version.
 """
 
 from __future__ import annotations
@@ -176,7 +177,8 @@ def build_parser() -> argparse.ArgumentParser:
         choices=config_lib.STRATEGIES,
         help="distribution: auto (default: multi_worker when TF_CONFIG names a cluster, "
         "mirrored over several GPUs, else one device), one_device, mirrored (this machine's "
-        "GPUs), multi_worker (the cluster in TF_CONFIG), tpu; --batch-size is the global batch",
+        "GPUs), multi_worker (the cluster in TF_CONFIG), tpu; --batch-size is the global "
+        "batch. A TF_CONFIG that is set must be a valid cluster under every strategy (exit 2)",
     )
     train.add_argument(
         "--render-size",
@@ -318,14 +320,16 @@ def main(argv: list[str] | None = None) -> int:
 
     try:
         colorizer = Colorizer(config, model_dir)
-        colorizer.train(verbose=args.verbose)
+        history = colorizer.train(verbose=args.verbose)
         results = colorizer.evaluate()
     except TrainingDivergedError as error:
         print(f"tfcolor.train: {error}", file=sys.stderr)
         return 1
-    except (ValueError, FileNotFoundError, RuntimeError) as error:
-        # RuntimeError: a strategy that cannot start (--strategy tpu without a TPU).
-        print(f"tfcolor.train: error: {error}", file=sys.stderr)
+    except (ValueError, OSError, RuntimeError) as error:
+        # RuntimeError: a strategy that cannot start (--strategy tpu without a TPU);
+        # OSError: a file of the run or the data that cannot be read or written.
+        message = " ".join(str(error).split())
+        print(f"tfcolor.train: error: {message}", file=sys.stderr)
         return 2
 
     if colorizer.is_chief:
@@ -365,9 +369,26 @@ def main(argv: list[str] | None = None) -> int:
             + f"  (colorfulness of the truth: {results.get('colorfulness_true', float('nan')):.3f})"
         )
     if not args.no_export:
-        export = colorizer.export_saved_model()
-        print(f"exported: {export or 'by the chief (this worker is not the chief)'}")
+        current = None if history else _current_export(colorizer)
+        if current:
+            print(f"exported: {current} (unchanged: this call trained no step)")
+        else:
+            export = colorizer.export_saved_model()
+            print(f"exported: {export or 'by the chief (this worker is not the chief)'}")
     return 0
+
+
+def _current_export(colorizer) -> str | None:
+    """The run's latest export where it is newer than its final weights (nothing to export
+    again), else None."""
+    from tfcolor.export import serving
+
+    export = serving.latest_export(colorizer.export_dir_base)
+    final = os.path.join(colorizer.model_dir, "final.weights.h5")
+    if export is None or not os.path.exists(final):
+        return None
+    written = os.path.getmtime(os.path.join(export, "saved_model.pb"))
+    return export if written >= os.path.getmtime(final) else None
 
 
 if __name__ == "__main__":
