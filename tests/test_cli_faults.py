@@ -88,6 +88,18 @@ def test_colorize_never_writes_over_its_inputs(trained_run, photo_folder, tmp_pa
     assert (output / "cat.png").read_bytes().startswith(b"\x89PNG")
     assert sorted(os.listdir(output)) == ["cat.png", "coffee.png"]  # no temporary file left
 
+    # A symlinked folder inside --output may not lead the results outside it.
+    nested = tmp_path / "nested_in" / "sub"
+    nested.mkdir(parents=True)
+    shutil.copy(photo_folder / "cat.jpg", nested / "cat.jpg")
+    elsewhere = tmp_path / "elsewhere"
+    elsewhere.mkdir()
+    (output / "sub").symlink_to(elsewhere)
+    status = colorize.main([str(nested.parent), "--model", export, "--output", str(output)])
+    assert status == 1
+    assert "leads outside" in capsys.readouterr().err
+    assert os.listdir(elsewhere) == []
+
     # Inside the input folder: allowed, and a second run does not colorize the first's results.
     inside = photo_folder / "colorized"
     for _ in range(2):
