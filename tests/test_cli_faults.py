@@ -55,6 +55,7 @@ def _snapshot(folder):
     return {path.name: path.read_bytes() for path in sorted(folder.iterdir()) if path.is_file()}
 
 
+@pytest.mark.slow  # 13-21 s on 2 shared cores: eight colorize runs, each loading the export
 def test_colorize_never_writes_over_its_inputs(trained_run, photo_folder, tmp_path, capsys):
     from tfcolor import colorize
 
