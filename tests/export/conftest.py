@@ -63,3 +63,11 @@ def small_budget_export(trained_run, tmp_path_factory):
         temperature=colorizer.config.codec.temperature,
         max_pixels=SMALL_BUDGET,
     )
+
+
+@pytest.fixture(scope="session")
+def small_budget_loaded(small_budget_export):
+    """`small_budget_export` loaded once (`tf.saved_model.load`), for the in-process tests."""
+    import tensorflow as tf
+
+    return tf.saved_model.load(small_budget_export)

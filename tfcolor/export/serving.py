@@ -115,9 +115,20 @@ def _budget_side(max_pixels):
     return tf.where((side + 1) * (side + 1) <= max_pixels, side + 1, side)
 
 
-def _checked(value, *assertions):
-    """`value` that can only be computed after `assertions` (ops) have passed."""
-    with tf.control_dependencies(assertions):
+def _checked(value, *requirements):
+    """`value` computed only once every requirement holds, else InvalidArgumentError.
+
+    Args:
+        value: a tensor.
+        *requirements: (bool scalar, list of message parts and tensors) pairs, checked in
+            order, each only after the previous one passed: the error names the first
+            problem (a later check may be meaningless after it).
+    """
+    assertions = []
+    for condition, message in requirements:
+        with tf.control_dependencies(assertions[-1:]):
+            assertions.append(tf.debugging.Assert(condition, message))
+    with tf.control_dependencies(assertions[-1:]):
         return tf.identity(value)
 
 
@@ -128,7 +139,7 @@ def check_render_size(render_size, max_pixels):
     size = tf.cast(render_size, tf.int64)
     valid = tf.logical_and(size >= 0, size <= side)
     message = "render_size must be in [0, the pixel budget's side]. Received: render_size ="
-    return _checked(render_size, tf.debugging.Assert(valid, [message, size, "side =", side]))
+    return _checked(render_size, (valid, [message, size, "side =", side]))
 
 
 def check_temperature(temperature):
@@ -136,7 +147,7 @@ def check_temperature(temperature):
     InvalidArgumentError (NaN fails both comparisons)."""
     valid = tf.logical_and(temperature >= 0.0, temperature <= 1.0)
     message = "temperature must be finite and in [0, 1]. Received: temperature ="
-    return _checked(temperature, tf.debugging.Assert(valid, [message, temperature]))
+    return _checked(temperature, (valid, [message, temperature]))
 
 
 def check_images(images, max_pixels, leading_axes: int = 1):
@@ -157,16 +168,16 @@ def check_images(images, max_pixels, leading_axes: int = 1):
     pixels = tf.minimum(tf.reduce_prod(capped[:leading_axes]), max_pixels + 1) * tf.minimum(
         capped[leading_axes] * capped[leading_axes + 1], max_pixels + 1
     )
-    assertions = [
-        tf.debugging.Assert(
+    requirements = [
+        (
             tf.logical_and(channels >= 1, channels <= 4),
             ["images must have 1 to 4 channels. Received: shape =", shape],
         ),
-        tf.debugging.Assert(
+        (
             tf.logical_or(batch == 0, tf.logical_and(height >= 1, width >= 1)),
             ["images must have at least one pixel. Received: shape =", shape],
         ),
-        tf.debugging.Assert(
+        (
             pixels <= max_pixels,
             [
                 "images are over the pixel budget. Received: shape =",
@@ -176,7 +187,7 @@ def check_images(images, max_pixels, leading_axes: int = 1):
             ],
         ),
     ]
-    return _checked(images, *assertions)
+    return _checked(images, *requirements)
 
 
 def _header(encoded):
@@ -199,7 +210,8 @@ def _big_endian(header, start: int, count: int):
 
 
 def _require(condition, *message):
-    return tf.debugging.Assert(condition, list(message))
+    """A requirement for `_checked`: a bool scalar and the error message's parts."""
+    return condition, list(message)
 
 
 def _jpeg_size(encoded, header, length):
@@ -393,12 +405,12 @@ def check_encoded(encoded, max_pixels):
     """`encoded` (string scalar) once its header gives at least one pixel and at most
     `max_pixels`; else InvalidArgumentError, before anything is decoded."""
     height, width, pixels = _traced_encoded_image_size(encoded)
-    assertions = [
-        tf.debugging.Assert(
+    requirements = [
+        (
             tf.logical_and(height >= 1, width >= 1),
             ["image header gives an empty image. Received: height, width =", height, width],
         ),
-        tf.debugging.Assert(
+        (
             pixels <= max_pixels,
             [
                 "image over the pixel budget. Received: height, width, pixels =",
@@ -410,7 +422,7 @@ def check_encoded(encoded, max_pixels):
             ],
         ),
     ]
-    return _checked(encoded, *assertions)
+    return _checked(encoded, *requirements)
 
 
 class ColorizerModule(tf.Module):
@@ -501,7 +513,7 @@ class ColorizerModule(tf.Module):
         side = tf.cast(render_size, tf.int64)
         valid = batch * side * side <= self.max_pixels  # side^2 <= budget: no overflow
         message = "images x render_size^2 is over the pixel budget. Received: N, render_size ="
-        return _checked(render_size, tf.debugging.Assert(valid, [message, batch, side]))
+        return _checked(render_size, (valid, [message, batch, side]))
 
     @tf.function(
         input_signature=[
@@ -909,7 +921,7 @@ class VideoColorizerModule(ColorizerModule):
             shape[0] * shape[1] == 0, shape[0] * shape[1] * canvas <= self.max_pixels
         )
         message = "frames x the network's canvas is over the pixel budget. Received: shape ="
-        return _checked(frames, tf.debugging.Assert(valid, [message, shape, "canvas =", canvas]))
+        return _checked(frames, (valid, [message, shape, "canvas =", canvas]))
 
     def _colorize(self, images, render_size, temperature=None, with_classes=False):
         del render_size  # frames are placed in the training canvas
