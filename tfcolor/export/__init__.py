@@ -1,10 +1,21 @@
 """SavedModel export for TF Serving and the command line (see `serving`)."""
 
 from tfcolor.export.serving import (
+    DEFAULT_MAX_PIXELS,
     ColorizerModule,
     colorize_batch,
+    encoded_image_size,
     export_saved_model,
+    export_versions,
     latest_export,
 )
 
-__all__ = ["ColorizerModule", "colorize_batch", "export_saved_model", "latest_export"]
+__all__ = [
+    "DEFAULT_MAX_PIXELS",
+    "ColorizerModule",
+    "colorize_batch",
+    "encoded_image_size",
+    "export_saved_model",
+    "export_versions",
+    "latest_export",
+]
