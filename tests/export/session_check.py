@@ -35,6 +35,33 @@ def comparable(value):
     return [value]
 
 
+def bounds_in_session(session, meta_graph, inputs):
+    """What the session answers to input out of bounds: the error's class name per case."""
+    png = bytearray(bytes(inputs["png"]))
+    png[16:24] = (30000).to_bytes(4, "big") * 2  # IHDR claims 30000 x 30000
+    cases = {
+        "huge_png": ("serving_default", {"image_bytes": np.array([bytes(png)], dtype=object)}),
+        "nan_temperature": (
+            "colorize_images_at",
+            {"images": inputs["images"], "render_size": 16, "temperature": float("nan")},
+        ),
+        "negative_render_size": (
+            "colorize_images_at",
+            {"images": inputs["images"], "render_size": -1, "temperature": 0.5},
+        ),
+    }
+    answers = {}
+    for case, (name, feeds) in cases.items():
+        signature_def = meta_graph.signature_def[name]
+        fetches = [info.name for info in signature_def.outputs.values()]
+        try:
+            session.run(fetches, {signature_def.inputs[k].name: v for k, v in feeds.items()})
+            answers[case] = "no error"
+        except tf.errors.OpError as error:
+            answers[case] = type(error).__name__
+    return answers
+
+
 def session_config():
     """Grappler off: these graphs run once, optimizing them took most of the time."""
     config = tf.compat.v1.ConfigProto()
@@ -77,6 +104,7 @@ def main():
                         ),
                     }
                 report["signatures"][name] = differences
+            report["bounds"] = bounds_in_session(session, meta_graph, inputs)
         report["tfcolor_imported"] = any(module.startswith("tfcolor") for module in sys.modules)
         print(json.dumps(report), flush=True)
 

@@ -61,6 +61,8 @@ def test_every_signature_runs_in_the_session_loader(
     }
     for report in reports:
         assert report["tfcolor_imported"] is False
+        # The bounds hold in the session too, as InvalidArgument.
+        assert set(report["bounds"].values()) == {"InvalidArgumentError"}, report["bounds"]
         signatures = report["signatures"]
         outputs = {name: sorted(signatures[name]) for name in signatures}
         assert outputs == expected[report["export"]], report
