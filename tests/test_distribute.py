@@ -76,6 +76,18 @@ def test_per_replica_batches_are_shared_step_by_step_between_pipelines():
     assert int(distribute.pipeline_share(per_replica, context).cardinality()) == 4
 
 
+@pytest.mark.reliability
+def test_a_resumed_epoch_skips_its_trained_steps_and_the_next_starts_whole():
+    # 5 steps an epoch; a backup after step 2: the rest of that epoch, then whole epochs.
+    strategy = distribute.make_strategy("auto")
+    batches = tf.data.Dataset.range(10).batch(2)
+    for input_fn in (lambda: batches, lambda input_context: batches):
+        rest = distribute.distribute_input_fn(strategy, input_fn, 5, skip_steps=2)
+        firsts = [int(batch[0]) for batch, _ in zip(rest.dataset, range(6), strict=False)]
+        assert rest.steps_per_epoch == 5
+        assert firsts == [4, 6, 8, 0, 2, 4]
+
+
 def test_train_flags_set_precision_and_strategy():
     from tfcolor import train
 

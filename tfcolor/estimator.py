@@ -434,14 +434,16 @@ class Colorizer:
             done, skip = done + 1, 0
         if done >= epochs:
             return {}
-        phases = [(dataset, done, epochs, steps_known, 0)]
+        # (data, first epoch, steps an epoch, steps trained before, whether it ends after
+        # its first epoch)
+        phases = [(dataset, done, steps_known, 0, False)]
         if skip:
             rest, _, _ = self._epochs_of(input_fn, own_pipeline, steps_per_epoch, skip=skip)
             remaining = steps_known - skip if steps_known else None
             logging.info("resuming epoch %d after its step %d", done + 1, skip)
-            phases = [(rest, done, done + 1, remaining, skip)]
+            phases = [(rest, done, remaining, skip, True)]
             if done + 1 < epochs:
-                phases.append((dataset, done + 1, epochs, steps_known, 0))
+                phases.append((dataset, done + 1, steps_known, 0, False))
         self.model.tfcolor_nan = None
         stop_on_nan = callbacks_lib.StopOnNaN()
         validation = validation_fn() if validation_fn else None
@@ -450,7 +452,7 @@ class Colorizer:
         # of them); the chief into model_dir, the others into a scratch folder, removed after.
         with distribute.scratch_dir(self.strategy) as scratch:
             root = scratch or self.model_dir
-            for phase_data, first, last, phase_steps, steps_done in phases:
+            for phase_data, first, phase_steps, steps_done, one_epoch in phases:
                 backup = callbacks_lib.Backup(
                     os.path.join(root, "backup"),
                     self.config.train.backup_every_steps,
@@ -467,7 +469,16 @@ class Colorizer:
                             record_path=self._path("best.weights.h5.json"),
                         )
                     )
-                logging.info("training %s from epoch %d to %d", self.model_dir, first, last)
+                if one_epoch:
+                    # Keras' progress then reads "Epoch 2/3" with the epoch's remaining steps.
+                    run_callbacks.append(
+                        keras.callbacks.LambdaCallback(
+                            on_epoch_end=lambda epoch, logs: setattr(
+                                self.model, "stop_training", True
+                            )
+                        )
+                    )
+                logging.info("training %s from epoch %d to %d", self.model_dir, first, epochs)
                 # In the strategy's scope: Keras reads the epoch's metrics from their
                 # per-replica variables there, and only in a cross-replica context does that
                 # sum the replicas.
@@ -479,7 +490,7 @@ class Colorizer:
                     history = self.model.fit(
                         phase_data,
                         validation_data=validation,
-                        epochs=last,
+                        epochs=epochs,
                         initial_epoch=first,
                         steps_per_epoch=phase_steps,
                         callbacks=[*run_callbacks, *callbacks],
@@ -490,8 +501,8 @@ class Colorizer:
                 # Counted by the backup: Keras' step counter also counts the step that finds
                 # the data at their end.
                 trained += backup.steps_trained
-                if stop_on_nan.where is not None or not backup.steps_trained:
-                    break
+                if stop_on_nan.where is not None or backup.position[0] <= first:
+                    break  # diverged, stopped by a callback inside the epoch, or no data
             if stop_on_nan.where is None and trained > 0:
                 callbacks_lib.save_weights(
                     self.model,
@@ -546,15 +557,18 @@ class Colorizer:
         return distributed.dataset, distributed.steps_per_epoch, distributed.element_spec
 
     def _check_one_batch(self) -> None:
-        """Raises ValueError where the own training data hold fewer images than one batch
-        (training drops a last, smaller batch, so an epoch would train no step)."""
+        """Raises ValueError where the own training data give no full batch (training drops
+        a last, smaller batch, so an epoch would train no step)."""
+        if self._count_training_steps() == 0:
+            raise ValueError(self._too_little_data())
+
+    def _too_little_data(self) -> str:
         count = input_pipeline.num_examples(self.config.data, "train")
-        if count is not None and count < self.config.data.batch_size:
-            raise ValueError(
-                f"the training data ({self.config.data.source}) hold {count} usable images, "
-                f"fewer than one batch of {self.config.data.batch_size}; give more images or "
-                "a smaller --batch-size"
-            )
+        return (
+            f"the training data ({self.config.data.source}) hold {count} usable images, "
+            f"fewer than one batch of {self.config.data.batch_size}; give more images or a "
+            "smaller --batch-size"
+        )
 
     def _chief_callbacks(self, validating: bool) -> list[keras.callbacks.Callback]:
         """The callbacks that only write files (TensorBoard, image panels, samples/): the
@@ -584,7 +598,7 @@ class Colorizer:
     def _count_training_steps(self) -> int | None:
         """Batches in one epoch of the own training pipeline; None when unknown."""
         count = input_pipeline.num_examples(self.config.data, "train")
-        return count // self.config.data.batch_size if count else None
+        return None if count is None else count // self.config.data.batch_size
 
     def _metric_callbacks(self) -> list[keras.callbacks.Callback]:
         """The callbacks that add validation image metrics to the epoch logs."""

@@ -222,6 +222,14 @@ class VideoColorizer(Colorizer):
     def _count_training_steps(self) -> int | None:
         return self._video_pipeline().count_steps(self.config.data, "train")
 
+    def _too_little_data(self) -> str:
+        data = self.config.data
+        return (
+            f"the training videos ({data.source}) give no full batch of {data.batch_size} "
+            f"streams of {data.chunk_frames}-frame chunks; give more or longer videos or a "
+            "smaller --batch-size"
+        )
+
     def fit_codec(self, ab_batches=None) -> None:
         if ab_batches is None:
 
