@@ -36,7 +36,8 @@ def comparable(value):
 
 
 def bounds_in_session(session, meta_graph, inputs):
-    """What the session answers to input out of bounds: the error's class name per case."""
+    """What the session answers to input out of bounds (the error's class name per case) and
+    to empty batches (each output's shape)."""
     png = bytearray(bytes(inputs["png"]))
     png[16:24] = (30000).to_bytes(4, "big") * 2  # IHDR claims 30000 x 30000
     cases = {
@@ -49,14 +50,28 @@ def bounds_in_session(session, meta_graph, inputs):
             "colorize_images_at",
             {"images": inputs["images"], "render_size": -1, "temperature": 0.5},
         ),
+        "empty_bytes": ("serving_default", {"image_bytes": np.array([], dtype=object)}),
+        "empty_images": ("colorize_images", {"images": inputs["images"][:0]}),
     }
+    if "video_state" in meta_graph.signature_def:
+        frames = inputs["frames"]
+        state = session.run(
+            {
+                key: info.name
+                for key, info in meta_graph.signature_def["video_state"].outputs.items()
+            },
+            {meta_graph.signature_def["video_state"].inputs["frames"].name: frames[:0]},
+        )
+        cases["empty_chunk"] = ("colorize_video_chunk", {"frames": frames[:0], **state})
     answers = {}
     for case, (name, feeds) in cases.items():
         signature_def = meta_graph.signature_def[name]
-        fetches = [info.name for info in signature_def.outputs.values()]
+        fetches = {key: info.name for key, info in signature_def.outputs.items()}
         try:
-            session.run(fetches, {signature_def.inputs[k].name: v for k, v in feeds.items()})
-            answers[case] = "no error"
+            outputs = session.run(
+                fetches, {signature_def.inputs[k].name: v for k, v in feeds.items()}
+            )
+            answers[case] = {key: list(np.shape(value)) for key, value in outputs.items()}
         except tf.errors.OpError as error:
             answers[case] = type(error).__name__
     return answers

@@ -182,49 +182,36 @@ def test_tensor_budget_render_size_and_temperature(small_budget_loaded):
         assert out["colorized"].shape == (1, 8, 8, 3)
 
 
-def test_empty_batches_give_empty_results(small_budget_loaded, classifier_export, video_export):
-    for loaded in (
-        small_budget_loaded,
-        tf.saved_model.load(classifier_export),
-        tf.saved_model.load(video_export),
-    ):
-        signatures = loaded.signatures
-        no_bytes = tf.constant([], tf.string)
-        assert signatures["serving_default"](image_bytes=no_bytes)["colorized_png"].shape == (0,)
-        out = signatures["colorize_bytes_at_size"](
-            image_bytes=no_bytes, render_size=tf.constant(16)
-        )
-        assert out["colorized_png"].shape == (0,)
-        out = signatures["colorize_images"](images=tf.zeros([0, 9, 7, 1], tf.uint8))
-        assert out["colorized"].shape == (0, 9, 7, 3) and out["colorized"].dtype == tf.uint8
-        if "class_probabilities" in out:
-            assert out["class_probabilities"].shape == (0, 2)
-        out = signatures["colorize_images_at"](
-            images=tf.zeros([0, 9, 7, 3], tf.uint8),
-            render_size=tf.constant(16),
-            temperature=tf.constant(0.5),
-        )
-        assert out["colorized"].shape == (0, 9, 7, 3)
-    frames = tf.zeros([1, 2, 24, 32, 1], tf.uint8)
-    state = signatures["video_state"](frames=frames)
-    for empty in ([0, 2, 24, 32, 1], [1, 0, 24, 32, 1]):
-        out = signatures["colorize_video_chunk"](
-            frames=tf.zeros(empty, tf.uint8),
-            state_h=state["state_h"][: empty[0]],
-            state_c=state["state_c"][: empty[0]],
-        )
-        assert out["colorized"].shape == tuple(empty[:4]) + (3,)
-        np.testing.assert_array_equal(out["state_h"], state["state_h"][: empty[0]])
-    assert (
-        signatures["video_state"](frames=tf.zeros([0, 1, 24, 32, 1], tf.uint8))["state_h"].shape[0]
-        == 0
+def test_empty_batches_give_empty_results(small_budget_loaded):
+    """Here in-process; the classification and video exports' empty batches, in the session
+    loader, in test_session_loader.py."""
+    signatures = small_budget_loaded.signatures
+    no_bytes = tf.constant([], tf.string)
+    assert signatures["serving_default"](image_bytes=no_bytes)["colorized_png"].shape == (0,)
+    out = signatures["colorize_bytes_at_size"](image_bytes=no_bytes, render_size=tf.constant(16))
+    assert out["colorized_png"].shape == (0,)
+    out = signatures["colorize_images"](images=tf.zeros([0, 9, 7, 1], tf.uint8))
+    assert out["colorized"].shape == (0, 9, 7, 3) and out["colorized"].dtype == tf.uint8
+    out = signatures["colorize_images_at"](
+        images=tf.zeros([0, 9, 7, 3], tf.uint8),
+        render_size=tf.constant(16),
+        temperature=tf.constant(0.5),
     )
+    assert out["colorized"].shape == (0, 9, 7, 3)
+
+
+def test_video_chunks_are_bounded(video_export):
+    loaded = tf.saved_model.load(video_export)
+    state = loaded.signatures["video_state"](frames=tf.zeros([1, 2, 24, 32, 1], tf.uint8))
+    chunk = loaded.signatures["colorize_video_chunk"]
+    # A time-empty chunk keeps the state it was given.
+    out = chunk(frames=tf.zeros([1, 0, 24, 32, 1], tf.uint8), **state)
+    assert out["colorized"].shape == (1, 0, 24, 32, 3)
+    np.testing.assert_array_equal(out["state_h"], state["state_h"])
     with pytest.raises(INVALID, match="over the pixel budget"):
-        signatures["colorize_video_chunk"](
-            frames=tf.zeros([1, 5, 1000, 1000, 1], tf.uint8),
-            state_h=state["state_h"],
-            state_c=state["state_c"],
-        )
+        chunk(frames=tf.zeros([1, 5, 1000, 1000, 1], tf.uint8), **state)
+    with pytest.raises(INVALID, match="1 to 4 channels"):
+        chunk(frames=tf.zeros([1, 1, 24, 32, 6], tf.uint8), **state)
 
 
 def test_constructor_refuses_bounds_it_cannot_serve(trained_run, tmp_path):

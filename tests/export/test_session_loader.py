@@ -61,8 +61,14 @@ def test_every_signature_runs_in_the_session_loader(
     }
     for report in reports:
         assert report["tfcolor_imported"] is False
-        # The bounds hold in the session too, as InvalidArgument.
-        assert set(report["bounds"].values()) == {"InvalidArgumentError"}, report["bounds"]
+        # The bounds hold in the session too, as InvalidArgument; empty batches stay empty.
+        bounds = report["bounds"]
+        for case in ("huge_png", "nan_temperature", "negative_render_size"):
+            assert bounds[case] == "InvalidArgumentError", (case, bounds)
+        assert bounds["empty_bytes"] == {"colorized_png": [0]}, bounds
+        assert bounds["empty_images"]["colorized"] == [0, 20, 28, 3], bounds
+        if "class_probabilities" in bounds["empty_images"]:
+            assert bounds["empty_images"]["class_probabilities"] == [0, 2], bounds
         signatures = report["signatures"]
         outputs = {name: sorted(signatures[name]) for name in signatures}
         assert outputs == expected[report["export"]], report
@@ -70,6 +76,9 @@ def test_every_signature_runs_in_the_session_loader(
             for key, compared in keys.items():
                 assert compared["same_shapes"], (report["export"], name, key, compared)
                 assert compared["max_diff"] <= 1e-5, (report["export"], name, key, compared)
+    video_bounds = reports[2]["bounds"]
+    assert video_bounds["empty_chunk"]["colorized"] == [0, 2, 20, 28, 3], video_bounds
+    assert video_bounds["empty_chunk"]["state_h"][0] == 0, video_bounds
     # The PNGs keep each input's own size.
     video_report = reports[2]["signatures"]
     assert video_report["serving_default"]["colorized_png"]["shapes"] == [[40, 56, 3], [33, 61, 3]]
@@ -84,7 +93,9 @@ def _saved_model_cli():
     return [sys.executable, "-m", "tensorflow.python.tools.saved_model_cli"]
 
 
-def test_saved_model_cli_run_serves_the_default_signature(small_budget_export, photos, tmp_path):
+def test_saved_model_cli_run_serves_the_default_signature(
+    small_budget_export, small_budget_loaded, photos, tmp_path
+):
     """The command of issue 14's report, which failed with "Could not find variable"."""
     jpeg = encode(photos["coffee"][:45, :70], "JPEG")
     np.save(tmp_path / "bytes.npy", np.array([jpeg], dtype=object))
@@ -106,8 +117,7 @@ def test_saved_model_cli_run_serves_the_default_signature(small_budget_export, p
     result = subprocess.run(command, cwd=REPO, capture_output=True, text=True, timeout=300, env=env)
     assert result.returncode == 0, result.stderr[-3000:]
     from_cli = np.load(tmp_path / "out" / "colorized_png.npy", allow_pickle=True)
-    loaded = tf.saved_model.load(small_budget_export)
-    expected = loaded.signatures["serving_default"](image_bytes=tf.constant([jpeg]))
+    expected = small_budget_loaded.signatures["serving_default"](image_bytes=tf.constant([jpeg]))
     cli_pixels = np.asarray(Image.open(io.BytesIO(from_cli[0])))
     object_pixels = tf.io.decode_png(expected["colorized_png"][0]).numpy()
     assert cli_pixels.shape == (45, 70, 3)
@@ -135,13 +145,11 @@ def _tf_serving_rest_inputs(body: str, signature) -> dict:
     return {name: tf.constant(value) for name, value in values.items()}
 
 
-def test_readme_rest_request_runs_through_serving_default(trained_run, photos):
+def test_readme_rest_request_runs_through_serving_default(small_budget_loaded, photos):
     """README: POST `{"instances": [{"b64": "<base64 JPEG>"}]}` to the default signature."""
-    _, export = trained_run
     jpeg = encode(photos["astronaut"][:48, :40], "JPEG")
     body = json.dumps({"instances": [{"b64": base64.b64encode(jpeg).decode("ascii")}]})
-    loaded = tf.saved_model.load(export)
-    signature = loaded.signatures["serving_default"]
+    signature = small_budget_loaded.signatures["serving_default"]
     outputs = signature(**_tf_serving_rest_inputs(body, signature))
     assert tf.io.decode_png(outputs["colorized_png"][0]).shape == (48, 40, 3)
     # Named inputs, as a client that names them sends: the same bytes, the same answer.
@@ -156,8 +164,6 @@ def test_readme_rest_request_runs_through_serving_default(trained_run, photos):
     "_bytes; serving_default's PNG output is named colorized_png, so a REST client receives "
     "raw PNG bytes inside a JSON string (see the report of issue 14)",
 )
-def test_rest_response_carries_the_png_as_b64(trained_run):
-    _, export = trained_run
-    loaded = tf.saved_model.load(export)
-    outputs = loaded.signatures["serving_default"].structured_outputs
+def test_rest_response_carries_the_png_as_b64(small_budget_loaded):
+    outputs = small_budget_loaded.signatures["serving_default"].structured_outputs
     assert any(name.endswith("_bytes") for name in outputs)
