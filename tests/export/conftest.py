@@ -5,9 +5,11 @@ from __future__ import annotations
 
 import pytest
 
-# The smallest budget the bound tests use: 4 megapixels, so that a header claiming a huge
-# image meets the bound while real test images (at most 64 x 64 here) stay far within it.
+# The budgets of the bound tests' exports: 4 megapixels, so that a header claiming a huge image
+# meets the bound while real test images stay far within it; the network's input at most
+# 256 x 256, so that rendering at the largest allowed size stays cheap.
 SMALL_BUDGET = 4_000_000
+SMALL_RENDER_BUDGET = 256 * 256
 
 
 def _export(preset: str, base: str, max_pixels: int, classify: bool = False) -> str:
@@ -50,7 +52,7 @@ def video_export(tmp_path_factory):
 
 @pytest.fixture(scope="session")
 def small_budget_export(trained_run, tmp_path_factory):
-    """The trained run's network exported with a 4-megapixel budget."""
+    """The trained run's network exported with the small budgets."""
     from tfcolor.export import serving
 
     colorizer, _ = trained_run
@@ -62,6 +64,7 @@ def small_budget_export(trained_run, tmp_path_factory):
         multiple=colorizer._multiple,
         temperature=colorizer.config.codec.temperature,
         max_pixels=SMALL_BUDGET,
+        max_render_pixels=SMALL_RENDER_BUDGET,
     )
 
 

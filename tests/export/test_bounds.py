@@ -11,7 +11,7 @@ import pytest
 import tensorflow as tf
 from PIL import Image
 
-from tests.export.conftest import SMALL_BUDGET
+from tests.export.conftest import SMALL_BUDGET, SMALL_RENDER_BUDGET
 from tests.helpers import encode
 
 pytestmark = pytest.mark.reliability
@@ -163,8 +163,9 @@ def test_tensor_budget_render_size_and_temperature(small_budget_loaded):
             images(images=tf.zeros([1, 8, 8, channels], tf.uint8))
     with pytest.raises(INVALID, match="at least one pixel"):
         images(images=tf.zeros([1, 0, 8, 1], tf.uint8))
-    # render_size in [0, 2000] (2000^2 = the budget); the model's N * side^2 too.
-    for size in (-1, 2001, 2**31 - 1):
+    # render_size in [0, 256] (256^2 = the render budget); the model's N * side^2 too.
+    assert int(loaded.max_render_pixels.numpy()) == SMALL_RENDER_BUDGET
+    for size in (-1, 257, 7071, 2**31 - 1):
         with pytest.raises(INVALID, match="render_size must be in"):
             at(images=gray, render_size=tf.constant(size), temperature=t)
         with pytest.raises(INVALID, match="render_size must be in"):
@@ -172,8 +173,15 @@ def test_tensor_budget_render_size_and_temperature(small_budget_loaded):
                 image_bytes=tf.constant([encode(np.zeros((8, 8, 3), np.uint8))]),
                 render_size=tf.constant(size),
             )
-    with pytest.raises(INVALID, match="render_size"):
-        at(images=tf.zeros([5, 1, 1, 1], tf.uint8), render_size=tf.constant(1000), temperature=t)
+    with pytest.raises(INVALID, match="over the render budget"):
+        at(images=tf.zeros([2, 1, 1, 1], tf.uint8), render_size=tf.constant(256), temperature=t)
+    out = at(images=gray, render_size=tf.constant(256), temperature=t)
+    assert out["colorized"].shape == (1, 8, 8, 3)
+    # render_size 0 (each image's own size): an image over the render budget is rendered
+    # scaled down into it, and comes back at its own size.
+    big = tf.zeros([1, 600, 410, 1], tf.uint8)
+    out = at(images=big, render_size=tf.constant(0), temperature=t)
+    assert out["colorized"].shape == (1, 600, 410, 3)
     for temperature in (-1.0, 1.5, 2.0, float("nan"), float("inf"), -float("inf")):
         with pytest.raises(INVALID, match="temperature must be finite and in"):
             at(images=gray, render_size=tf.constant(16), temperature=tf.constant(temperature))
@@ -221,7 +229,8 @@ def test_constructor_refuses_bounds_it_cannot_serve(trained_run, tmp_path):
     arguments = dict(multiple=colorizer._multiple, temperature=0.5)
     for bad, message in (
         (dict(render_size=32, max_pixels=0), "max_pixels must be in"),
-        (dict(render_size=101, max_pixels=10_000), r"render_size must be in \[0, 100\]"),
+        (dict(render_size=32, max_render_pixels=2**31), "max_render_pixels must be in"),
+        (dict(render_size=101, max_render_pixels=10_000), r"render_size must be in \[0, 100\]"),
         (dict(render_size=-1), "render_size must be in"),
     ):
         with pytest.raises(ValueError, match=message):

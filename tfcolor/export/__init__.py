@@ -2,6 +2,7 @@
 
 from tfcolor.export.serving import (
     DEFAULT_MAX_PIXELS,
+    DEFAULT_MAX_RENDER_PIXELS,
     ColorizerModule,
     colorize_batch,
     encoded_image_size,
@@ -12,6 +13,7 @@ from tfcolor.export.serving import (
 
 __all__ = [
     "DEFAULT_MAX_PIXELS",
+    "DEFAULT_MAX_RENDER_PIXELS",
     "ColorizerModule",
     "colorize_batch",
     "encoded_image_size",

@@ -4,6 +4,17 @@ The recipe of the Zhang and DeOldify tools: the model sees the input's lightness
 square render size, its ab is upsampled back to the input's full resolution and recombined with
 the input's own full-resolution lightness. Every path calls `colorize_batch`, so predict and the
 export cannot drift apart.
+
+The export (`export_saved_model`, `export_video_saved_model`) is a plain SavedModel: it runs in
+`tf.saved_model.load` and in the session-based loader of TF Serving and `saved_model_cli run`
+(every network variable is tracked on the module). Each signature checks its input before
+allocating for it and answers bad input with InvalidArgument: a pixel budget (`max_pixels`,
+`DEFAULT_MAX_PIXELS` by default) that encoded images meet by their header
+(`encoded_image_size`, `check_encoded`) and tensors by their shape (`check_images`), a render
+budget for the network's input (`max_render_pixels`; `check_render_size`), a temperature in
+[0, 1] (`check_temperature`); an empty batch gives an empty result. A version is written whole (a
+staging folder renamed into place), readable by everyone, and `export_versions` lists the
+complete ones newest first.
 """
 
 from __future__ import annotations
@@ -23,6 +34,7 @@ from tfcolor.models.convlstm import fold_time, unfold_time
 
 __all__ = [
     "DEFAULT_MAX_PIXELS",
+    "DEFAULT_MAX_RENDER_PIXELS",
     "ColorizerModule",
     "VideoColorizerModule",
     "check_encoded",
@@ -48,17 +60,35 @@ def _round_to_multiple(size, multiple: int):
     return tf.maximum(rounded, multiple)
 
 
-def _render_shape(render_size, image_shape, multiple: int):
+def _render_shape(render_size, image_shape, multiple: int, max_area=None):
     """[height, width] at which the model runs: a square of render_size, or (render_size 0)
-    the image's own size, each side rounded to a multiple of the model's down-sampling."""
+    the image's own size, scaled down (aspect kept) to at most `max_area` pixels when given;
+    each side rounded to a multiple of the model's down-sampling."""
     render_size = tf.cast(render_size, tf.int32)
     square = tf.stack([render_size, render_size])
-    shape = tf.where(render_size > 0, square, tf.cast(image_shape, tf.int32))
+    own = tf.cast(image_shape, tf.int32)
+    if max_area is not None:
+        sides = tf.cast(own, tf.float64)
+        area = tf.maximum(sides[0] * sides[1], 1.0)
+        scale = tf.minimum(
+            tf.constant(1.0, tf.float64), tf.sqrt(tf.cast(max_area, tf.float64) / area)
+        )
+        own = tf.where(
+            scale < 1.0, tf.cast(tf.maximum(tf.floor(sides * scale), 1.0), tf.int32), own
+        )
+    shape = tf.where(render_size > 0, square, own)
     return _round_to_multiple(shape, multiple)
 
 
 def colorize_batch(
-    model, codec, images, render_size, multiple: int = 1, temperature=None, with_classes=False
+    model,
+    codec,
+    images,
+    render_size,
+    multiple: int = 1,
+    temperature=None,
+    with_classes=False,
+    max_render_pixels=None,
 ):
     """Colorizes a batch of same-sized images.
 
@@ -73,6 +103,9 @@ def colorize_batch(
             multiples of it.
         temperature: decoding temperature; None uses the codec's.
         with_classes: also return the class probabilities of a classification head.
+        max_render_pixels: with render_size 0, the batch's images are rendered scaled down
+            (aspect kept) so that N * h * w is at most this (the export's render budget);
+            None renders them at their own size.
 
     Returns:
         uint8 RGB [N, H, W, 3]: the input's own lightness with the predicted colours (ab
@@ -81,7 +114,11 @@ def colorize_batch(
     """
     rgb = transforms.to_rgb(images)
     lightness, _ = color.lightness_and_ab(rgb)
-    shape = _render_shape(render_size, tf.shape(images)[1:3], multiple)
+    max_area = None
+    if max_render_pixels is not None:  # the budget shared by the batch's N images
+        batch = tf.cast(tf.maximum(tf.shape(images)[0], 1), tf.float64)
+        max_area = tf.cast(max_render_pixels, tf.float64) / batch
+    shape = _render_shape(render_size, tf.shape(images)[1:3], multiple, max_area)
     small = tf.image.resize(lightness, shape, antialias=True)
     outputs = model(tf.clip_by_value(small, 0.0, 1.0), training=False)
     class_probabilities = None
@@ -97,10 +134,14 @@ def colorize_batch(
 
 # --- input bounds ----------------------------------------------------------------------------
 
-# 50 megapixels decoded: the largest photos of common cameras (8688 x 5792 sensors); an image
-# costs serving about 60 bytes a pixel at its full resolution (uint8 in and out, float32
-# lightness, ab and Lab), so about 3 GB at the budget.
+# 50 megapixels decoded: the largest photos of common cameras (8688 x 5792 sensors). A
+# 24-megapixel JPEG through serving_default adds about 0.9 GB to the serving process (measured,
+# tests/export/test_fuzz.py), so about 2 GB at the budget.
 DEFAULT_MAX_PIXELS = 50_000_000
+# The network's own input (N * render area) costs far more a pixel: about 1.3 KB for the
+# 324-bin U-Net (its logits alone are 324 floats), 1.4 GB measured at 1024 x 1024, where a
+# render at the pixel budget's side (7071) aborted the process (std::bad_alloc).
+DEFAULT_MAX_RENDER_PIXELS = 1 << 20
 # An animated GIF is bounded by the sum of its frames (giflib holds every frame at once), which
 # needs a walk over its blocks: at most this many (2,000 frames of two blocks each).
 _MAX_GIF_BLOCKS = 4096
@@ -108,7 +149,7 @@ _HEADER_BYTES = 32
 
 
 def _budget_side(max_pixels):
-    """floor(sqrt(max_pixels)) exactly (int64), the largest square render side in the budget."""
+    """floor(sqrt(max_pixels)) exactly (int64), the largest square side in a budget."""
     max_pixels = tf.cast(max_pixels, tf.int64)
     side = tf.cast(tf.floor(tf.sqrt(tf.cast(max_pixels, tf.float64))), tf.int64)
     side = tf.where(side * side > max_pixels, side - 1, side)
@@ -132,13 +173,13 @@ def _checked(value, *requirements):
         return tf.identity(value)
 
 
-def check_render_size(render_size, max_pixels):
-    """`render_size` (int32 scalar) once it is in [0, floor(sqrt(max_pixels))], else
+def check_render_size(render_size, max_render_pixels):
+    """`render_size` (int32 scalar) once it is in [0, floor(sqrt(max_render_pixels))], else
     InvalidArgumentError."""
-    side = _budget_side(max_pixels)
+    side = _budget_side(max_render_pixels)
     size = tf.cast(render_size, tf.int64)
     valid = tf.logical_and(size >= 0, size <= side)
-    message = "render_size must be in [0, the pixel budget's side]. Received: render_size ="
+    message = "render_size must be in [0, the render budget's side]. Received: render_size ="
     return _checked(render_size, (valid, [message, size, "side =", side]))
 
 
@@ -442,12 +483,15 @@ class ColorizerModule(tf.Module):
 
     Bounds, checked before anything is allocated for an image, answer InvalidArgument: an
     encoded image's size is read from its header (`encoded_image_size`) and must be at most
-    `max_pixels`; a tensor batch's N * H * W, and the model's N * render_size^2, too;
-    `render_size` must be in [0, floor(sqrt(max_pixels))] and `temperature` in [0, 1]. An
-    empty batch gives an empty result. Encoded images are colorized one at a time.
+    `max_pixels`, a tensor batch's N * H * W too; the network's input is held to
+    `max_render_pixels`: `render_size` in [0, floor(sqrt(max_render_pixels))], N *
+    render_size^2 at most that, and render_size 0 (each image's own size) scales images
+    over it down. `temperature` must be in [0, 1]. An empty batch gives an empty result.
+    Encoded images are colorized one at a time.
 
     Variables, readable by a server without tfcolor (`loaded.render_size`): `render_size`,
-    `temperature`, `max_pixels`, `codec_name`, `class_names`; `model_variables` holds the
+    `temperature`, `max_pixels`, `max_render_pixels`, `codec_name`, `class_names`;
+    `model_variables` holds the
     network's weights.
     """
 
@@ -460,15 +504,17 @@ class ColorizerModule(tf.Module):
         temperature: float,
         class_names=None,
         max_pixels: int = DEFAULT_MAX_PIXELS,
+        max_render_pixels: int = DEFAULT_MAX_RENDER_PIXELS,
     ):
         super().__init__(name="tfcolor_colorizer")
-        if not 1 <= int(max_pixels) < 1 << 31:
-            raise ValueError(f"max_pixels must be in [1, 2^31). Received: max_pixels={max_pixels}")
-        side = math.isqrt(int(max_pixels))
+        for name, value in (("max_pixels", max_pixels), ("max_render_pixels", max_render_pixels)):
+            if not 1 <= int(value) < 1 << 31:
+                raise ValueError(f"{name} must be in [1, 2^31). Received: {name}={value}")
+        side = math.isqrt(int(max_render_pixels))
         if not 0 <= int(render_size) <= side:
             raise ValueError(
-                f"render_size must be in [0, {side}] (the side of max_pixels={max_pixels}). "
-                f"Received: render_size={render_size}"
+                f"render_size must be in [0, {side}] (the side of "
+                f"max_render_pixels={max_render_pixels}). Received: render_size={render_size}"
             )
         if not 0.0 <= float(temperature) <= 1.0:
             raise ValueError(f"temperature must be in [0, 1]. Received: temperature={temperature}")
@@ -487,6 +533,9 @@ class ColorizerModule(tf.Module):
         self.max_pixels = tf.Variable(
             int(max_pixels), dtype=tf.int64, trainable=False, name="max_pixels"
         )
+        self.max_render_pixels = tf.Variable(
+            int(max_render_pixels), dtype=tf.int64, trainable=False, name="max_render_pixels"
+        )
         self.codec_name = tf.Variable(codec.name, trainable=False, name="codec_name")
         self._class_count = len(class_names or [])
         self.class_names = tf.Variable(
@@ -503,16 +552,18 @@ class ColorizerModule(tf.Module):
             self._multiple,
             temperature,
             with_classes=with_classes,
+            max_render_pixels=self.max_render_pixels,
         )
 
     def _checked_render(self, images, render_size):
-        """`render_size` once it is in the budget's side and the model's whole batch at it
-        (N * render_size^2, before rounding to the model's multiple) is within the budget."""
-        render_size = check_render_size(render_size, self.max_pixels)
+        """`render_size` once it is in the render budget's side and the network's whole batch
+        at it is within the budget: N * side^2, side the render size or (render size 0: each
+        image scaled down into N's share of the budget) at least the model's multiple."""
+        render_size = check_render_size(render_size, self.max_render_pixels)
         batch = tf.shape(images, out_type=tf.int64)[0]
-        side = tf.cast(render_size, tf.int64)
-        valid = batch * side * side <= self.max_pixels  # side^2 <= budget: no overflow
-        message = "images x render_size^2 is over the pixel budget. Received: N, render_size ="
+        side = tf.maximum(tf.cast(render_size, tf.int64), self._multiple)
+        valid = batch * side * side <= self.max_render_pixels  # side^2 <= budget: no overflow
+        message = "images x render_size^2 is over the render budget. Received: N, render_size ="
         return _checked(render_size, (valid, [message, batch, side]))
 
     @tf.function(
@@ -550,7 +601,7 @@ class ColorizerModule(tf.Module):
         )
 
     def _colorize_encoded(self, image_bytes, render_size):
-        render_size = check_render_size(render_size, self.max_pixels)
+        render_size = check_render_size(render_size, self.max_render_pixels)
 
         def one(encoded):
             # The header's size is checked before decoding; bytes that are not an image raise
@@ -616,6 +667,7 @@ def export_saved_model(
     temperature: float,
     class_names=None,
     max_pixels: int = DEFAULT_MAX_PIXELS,
+    max_render_pixels: int = DEFAULT_MAX_RENDER_PIXELS,
 ) -> str:
     """Writes a SavedModel (`ColorizerModule`) to `export_dir_base/<integer version>/` and
     returns that path.
@@ -628,13 +680,21 @@ def export_saved_model(
         export_dir_base: the folder of versions.
         max_pixels: the pixel budget of every signature (decoded pixels per encoded image;
             N * H * W per tensor batch).
+        max_render_pixels: the network's budget (N * render area; see `ColorizerModule`).
 
     Raises:
-        ValueError: max_pixels outside [1, 2^31), render_size outside [0, its side] or
-            temperature outside [0, 1].
+        ValueError: a budget outside [1, 2^31), render_size outside [0, the render budget's
+            side] or temperature outside [0, 1].
     """
     module = ColorizerModule(
-        model, codec, render_size, multiple, temperature, class_names, max_pixels
+        model,
+        codec,
+        render_size,
+        multiple,
+        temperature,
+        class_names,
+        max_pixels=max_pixels,
+        max_render_pixels=max_render_pixels,
     )
     return _write_module(module, export_dir_base)
 
@@ -888,7 +948,8 @@ class VideoColorizerModule(ColorizerModule):
             (B or T 0) gives an empty `colorized` and the state it was given.
         video_state: `frames` uint8 [B, T, H, W, C] -> the zero `state_h`, `state_c` for
             videos of that frame size: the state of a video's first chunk.
-    Both bound B * T * H * W, and B * T times the network's canvas, by `max_pixels`.
+    Both bound B * T * H * W by `max_pixels`, and B * T times the network's canvas by
+    `max_render_pixels`.
     Variables `frame_size` (width, height) and `chunk_frames` (T of training) say how the
     network was trained.
     """
@@ -902,8 +963,17 @@ class VideoColorizerModule(ColorizerModule):
         multiple: int,
         temperature,
         max_pixels: int = DEFAULT_MAX_PIXELS,
+        max_render_pixels: int = DEFAULT_MAX_RENDER_PIXELS,
     ):
-        super().__init__(network, codec, 0, multiple, temperature, max_pixels=max_pixels)
+        super().__init__(
+            network,
+            codec,
+            0,
+            multiple,
+            temperature,
+            max_pixels=max_pixels,
+            max_render_pixels=max_render_pixels,
+        )
         self.network = network
         self._frame_size = tuple(int(v) for v in frame_size)
         self.frame_size = tf.Variable(list(self._frame_size), trainable=False, name="frame_size")
@@ -918,9 +988,9 @@ class VideoColorizerModule(ColorizerModule):
         )
         canvas = tf.cast(canvas_h, tf.int64) * tf.cast(canvas_w, tf.int64)
         valid = tf.logical_or(
-            shape[0] * shape[1] == 0, shape[0] * shape[1] * canvas <= self.max_pixels
+            shape[0] * shape[1] == 0, shape[0] * shape[1] * canvas <= self.max_render_pixels
         )
-        message = "frames x the network's canvas is over the pixel budget. Received: shape ="
+        message = "frames x the network's canvas is over the render budget. Received: shape ="
         return _checked(frames, (valid, [message, shape, "canvas =", canvas]))
 
     def _colorize(self, images, render_size, temperature=None, with_classes=False):
@@ -985,9 +1055,17 @@ def export_video_saved_model(
     multiple: int,
     temperature,
     max_pixels: int = DEFAULT_MAX_PIXELS,
+    max_render_pixels: int = DEFAULT_MAX_RENDER_PIXELS,
 ) -> str:
     """`export_saved_model` for a recurrent video colorizer (`VideoColorizerModule`)."""
     module = VideoColorizerModule(
-        network, codec, frame_size, chunk_frames, multiple, temperature, max_pixels
+        network,
+        codec,
+        frame_size,
+        chunk_frames,
+        multiple,
+        temperature,
+        max_pixels=max_pixels,
+        max_render_pixels=max_render_pixels,
     )
     return _write_module(module, export_dir_base)
