@@ -491,8 +491,8 @@ class ColorizerModule(tf.Module):
 
     Variables, readable by a server without tfcolor (`loaded.render_size`): `render_size`,
     `temperature`, `max_pixels`, `max_render_pixels`, `codec_name`, `class_names`;
-    `model_variables` holds the
-    network's weights.
+    `model_variables` holds the network's weights. `colorize_traced` is the one trace of the
+    colorization that the signatures share.
     """
 
     def __init__(
