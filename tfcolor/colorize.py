@@ -57,8 +57,12 @@ def _export_candidates(path: str) -> list[str]:
     )
 
 
-# What each caller runs, by signature: its input names and an output it reads.
-COLORIZE_SIGNATURES = {"serving_default": ({"image_bytes"}, "colorized_png")}
+# The PNG output of the bytes signatures: `colorized_png_bytes` (TF Serving's REST API sends a
+# string output as {"b64": ...} only when its name ends in `_bytes`); exports written before
+# that name it `colorized_png`.
+PNG_OUTPUTS = ("colorized_png_bytes", "colorized_png")
+# What each caller runs, by signature: its input names and the outputs it reads (any one).
+COLORIZE_SIGNATURES = {"serving_default": ({"image_bytes"}, PNG_OUTPUTS)}
 
 
 def load_export(path: str, signatures: dict | None = None):
@@ -66,7 +70,7 @@ def load_export(path: str, signatures: dict | None = None):
 
     Args:
         path: an export or a model_dir.
-        signatures: name -> (input names, an output name) the caller needs (default
+        signatures: name -> (input names, output names of which one is needed) (default
             `COLORIZE_SIGNATURES`); an export without them is not a tfcolor export.
 
     Returns:
@@ -106,10 +110,11 @@ def _load_checked(export: str, signatures: dict):
             )
         function = loaded.signatures[name]
         given = set(function.structured_input_signature[1])
-        if not inputs <= given or output not in function.structured_outputs:
+        outputs = (output,) if isinstance(output, str) else tuple(output)
+        if not inputs <= given or not set(outputs) & set(function.structured_outputs):
             raise ValueError(
                 f"not a tfcolor export: its {name} signature takes {sorted(given)} and gives "
-                f"{sorted(function.structured_outputs)}, not {sorted(inputs)} -> {output}"
+                f"{sorted(function.structured_outputs)}, not {sorted(inputs)} -> {outputs[0]}"
             )
     return loaded
 
@@ -365,7 +370,7 @@ def main(argv: list[str] | None = None) -> int:
         return _error(f"--output {args.output}: {clash[0]} would replace the input {clash[1]}")
     signatures = dict(COLORIZE_SIGNATURES)
     if args.render_size is not None:
-        signatures["colorize_bytes_at_size"] = ({"image_bytes", "render_size"}, "colorized_png")
+        signatures["colorize_bytes_at_size"] = ({"image_bytes", "render_size"}, PNG_OUTPUTS)
     try:
         loaded, export, passed_over = load_export(args.model, signatures)
         cli.prepare_output_folder(args.output, "--output")
@@ -410,7 +415,8 @@ def main(argv: list[str] | None = None) -> int:
     for path, target_name in tqdm(images, unit="image", desc="colorizing", disable=not images):
         try:
             data = _read_input(path)
-            png = call(tf.constant([data]))["colorized_png"][0].numpy()
+            result = call(tf.constant([data]))
+            png = next(result[name] for name in PNG_OUTPUTS if name in result)[0].numpy()
         except (tf.errors.OpError, OSError) as error:
             message = _reason(error)
             failed.append((path, message))

@@ -283,7 +283,7 @@ class _ExportColorizer:
 
     def clip(self, clip, temperature=None):
         """A whole clip: streamed with the state carried by a recurrent export, frame by
-        frame otherwise.
+        frame (in chunks of `ExportClipColorizer.chunk_frames`) otherwise.
 
         Raises:
             ValueError: a temperature for a recurrent export, whose streaming signature
@@ -295,7 +295,12 @@ class _ExportColorizer:
 
         colorize = ExportClipColorizer(self._loaded)
         if not colorize.recurrent:
-            return self(clip, None, temperature)
+            # Frame by frame in chunks: a whole clip in one call would pass the export's
+            # pixel budget (N x H x W) on any long video.
+            step = colorize.chunk_frames
+            return np.concatenate(
+                [self(clip[i : i + step], None, temperature) for i in range(0, len(clip), step)]
+            )
         if temperature is not None:
             raise ValueError(
                 "--temperature: a video export's colorize_video_chunk decodes at the "

@@ -132,7 +132,7 @@ def main():
     for index in range(count):
         data = mutate(files[index % len(files)], rng)
         try:
-            png = serve(image_bytes=tf.constant([data]))["colorized_png"][0].numpy()
+            png = serve(image_bytes=tf.constant([data]))["colorized_png_bytes"][0].numpy()
         except tf.errors.InvalidArgumentError as error:
             outcomes["bytes_invalid"] += 1
             outcomes["over_budget"] += "over the pixel budget" in str(error)

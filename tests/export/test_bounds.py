@@ -120,7 +120,7 @@ def test_animated_gif_counts_every_frame(small_budget_loaded):
     with pytest.raises(INVALID, match="over the pixel budget"):
         loaded.signatures["serving_default"](image_bytes=tf.constant([gif(5)]))
     png = loaded.signatures["serving_default"](image_bytes=tf.constant([gif(4)]))
-    assert tf.io.decode_png(png["colorized_png"][0]).shape == (1000, 1000, 3)
+    assert tf.io.decode_png(png["colorized_png_bytes"][0]).shape == (1000, 1000, 3)
 
 
 def test_unparsable_and_short_bytes_are_invalid_argument(trained_run, photos):
@@ -163,7 +163,7 @@ def test_tensor_budget_render_size_and_temperature(small_budget_loaded):
             images(images=tf.zeros([1, 8, 8, channels], tf.uint8))
     with pytest.raises(INVALID, match="at least one pixel"):
         images(images=tf.zeros([1, 0, 8, 1], tf.uint8))
-    # render_size in [0, 256] (256^2 = the render budget); the model's N * side^2 too.
+    # render_size in [0, 256] (256^2 = the render budget).
     assert int(loaded.max_render_pixels.numpy()) == SMALL_RENDER_BUDGET
     for size in (-1, 257, 7071, 2**31 - 1):
         with pytest.raises(INVALID, match="render_size must be in"):
@@ -173,10 +173,20 @@ def test_tensor_budget_render_size_and_temperature(small_budget_loaded):
                 image_bytes=tf.constant([encode(np.zeros((8, 8, 3), np.uint8))]),
                 render_size=tf.constant(size),
             )
-    with pytest.raises(INVALID, match="over the render budget"):
-        at(images=tf.zeros([2, 1, 1, 1], tf.uint8), render_size=tf.constant(256), temperature=t)
     out = at(images=gray, render_size=tf.constant(256), temperature=t)
     assert out["colorized"].shape == (1, 8, 8, 3)
+    # A batch whose network input is over the render budget (5 x 128^2 > 256^2) runs through
+    # the network in chunks (4 images, then 1): each image colorized as it is alone.
+    rng = np.random.default_rng(3)
+    batch = rng.integers(0, 256, (5, 12, 10, 1), dtype=np.uint8)
+    together = at(images=tf.constant(batch), render_size=tf.constant(128), temperature=t)
+    alone = [
+        at(images=tf.constant(image[None]), render_size=tf.constant(128), temperature=t)
+        for image in batch
+    ]
+    np.testing.assert_array_equal(
+        together["colorized"].numpy(), np.concatenate([out["colorized"] for out in alone])
+    )
     # render_size 0 (each image's own size): an image over the render budget is rendered
     # scaled down into it, and comes back at its own size.
     big = tf.zeros([1, 600, 410, 1], tf.uint8)
@@ -195,9 +205,9 @@ def test_empty_batches_give_empty_results(small_budget_loaded):
     loader, in test_session_loader.py."""
     signatures = small_budget_loaded.signatures
     no_bytes = tf.constant([], tf.string)
-    assert signatures["serving_default"](image_bytes=no_bytes)["colorized_png"].shape == (0,)
+    assert signatures["serving_default"](image_bytes=no_bytes)["colorized_png_bytes"].shape == (0,)
     out = signatures["colorize_bytes_at_size"](image_bytes=no_bytes, render_size=tf.constant(16))
-    assert out["colorized_png"].shape == (0,)
+    assert out["colorized_png_bytes"].shape == (0,)
     out = signatures["colorize_images"](images=tf.zeros([0, 9, 7, 1], tf.uint8))
     assert out["colorized"].shape == (0, 9, 7, 3) and out["colorized"].dtype == tf.uint8
     out = signatures["colorize_images_at"](

@@ -51,7 +51,7 @@ del photo, buffer
 serve(image_bytes=tf.constant([open(sys.argv[2], "rb").read()]))  # warm up
 before = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
 start = time.time()
-png = serve(image_bytes=tf.constant([jpeg]))["colorized_png"][0]
+png = serve(image_bytes=tf.constant([jpeg]))["colorized_png_bytes"][0]
 seconds = time.time() - start
 shape = list(tf.io.decode_png(png).shape)
 print(json.dumps({

@@ -21,7 +21,7 @@ model = tf.saved_model.load(export)
 report = {"signatures": sorted(model.signatures.keys())}
 jpeg = open(jpeg_path, "rb").read()
 out = model.signatures["serving_default"](image_bytes=tf.constant([jpeg, jpeg]))
-png = out["colorized_png"].numpy()
+png = out["colorized_png_bytes"].numpy()
 image = np.asarray(Image.open(io.BytesIO(png[0])))
 report["bytes_shape"] = list(image.shape)
 np.save(sys.argv[4], image)
@@ -106,11 +106,11 @@ def test_render_size_signature_keeps_input_size(trained_run, photos):
         out = loaded.signatures["colorize_bytes_at_size"](
             image_bytes=tf.constant([jpeg]), render_size=tf.constant(size)
         )
-        outputs[size] = tf.io.decode_png(out["colorized_png"][0]).numpy()
+        outputs[size] = tf.io.decode_png(out["colorized_png_bytes"][0]).numpy()
         assert outputs[size].shape == (90, 61, 3)
     baked = loaded.signatures["serving_default"](image_bytes=tf.constant([jpeg]))
     # The baked render size is 32; 33 rounds to the U-Net's multiple of 4, i.e. 32 as well.
-    np.testing.assert_array_equal(tf.io.decode_png(baked["colorized_png"][0]).numpy(), outputs[32])
+    np.testing.assert_array_equal(tf.io.decode_png(baked["colorized_png_bytes"][0]).numpy(), outputs[32])
     np.testing.assert_array_equal(outputs[33], outputs[32])
     assert not np.array_equal(outputs[16], outputs[64])
 

@@ -44,8 +44,8 @@ def test_every_signature_runs_in_the_session_loader(
     assert [report["export"] for report in reports] == exports
     expected = {
         small_budget_export: {
-            "serving_default": ["colorized_png"],
-            "colorize_bytes_at_size": ["colorized_png"],
+            "serving_default": ["colorized_png_bytes"],
+            "colorize_bytes_at_size": ["colorized_png_bytes"],
             "colorize_images": ["colorized"],
             "colorize_images_at": ["colorized"],
         },
@@ -65,7 +65,7 @@ def test_every_signature_runs_in_the_session_loader(
         bounds = report["bounds"]
         for case in ("huge_png", "nan_temperature", "negative_render_size"):
             assert bounds[case] == "InvalidArgumentError", (case, bounds)
-        assert bounds["empty_bytes"] == {"colorized_png": [0]}, bounds
+        assert bounds["empty_bytes"] == {"colorized_png_bytes": [0]}, bounds
         assert bounds["empty_images"]["colorized"] == [0, 20, 28, 3], bounds
         if "class_probabilities" in bounds["empty_images"]:
             assert bounds["empty_images"]["class_probabilities"] == [0, 2], bounds
@@ -81,7 +81,7 @@ def test_every_signature_runs_in_the_session_loader(
     assert video_bounds["empty_chunk"]["state_h"][0] == 0, video_bounds
     # The PNGs keep each input's own size.
     video_report = reports[2]["signatures"]
-    assert video_report["serving_default"]["colorized_png"]["shapes"] == [[40, 56, 3], [33, 61, 3]]
+    assert video_report["serving_default"]["colorized_png_bytes"]["shapes"] == [[40, 56, 3], [33, 61, 3]]
     assert video_report["colorize_video_chunk"]["colorized"]["shapes"] == [[1, 2, 20, 28, 3]]
 
 
@@ -116,10 +116,10 @@ def test_saved_model_cli_run_serves_the_default_signature(
     env = dict(os.environ, TF_CPP_MIN_LOG_LEVEL="2")
     result = subprocess.run(command, cwd=REPO, capture_output=True, text=True, timeout=300, env=env)
     assert result.returncode == 0, result.stderr[-3000:]
-    from_cli = np.load(tmp_path / "out" / "colorized_png.npy", allow_pickle=True)
+    from_cli = np.load(tmp_path / "out" / "colorized_png_bytes.npy", allow_pickle=True)
     expected = small_budget_loaded.signatures["serving_default"](image_bytes=tf.constant([jpeg]))
     cli_pixels = np.asarray(Image.open(io.BytesIO(from_cli[0])))
-    object_pixels = tf.io.decode_png(expected["colorized_png"][0]).numpy()
+    object_pixels = tf.io.decode_png(expected["colorized_png_bytes"][0]).numpy()
     assert cli_pixels.shape == (45, 70, 3)
     np.testing.assert_array_equal(cli_pixels, object_pixels)
 
@@ -151,19 +151,45 @@ def test_readme_rest_request_runs_through_serving_default(small_budget_loaded, p
     body = json.dumps({"instances": [{"b64": base64.b64encode(jpeg).decode("ascii")}]})
     signature = small_budget_loaded.signatures["serving_default"]
     outputs = signature(**_tf_serving_rest_inputs(body, signature))
-    assert tf.io.decode_png(outputs["colorized_png"][0]).shape == (48, 40, 3)
+    assert tf.io.decode_png(outputs["colorized_png_bytes"][0]).shape == (48, 40, 3)
     # Named inputs, as a client that names them sends: the same bytes, the same answer.
     named = json.dumps({"instances": [{"image_bytes": {"b64": base64.b64encode(jpeg).decode()}}]})
     again = signature(**_tf_serving_rest_inputs(named, signature))
-    assert again["colorized_png"][0].numpy() == outputs["colorized_png"][0].numpy()
+    assert again["colorized_png_bytes"][0].numpy() == outputs["colorized_png_bytes"][0].numpy()
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="TF Serving's REST API base64-encodes a string output only when its name ends in "
-    "_bytes; serving_default's PNG output is named colorized_png, so a REST client receives "
-    "raw PNG bytes inside a JSON string (see the report of issue 14)",
-)
-def test_rest_response_carries_the_png_as_b64(small_budget_loaded):
-    outputs = small_budget_loaded.signatures["serving_default"].structured_outputs
-    assert any(name.endswith("_bytes") for name in outputs)
+def _tf_serving_rest_response(outputs: dict) -> str:
+    """What TF Serving's REST front end makes of a predict response (its json_tensor.cc, row
+    format): a string output whose name ends in `_bytes` is sent as {"b64": ...}; any other
+    string output is put into the JSON as text (raw PNG bytes are not text: it fails)."""
+
+    def value(name, item):
+        if isinstance(item, bytes):
+            if name.endswith("_bytes"):
+                return {"b64": base64.b64encode(item).decode("ascii")}
+            return item.decode("utf-8")  # UnicodeDecodeError for binary data
+        return item.tolist()
+
+    arrays = {name: tensor.numpy() for name, tensor in outputs.items()}
+    rows = len(next(iter(arrays.values())))
+    if len(arrays) == 1:
+        ((name, array),) = arrays.items()
+        predictions = [value(name, array[row]) for row in range(rows)]
+    else:
+        predictions = [
+            {name: value(name, array[row]) for name, array in arrays.items()} for row in range(rows)
+        ]
+    return json.dumps({"predictions": predictions})
+
+
+def test_rest_response_carries_the_png_as_b64(small_budget_loaded, photos):
+    """README: each prediction of the REST recipe is {"b64": "<base64 PNG>"}."""
+    jpeg = encode(photos["chelsea"][:40, :56], "JPEG")
+    body = json.dumps({"instances": [{"b64": base64.b64encode(jpeg).decode("ascii")}]})
+    signature = small_budget_loaded.signatures["serving_default"]
+    outputs = signature(**_tf_serving_rest_inputs(body, signature))
+    response = json.loads(_tf_serving_rest_response(outputs))
+    (prediction,) = response["predictions"]
+    png = base64.b64decode(prediction["b64"])
+    assert png == outputs["colorized_png_bytes"][0].numpy()
+    assert tf.io.decode_png(png).shape == (40, 56, 3)

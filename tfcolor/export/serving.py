@@ -103,9 +103,9 @@ def colorize_batch(
             multiples of it.
         temperature: decoding temperature; None uses the codec's.
         with_classes: also return the class probabilities of a classification head.
-        max_render_pixels: with render_size 0, the batch's images are rendered scaled down
-            (aspect kept) so that N * h * w is at most this (the export's render budget);
-            None renders them at their own size.
+        max_render_pixels: with render_size 0, an image larger than this is rendered scaled
+            down (aspect kept) to at most this many pixels (the export's render budget per
+            image); None renders each at its own size.
 
     Returns:
         uint8 RGB [N, H, W, 3]: the input's own lightness with the predicted colours (ab
@@ -114,11 +114,7 @@ def colorize_batch(
     """
     rgb = transforms.to_rgb(images)
     lightness, _ = color.lightness_and_ab(rgb)
-    max_area = None
-    if max_render_pixels is not None:  # the budget shared by the batch's N images
-        batch = tf.cast(tf.maximum(tf.shape(images)[0], 1), tf.float64)
-        max_area = tf.cast(max_render_pixels, tf.float64) / batch
-    shape = _render_shape(render_size, tf.shape(images)[1:3], multiple, max_area)
+    shape = _render_shape(render_size, tf.shape(images)[1:3], multiple, max_render_pixels)
     small = tf.image.resize(lightness, shape, antialias=True)
     outputs = model(tf.clip_by_value(small, 0.0, 1.0), training=False)
     class_probabilities = None
@@ -471,7 +467,7 @@ class ColorizerModule(tf.Module):
 
     Signatures:
         serving_default: `image_bytes` string [N] (JPEG, PNG, BMP, GIF, WebP) ->
-            `colorized_png` string [N], each at its input's own resolution.
+            `colorized_png_bytes` string [N], each at its input's own resolution.
         colorize_images: `images` uint8 [N, H, W, 1 to 4] -> `colorized` uint8 [N, H, W, 3]
             (and `class_probabilities` float32 [N, classes] for a model with a
             classification head; the names are in the `class_names` variable).
@@ -479,14 +475,15 @@ class ColorizerModule(tf.Module):
             `temperature` float32 scalar in [0, 1] (bin codecs' decoding; ignored by
             regression) -> `colorized`: for evaluation sweeps.
         colorize_bytes_at_size: `image_bytes` string [N], `render_size` int32 scalar ->
-            `colorized_png` string [N]: serving_default with another render size.
+            `colorized_png_bytes` string [N]: serving_default with another render size.
 
     Bounds, checked before anything is allocated for an image, answer InvalidArgument: an
     encoded image's size is read from its header (`encoded_image_size`) and must be at most
     `max_pixels`, a tensor batch's N * H * W too; the network's input is held to
-    `max_render_pixels`: `render_size` in [0, floor(sqrt(max_render_pixels))], N *
-    render_size^2 at most that, and render_size 0 (each image's own size) scales images
-    over it down. `temperature` must be in [0, 1]. An empty batch gives an empty result.
+    `max_render_pixels`: `render_size` in [0, floor(sqrt(max_render_pixels))], render_size 0
+    (each image's own size) scales an image over it down, and a tensor batch runs through the
+    network in chunks of at most `max_render_pixels` input pixels (each image colorized as it
+    would be alone). `temperature` must be in [0, 1]. An empty batch gives an empty result.
     Encoded images are colorized one at a time.
 
     Variables, readable by a server without tfcolor (`loaded.render_size`): `render_size`,
@@ -555,16 +552,40 @@ class ColorizerModule(tf.Module):
             max_render_pixels=self.max_render_pixels,
         )
 
-    def _checked_render(self, images, render_size):
-        """`render_size` once it is in the render budget's side and the network's whole batch
-        at it is within the budget: N * side^2, side the render size or (render size 0: each
-        image scaled down into N's share of the budget) at least the model's multiple."""
-        render_size = check_render_size(render_size, self.max_render_pixels)
-        batch = tf.shape(images, out_type=tf.int64)[0]
-        side = tf.maximum(tf.cast(render_size, tf.int64), self._multiple)
-        valid = batch * side * side <= self.max_render_pixels  # side^2 <= budget: no overflow
-        message = "images x render_size^2 is over the render budget. Received: N, render_size ="
-        return _checked(render_size, (valid, [message, batch, side]))
+    def _render_area(self, images, render_size):
+        """Pixels of one image of `images` at the network's input (int64 scalar)."""
+        shape = _render_shape(
+            render_size, tf.shape(images)[1:3], self._multiple, self.max_render_pixels
+        )
+        return tf.cast(shape[0], tf.int64) * tf.cast(shape[1], tf.int64)
+
+    def _in_render_chunks(self, images, render_size, temperature):
+        """`colorize_traced` over consecutive chunks of the batch, each chunk's network input
+        (images x render area) within the render budget: memory stays bounded whatever N,
+        and every image is colorized exactly as it would be alone."""
+        count = tf.shape(images)[0]
+        area = tf.maximum(self._render_area(images, render_size), 1)
+        chunk = tf.cast(tf.maximum(self.max_render_pixels // area, 1), tf.int32)
+        names = ["colorized", *(["class_probabilities"] if self._class_count else [])]
+        arrays = [
+            tf.TensorArray(tf.uint8 if name == "colorized" else tf.float32, 0, True, False)
+            for name in names
+        ]
+
+        def body(index, start, arrays):
+            outputs = self.colorize_traced(
+                images[start : start + chunk], render_size, temperature
+            )
+            arrays = [array.write(index, outputs[name]) for array, name in zip(arrays, names)]
+            return index + 1, start + chunk, arrays
+
+        _, _, arrays = tf.while_loop(
+            lambda index, start, arrays: start < count,
+            body,
+            (tf.constant(0), tf.constant(0), arrays),
+            parallel_iterations=1,
+        )
+        return {name: array.concat() for array, name in zip(arrays, names)}
 
     @tf.function(
         input_signature=[
@@ -587,7 +608,7 @@ class ColorizerModule(tf.Module):
         """`colorize_traced` of checked images; an empty batch gives an empty result."""
         temperature = self._temperature if temperature is None else temperature
         images = check_images(images, self.max_pixels)
-        render_size = self._checked_render(images, render_size)
+        render_size = check_render_size(render_size, self.max_render_pixels)
         shape = tf.shape(images)
 
         def empty():
@@ -597,7 +618,7 @@ class ColorizerModule(tf.Module):
             return outputs
 
         return tf.cond(
-            shape[0] == 0, empty, lambda: self.colorize_traced(images, render_size, temperature)
+            shape[0] == 0, empty, lambda: self._in_render_chunks(images, render_size, temperature)
         )
 
     def _colorize_encoded(self, image_bytes, render_size):
@@ -622,7 +643,7 @@ class ColorizerModule(tf.Module):
 
     @tf.function(input_signature=[tf.TensorSpec([None], tf.string, name="image_bytes")])
     def serve_bytes(self, image_bytes):
-        return {"colorized_png": self._colorize_encoded(image_bytes, self.render_size)}
+        return {"colorized_png_bytes": self._colorize_encoded(image_bytes, self.render_size)}
 
     @tf.function(
         input_signature=[
@@ -631,7 +652,7 @@ class ColorizerModule(tf.Module):
         ]
     )
     def serve_bytes_at_size(self, image_bytes, render_size):
-        return {"colorized_png": self._colorize_encoded(image_bytes, render_size)}
+        return {"colorized_png_bytes": self._colorize_encoded(image_bytes, render_size)}
 
     @tf.function(input_signature=[tf.TensorSpec([None, None, None, None], tf.uint8, name="images")])
     def serve_images(self, images):
@@ -680,7 +701,8 @@ def export_saved_model(
         export_dir_base: the folder of versions.
         max_pixels: the pixel budget of every signature (decoded pixels per encoded image;
             N * H * W per tensor batch).
-        max_render_pixels: the network's budget (N * render area; see `ColorizerModule`).
+        max_render_pixels: the network's budget (images x render area per network call;
+            see `ColorizerModule`).
 
     Raises:
         ValueError: a budget outside [1, 2^31), render_size outside [0, the render budget's
@@ -992,6 +1014,14 @@ class VideoColorizerModule(ColorizerModule):
         )
         message = "frames x the network's canvas is over the render budget. Received: shape ="
         return _checked(frames, (valid, [message, shape, "canvas =", canvas]))
+
+    def _render_area(self, images, render_size):
+        del render_size  # frames are placed in the training canvas
+        shape = tf.shape(images)
+        canvas_h, canvas_w, *_ = frame_placement(
+            shape[1], shape[2], self._frame_size, self._multiple
+        )
+        return tf.cast(canvas_h, tf.int64) * tf.cast(canvas_w, tf.int64)
 
     def _colorize(self, images, render_size, temperature=None, with_classes=False):
         del render_size  # frames are placed in the training canvas
