@@ -275,15 +275,27 @@ class ExportClipColorizer:
         self.recurrent = "colorize_video_chunk" in self._signatures
         # An image export has no chunk length: any works, frames are independent.
         self.chunk_frames = int(loaded.chunk_frames.numpy()) if self.recurrent else 8
+        # The export's pixel budget per call (exports before it had none).
+        budget = getattr(loaded, "max_pixels", None)
+        self._max_pixels = int(budget.numpy()) if budget is not None else None
         self._state = None
 
     def __call__(self, chunk):
+        import numpy as np
         import tensorflow as tf
 
         if not self.recurrent:
-            return self._signatures["colorize_images"](images=tf.constant(chunk))[
-                "colorized"
-            ].numpy()
+            # As many frames per call as the export's pixel budget takes (8 frames of a 4K
+            # video are over the default 50 megapixels).
+            frame_pixels = max(int(chunk.shape[1]) * int(chunk.shape[2]), 1)
+            step = max(self._max_pixels // frame_pixels, 1) if self._max_pixels else len(chunk)
+            serve = self._signatures["colorize_images"]
+            return np.concatenate(
+                [
+                    serve(images=tf.constant(chunk[i : i + step]))["colorized"].numpy()
+                    for i in range(0, len(chunk), max(step, 1))
+                ]
+            )
         frames = tf.constant(chunk[None])
         if self._state is None:
             self._state = self._signatures["video_state"](frames=frames)

@@ -249,3 +249,17 @@ def test_constructor_refuses_bounds_it_cannot_serve(trained_run, tmp_path):
             )
     with pytest.raises(ValueError, match="temperature"):
         serving.ColorizerModule(colorizer.model, colorizer.codec, 32, 4, float("nan"))
+
+
+def test_video_frames_through_an_image_export_stay_within_its_budget(small_budget_loaded):
+    """colorize's frame-by-frame path sends as many frames per call as the pixel budget takes:
+    3 frames of 1.5 megapixels are over the 4-megapixel test budget in one call."""
+    from tfcolor.colorize import ExportClipColorizer
+
+    frames = np.random.default_rng(5).integers(0, 256, (3, 1000, 1500, 3), dtype=np.uint8)
+    with pytest.raises(INVALID, match="over the pixel budget"):
+        small_budget_loaded.signatures["colorize_images"](images=tf.constant(frames))
+    colorized = ExportClipColorizer(small_budget_loaded)(frames)
+    assert colorized.shape == (3, 1000, 1500, 3)
+    alone = small_budget_loaded.signatures["colorize_images"](images=tf.constant(frames[2:]))
+    np.testing.assert_array_equal(colorized[2:], alone["colorized"].numpy())
