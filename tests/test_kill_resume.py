@@ -274,3 +274,8 @@ def test_best_weights_and_record_are_replaced_whole(tmp_path):
     record = json.loads((tmp_path / "best.weights.h5.json").read_text())
     assert record["epoch"] == 1
     assert not list(tmp_path.glob(".*incomplete*")) and not list(tmp_path.glob("*.incomplete"))
+    # A record spoiled anyway: one warning, and the next run starts with no best (as Keras).
+    from tfcolor.callbacks import BestCheckpoint
+
+    (tmp_path / "best.weights.h5.json").write_text('{"val_loss": ')
+    assert BestCheckpoint(str(tmp_path / "best.weights.h5")).best is None

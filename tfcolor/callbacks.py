@@ -338,7 +338,7 @@ class BestCheckpoint(keras.callbacks.ModelCheckpoint):
                 with open(record_path) as f:
                     best = float(json.load(f)["val_loss"])
             except (OSError, ValueError, KeyError, TypeError) as error:
-                # A record a kill or a hand spoiled: start from infinity, as Keras does.
+                # A record spoiled by hand or a full disk: no best yet, as in Keras.
                 _warn_unreadable(record_path, error)
         super().__init__(
             filepath,
