@@ -110,7 +110,9 @@ def test_render_size_signature_keeps_input_size(trained_run, photos):
         assert outputs[size].shape == (90, 61, 3)
     baked = loaded.signatures["serving_default"](image_bytes=tf.constant([jpeg]))
     # The baked render size is 32; 33 rounds to the U-Net's multiple of 4, i.e. 32 as well.
-    np.testing.assert_array_equal(tf.io.decode_png(baked["colorized_png_bytes"][0]).numpy(), outputs[32])
+    np.testing.assert_array_equal(
+        tf.io.decode_png(baked["colorized_png_bytes"][0]).numpy(), outputs[32]
+    )
     np.testing.assert_array_equal(outputs[33], outputs[32])
     assert not np.array_equal(outputs[16], outputs[64])
 

@@ -81,7 +81,10 @@ def test_every_signature_runs_in_the_session_loader(
     assert video_bounds["empty_chunk"]["state_h"][0] == 0, video_bounds
     # The PNGs keep each input's own size.
     video_report = reports[2]["signatures"]
-    assert video_report["serving_default"]["colorized_png_bytes"]["shapes"] == [[40, 56, 3], [33, 61, 3]]
+    assert video_report["serving_default"]["colorized_png_bytes"]["shapes"] == [
+        [40, 56, 3],
+        [33, 61, 3],
+    ]
     assert video_report["colorize_video_chunk"]["colorized"]["shapes"] == [[1, 2, 20, 28, 3]]
 
 

@@ -395,3 +395,41 @@ def test_split_all_reads_a_whole_source(photo_folder, usable_files):
     assert len(shapes) == 2664 + 324
     with pytest.raises(ValueError, match="'all'"):
         sources.split_source(data, "everything")
+
+
+@pytest.mark.reliability
+def test_folder_skips_bombs_and_animated_webp_by_their_headers(tmp_path, photos):
+    """A PNG declaring 132 megapixels (a 100 KB file) and an animated WebP (TF 2.21's decoder
+    aborts the process on it) are skipped as undecodable by name, read from their headers;
+    the photos beside them train."""
+    import subprocess
+    import sys
+
+    from PIL import Image
+
+    root = tmp_path / "data"
+    root.mkdir()
+    for name in ("astronaut", "chelsea", "coffee"):
+        Image.fromarray(photos[name][::8, ::8]).save(root / f"{name}.png")
+    Image.new("L", (12000, 11000)).save(root / "bomb.png", optimize=False)
+    assert (root / "bomb.png").stat().st_size < 1_000_000
+    frames = [Image.fromarray(photos[name][:48, :48]) for name in ("astronaut", "chelsea")]
+    frames[0].save(root / "animated.webp", save_all=True, append_images=frames[1:], duration=100)
+    # In a fresh process: an aborted decoder would end it (return code -6), not fail a test.
+    script = f"""
+from tfcolor import input_pipeline
+from tfcolor.config import DataConfig
+data = DataConfig(source="folder:{root}", image_size=32, batch_size=2, augment=False,
+                  gray_threshold=None)
+stats = input_pipeline.pipeline_stats(data)
+names = sorted(e["name"].numpy().decode()
+               for e in input_pipeline.load_images(data, split="all"))
+print((sorted(stats.skipped_files), names))
+"""
+    result = subprocess.run(
+        [sys.executable, "-c", script], capture_output=True, text=True, timeout=300
+    )
+    assert result.returncode == 0, result.stderr[-2000:]
+    assert result.stdout.strip().splitlines()[-1] == str(
+        (["animated.webp", "bomb.png"], ["astronaut.png", "chelsea.png", "coffee.png"])
+    )

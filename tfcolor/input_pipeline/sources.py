@@ -32,7 +32,7 @@ import tensorflow as tf
 from absl import logging
 
 from tfcolor.config import IMAGE_EXTENSIONS, DataConfig
-from tfcolor.input_pipeline import shapes, transforms
+from tfcolor.input_pipeline import image_headers, shapes, transforms
 
 __all__ = [
     "IMAGE_EXTENSIONS",
@@ -311,7 +311,10 @@ def _check_decodes(path: tf.Tensor) -> tuple[tf.Tensor, tf.Tensor]:
         return tf.shape(image)
 
     def other():
-        return tf.shape(tf.io.decode_image(contents, dtype=tf.uint8, expand_animations=False))
+        # The header first: a decompression bomb or an animated WebP (which aborts TF 2.21's
+        # decoder) fails here as an undecodable file, before anything is decoded.
+        checked = image_headers.check_encoded(contents, image_headers.MAX_DATA_PIXELS)
+        return tf.shape(tf.io.decode_image(checked, dtype=tf.uint8, expand_animations=False))
 
     shape = tf.cond(tf.io.is_jpeg(contents), jpeg, other)
     with tf.control_dependencies(

@@ -12,6 +12,7 @@ import math
 import tensorflow as tf
 
 from tfcolor import color
+from tfcolor.input_pipeline import image_headers
 
 __all__ = [
     "AUGMENT_MAX_ROTATION_DEGREES",
@@ -144,7 +145,8 @@ def decode_and_resize(contents: tf.Tensor, size: int) -> tf.Tensor:
         float32 RGB in [0, 1], shape [size, size, 3].
 
     Raises:
-        tf.errors.InvalidArgumentError (at run time): bytes that do not decode.
+        tf.errors.InvalidArgumentError (at run time): bytes that do not decode, or (not JPEG)
+            whose header declares more than `image_headers.MAX_DATA_PIXELS`.
     """
 
     def jpeg():
@@ -153,7 +155,10 @@ def decode_and_resize(contents: tf.Tensor, size: int) -> tf.Tensor:
     def other():
         # dtype uint8: 16-bit PNGs are scaled down to 8 bits by the decoder (WebP only
         # supports uint8 anyway). Resized before `to_rgb`: fewer pixels to convert.
-        image = tf.io.decode_image(contents, dtype=tf.uint8, expand_animations=False)
+        # The header's size first (`image_headers.check_encoded`): bombs and animated WebP
+        # fail as undecodable instead of exhausting memory or aborting the process.
+        checked = image_headers.check_encoded(contents, image_headers.MAX_DATA_PIXELS)
+        image = tf.io.decode_image(checked, dtype=tf.uint8, expand_animations=False)
         return to_rgb(resize_and_crop(image, size))
 
     rgb = tf.cond(tf.io.is_jpeg(contents), jpeg, other)
