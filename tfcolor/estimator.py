@@ -10,13 +10,13 @@ Everything about a run lives under `model_dir`:
                         state before) and training_metadata.json
     best.weights.h5     the weights with the lowest validation loss so far (+ .json record)
     final.weights.h5    the weights at the end of the last `train` call
+    logs/train, logs/validation   TensorBoard
+    samples/            the fixed validation images of the TensorBoard panel, as PNG
+    export/<version>/   SavedModels
 
 Every weights file and record is written to a temporary file and renamed into place, so a kill
 at any moment leaves the old file or the new one; a file found unreadable anyway (truncated by
 a full disk, spoiled by hand) costs one warning line, and the newest readable state is used.
-    logs/train, logs/validation   TensorBoard
-    samples/            the fixed validation images of the TensorBoard panel, as PNG
-    export/<version>/   SavedModels
 
 A run is built under its distribution strategy (`tfcolor.distribute`) and with its Keras dtype
 policy (`tfcolor.precision`): the model, its optimizer and its metrics live in the strategy's
