@@ -81,3 +81,17 @@ def smoke_preset(name: str, **train_overrides):
     for key, value in train_overrides.items():
         setattr(config.train, key, value)
     return config
+
+
+def png_folder(folder, count: int, seed: int = 0):
+    """`count` small colourful 32x32 PNGs (two flat halves, seeded) in `folder` (a Path)."""
+    from PIL import Image
+
+    folder.mkdir(parents=True, exist_ok=True)
+    rng = np.random.default_rng(seed)
+    for index in range(count):
+        image = np.zeros((32, 32, 3), np.uint8)
+        image[:16] = rng.integers(0, 256, 3)
+        image[16:] = rng.integers(0, 256, 3)
+        Image.fromarray(image).save(folder / f"{index:02d}.png")
+    return folder

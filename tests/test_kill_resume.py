@@ -17,28 +17,14 @@ import keras
 import numpy as np
 import pytest
 
-from tests.helpers import REPO, run_python, smoke_preset
+from tests.helpers import REPO, png_folder, run_python, smoke_preset
 
 EPOCHS, STEPS = 2, 6
 
 
-def _png_folder(folder, count: int, seed: int = 0):
-    """`count` small colourful PNGs in `folder`."""
-    from PIL import Image
-
-    folder.mkdir(parents=True, exist_ok=True)
-    rng = np.random.default_rng(seed)
-    for index in range(count):
-        image = np.zeros((32, 32, 3), np.uint8)
-        image[:16] = rng.integers(0, 256, 3)
-        image[16:] = rng.integers(0, 256, 3)
-        Image.fromarray(image).save(folder / f"{index:02d}.png")
-    return folder
-
-
 def _command(model_dir, validation, *extra):
     # A folder of 16 images (not the 2,664 generated shapes): each restart starts faster.
-    train = _png_folder(model_dir.parent / "train", 16, seed=2)
+    train = png_folder(model_dir.parent / "train", 16, seed=2)
     return [
         "-m",
         "tfcolor.train",
@@ -121,7 +107,7 @@ def _finish(command):
 @pytest.mark.slow
 def test_sigkill_at_many_points_resumes_and_trains_every_step_once(tmp_path):
     model_dir = tmp_path / "run"
-    validation = _png_folder(tmp_path / "validation", 8)
+    validation = png_folder(tmp_path / "validation", 8)
     command = _command(model_dir, validation)
     rng = random.Random(14)
     total = EPOCHS * STEPS
@@ -197,7 +183,7 @@ def _interrupted_run(model_dir, epoch: int, step: int):
     config = smoke_preset("unet_mse", epochs=2, steps_per_epoch=6, backup_every_steps=1)
     config.train.lr_schedule = "cosine"
     config.model.filters = (4, 8)
-    validation = _png_folder(model_dir.parent / f"{model_dir.name}_validation", 4)
+    validation = png_folder(model_dir.parent / f"{model_dir.name}_validation", 4)
     config.data.validation_source = f"folder:{validation}"
     with pytest.raises(_Interrupt):
         Colorizer(config, str(model_dir)).train(verbose=0, callbacks=[_StopAt(epoch, step)])

@@ -10,23 +10,10 @@ from types import SimpleNamespace
 import numpy as np
 import pytest
 
-from tests.helpers import run_python, small_config, smoke_preset
+from tests.helpers import png_folder, run_python, small_config, smoke_preset
 
 TINY = ["--preset", "unet_mse", "--epochs", "1", "--steps-per-epoch", "2", "--batch-size", "4"]
 TINY += ["--filters", "4,8", "--metric-images", "0", "--verbose", "0"]
-
-
-def _png_folder(folder, count: int, seed: int = 0):
-    from PIL import Image
-
-    folder.mkdir(parents=True, exist_ok=True)
-    rng = np.random.default_rng(seed)
-    for index in range(count):
-        image = np.zeros((32, 32, 3), np.uint8)
-        image[:16] = rng.integers(0, 256, 3)
-        image[16:] = rng.integers(0, 256, 3)
-        Image.fromarray(image).save(folder / f"{index:02d}.png")
-    return folder
 
 
 def _one_error_line(result, *expected):
@@ -132,8 +119,8 @@ def test_train_refuses_a_bad_tf_config_under_every_strategy(
 
 @pytest.mark.reliability
 def test_fewer_images_than_one_batch_is_an_error(tmp_path, capsys):
-    data = _png_folder(tmp_path / "photos", 20)
-    validation = _png_folder(tmp_path / "validation", 4, seed=1)
+    data = png_folder(tmp_path / "photos", 20)
+    validation = png_folder(tmp_path / "validation", 4, seed=1)
     result = _main(
         capsys,
         tmp_path / "run",
@@ -199,9 +186,9 @@ def test_unwritable_model_dir_gives_one_line(tmp_path, capsys):
 @pytest.mark.reliability
 @pytest.mark.slow
 def test_fifo_in_the_data_folder_does_not_traceback(tmp_path):
-    data = _png_folder(tmp_path / "photos", 12)
+    data = png_folder(tmp_path / "photos", 12)
     os.mkfifo(data / "pipe.png")
-    validation = _png_folder(tmp_path / "validation", 4, seed=1)
+    validation = png_folder(tmp_path / "validation", 4, seed=1)
     # In a process of its own: a reader stuck on the FIFO ends with the timeout.
     result = _train(
         tmp_path / "run",
@@ -219,7 +206,7 @@ def test_fifo_in_the_data_folder_does_not_traceback(tmp_path):
 @pytest.mark.reliability
 @pytest.mark.slow
 def test_finished_run_is_not_exported_again(tmp_path, capsys):
-    validation = _png_folder(tmp_path / "validation", 4, seed=1)
+    validation = png_folder(tmp_path / "validation", 4, seed=1)
     flags = ["--validation-data", f"folder:{validation}"]
     first = _main(capsys, tmp_path / "run", *flags)
     assert first.returncode == 0, first.stderr[-3000:]
