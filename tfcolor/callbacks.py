@@ -298,9 +298,9 @@ class Backup(keras.callbacks.BackupAndRestore):
             self._save_model()
 
     def _save_model(self):
-        """Writes the state: weights to a temporary file, the current state to `.bkp`, the
-        new one into place, then the metadata (whose loss costs nothing: the weights file
-        carries the state)."""
+        """Writes the state: weights to a temporary file, the current state moved to
+        `previous.weights.h5`, the new one renamed into place, then the metadata (whose loss
+        costs nothing: the weights file carries the state)."""
         os.makedirs(self.backup_dir, exist_ok=True)
         self._saved_at = self._steps
         state = {"epoch": self._current_epoch, "steps": self._steps}
