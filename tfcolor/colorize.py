@@ -229,9 +229,11 @@ def _reason(error: Exception) -> str:
     noise = ("Graph execution error", "Detected at node", "<stack traces", "[[")
     useful = [line for line in lines if line and not line.startswith(noise)]
     line = useful[0] if useful else (lines[0] if lines else type(error).__name__)
-    # tf.debugging.Assert's "assertion failed: [message] [data...]": the message is the reason.
-    asserted = re.match(r"assertion failed: \[(.*?)\]", line)
-    return asserted.group(1) if asserted else line
+    # tf.debugging.Assert's "assertion failed: [message] [value] ...": the message and the
+    # values it names ("image over the pixel budget. Received: ... = 16000 16000 ...").
+    if line.startswith("assertion failed: ["):
+        return " ".join(re.findall(r"\[([^\[\]]*)\]", line))
+    return line
 
 
 def build_parser() -> argparse.ArgumentParser:
