@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 import types
 
 import keras
@@ -178,3 +179,15 @@ def test_train_benchmark_measures_a_preset():
     assert row.rate(False) > 0 and row.pipeline_rate > 0 and row.pipeline_jit is False
     assert row.pipeline_ratio == pytest.approx(row.pipeline_rate / row.rate(False))
     assert len(row.pipeline[0].step_seconds) >= 2
+
+
+@pytest.mark.reliability
+def test_video_decode_reference_skips_a_fifo(tmp_path):
+    """bench video-pipeline's decode-only reference lists a local folder with
+    `sources.walk_files`: a FIFO named like a video is never opened (it would block)."""
+    from tests.video_helpers import moving_shapes, write_clip
+
+    write_clip(str(tmp_path / "clip.mp4"), moving_shapes(6, 24, 32))
+    os.mkfifo(tmp_path / "stuck.mp4")
+    frames, _ = bench._decode_only(f"video:{tmp_path}", batch=4)
+    assert [int(count) for count in frames.as_numpy_iterator()] == [4, 2]

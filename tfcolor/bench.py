@@ -778,7 +778,13 @@ def _decode_only(source: str, batch: int = 64):
     else:
         from tfcolor import video as video_io
 
-        paths = [os.path.join(spec.path, rel) for rel in video_io.list_video_files(spec.path)]
+        if "://" in spec.path:
+            relatives = video_io.list_video_files(spec.path)
+        else:  # a local folder: FIFOs and devices never opened, symlink loops skipped
+            from tfcolor.input_pipeline.sources import walk_files
+
+            relatives, _ = walk_files(spec.path, video_io.VIDEO_EXTENSIONS)
+        paths = [os.path.join(spec.path, rel) for rel in relatives]
 
         def decoded():
             for path in paths:
