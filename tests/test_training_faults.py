@@ -50,15 +50,22 @@ BAD_TF_CONFIGS = [
     ("[1, 2]", "expected a JSON object"),
     ('{"cluster": "oops"}', '"cluster" must be'),
     ('{"cluster": {"worker": []}, "task": {"type": "worker", "index": 0}}', "non-empty list"),
+    ('{"cluster": {"worker": {}}, "task": {"type": "worker", "index": 0}}', "must be a list"),
     ('{"cluster": {"worker": ["localhost"]}, "task": {"type": "worker", "index": 0}}', "host:port"),
     ('{"cluster": {"worker": [12345]}, "task": {"type": "worker", "index": 0}}', "host:port"),
     ('{"cluster": {"worker": ["localhost:1"]}}', '"task" must be'),
     ('{"cluster": {"worker": ["localhost:1"]}, "task": {"type": "chief", "index": 0}}', "chief"),
     ('{"cluster": {"worker": ["localhost:1"]}, "task": {"type": "worker", "index": 1}}', "range"),
     (
-        '{"cluster": {"worker": ["localhost:1"]}, "task": {"type": "worker", "index": "0"}}',
+        '{"cluster": {"worker": ["localhost:1"]}, "task": {"type": "worker", "index": "x"}}',
         "integer",
     ),
+    (
+        '{"cluster": {"worker": ["localhost:1"]}, "task": {"type": "worker", "index": 1.0}}',
+        "integer",
+    ),
+    ('{"cluster": {"worker": ["localhost:1"]}, "task": {"type": "worker", "index": "1"}}', "range"),
+    ('{"cluster": {"ps": []}, "task": {"type": "evaluator", "index": 0}}', "at least one"),
     ('{"cluster": {"worker": ["a:1", "a:1"]}, "task": {"type": "worker", "index": 0}}', "twice"),
 ]
 
@@ -84,6 +91,11 @@ def test_bad_tf_config_is_a_named_value_error(tf_config, message, monkeypatch):
         '{"cluster": {"worker": ["localhost:12345"]}, "task": {"type": "worker", "index": 0}}',
         '{"cluster": {"chief": ["h0:1"], "worker": ["h1:2", "[::1]:3"]}, '
         '"task": {"type": "worker", "index": 1}, "rpc_layer": "grpc"}',
+        # TensorFlow reads these too: an empty job other than the task's, a string index
+        # (int()), an evaluator beside the cluster.
+        '{"cluster": {"worker": ["h1:2"], "ps": []}, "task": {"type": "worker", "index": 0}}',
+        '{"cluster": {"worker": ["h1:2", "h2:2"]}, "task": {"type": "worker", "index": "1"}}',
+        '{"cluster": {"worker": ["h1:2"]}, "task": {"type": "evaluator", "index": 0}}',
     ],
 )
 def test_valid_tf_configs_pass(tf_config, monkeypatch):

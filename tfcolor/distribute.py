@@ -129,9 +129,12 @@ def cluster_from_tf_config() -> dict | None:
 
     The rules (those of TensorFlow's `TFConfigClusterResolver`, made strict): a JSON object
     with a `cluster` object that maps each job name (`chief`, `worker`, `ps`, `evaluator`...)
-    to a non-empty list of distinct "host:port" strings (port 1-65535), and a `task` object
-    whose `type` is one of the cluster's jobs and whose `index` is an integer in the range of
-    that job's list. Other keys (`rpc_layer`, `environment`) are left to TensorFlow.
+    to a list of distinct "host:port" strings (port 1-65535), and a `task` object whose `type`
+    is one of the cluster's jobs, with a non-empty list, and whose `index` is an integer (or
+    an integer string such as "0", read with `int()` as TensorFlow does) in the range of that
+    job's list. An `evaluator` task needs no job in the cluster (it runs beside it, as in
+    TensorFlow's `multi_worker_util`). Other jobs may have empty lists. Other keys
+    (`rpc_layer`, `environment`) are left to TensorFlow.
 
     Raises:
         ValueError: the first rule TF_CONFIG breaks, with what it holds.
@@ -155,8 +158,8 @@ def cluster_from_tf_config() -> dict | None:
     if not isinstance(cluster, dict) or not cluster:
         raise bad('"cluster" must be an object of job name -> list of "host:port"')
     for job, addresses in cluster.items():
-        if not isinstance(addresses, list) or not addresses:
-            raise bad(f'cluster job "{job}" must be a non-empty list of "host:port"')
+        if not isinstance(addresses, list):
+            raise bad(f'cluster job "{job}" must be a list of "host:port"')
         for address in addresses:
             if not _host_port(address):
                 raise bad(f'cluster job "{job}" has {address!r}, not a "host:port" string')
@@ -166,16 +169,40 @@ def cluster_from_tf_config() -> dict | None:
     if not isinstance(task, dict):
         raise bad('"task" must be an object with "type" and "index"')
     task_type, index = task.get("type"), task.get("index", 0)
+    if task_type == "evaluator" and task_type not in cluster:
+        # TensorFlow's evaluator runs beside the cluster, not in it.
+        if not any(cluster.values()):
+            raise bad('"cluster" must name at least one "host:port"')
+        if isinstance(index, bool) or not _integer(index):
+            raise bad(f"task index {index!r} is not an integer")
+        return value
     if task_type not in cluster:
         raise bad(f"task type {task_type!r} is not a job of the cluster ({', '.join(cluster)})")
-    if isinstance(index, bool) or not isinstance(index, int):
+    if not cluster[task_type]:
+        raise bad(f'cluster job "{task_type}" of this task must be a non-empty list of "host:port"')
+    if isinstance(index, bool) or not _integer(index):
         raise bad(f"task index {index!r} is not an integer")
+    index = int(index)
     if not 0 <= index < len(cluster[task_type]):
         raise bad(
             f'task index {index} is out of range: job "{task_type}" has '
             f"{len(cluster[task_type])} task(s)"
         )
     return value
+
+
+def _integer(value) -> bool:
+    """Whether `value` is an int or a string that `int()` reads (TensorFlow reads the task
+    index so)."""
+    if isinstance(value, int):
+        return True
+    if isinstance(value, str):
+        try:
+            int(value)
+        except ValueError:
+            return False
+        return True
+    return False
 
 
 def _host_port(address) -> bool:
