@@ -304,3 +304,30 @@ def test_preprocess_output_not_its_input(tmp_path, capsys):
     for output in (tmp_path, tmp_path / "inside"):
         assert preprocess.main([str(tmp_path), "--output", str(output)]) == 2
         assert "input" in _one_line(capsys.readouterr().err)
+
+
+def test_train_export_failure_is_one_line(tmp_path, monkeypatch, capsys):
+    """A trained run whose export fails (an unwritable folder, a bound it cannot serve) ends
+    with one line and exit status 2, not a traceback."""
+    import tfcolor.estimator
+    from tfcolor import train
+
+    class Trained:
+        is_chief, epochs_done = True, 1
+
+        def __init__(self, config, model_dir):
+            self.model_dir = model_dir
+
+        def train(self, verbose=None):
+            return {"loss": [1.0]}
+
+        def evaluate(self):
+            return {"loss": 1.0}
+
+        def export_saved_model(self):
+            raise ValueError("render_size must be in [0, 1024]. Received: render_size=1100")
+
+    monkeypatch.setattr(tfcolor.estimator, "Colorizer", Trained)
+    assert train.main(["--model-dir", str(tmp_path / "run")]) == 2
+    captured = capsys.readouterr()
+    assert _one_line(captured.err).startswith("tfcolor.train: error: export failed: render_size")

@@ -268,7 +268,9 @@ class ExportClipColorizer:
     """Colorizes the consecutive chunks of one video with a loaded export, in order.
 
     A recurrent export (`colorize_video_chunk`) starts from its `video_state` and carries the
-    state from call to call; any other colorizes each frame on its own (`colorize_images`).
+    state from call to call, splitting a chunk into calls within its render budget
+    (`max_render_pixels`: frames x the network's canvas); any other colorizes each frame on its
+    own (`colorize_images`), as many frames per call as its pixel budget takes.
     Call it with uint8 frames [T, H, W, C]; make a new one for the next video.
     """
 
@@ -280,7 +282,54 @@ class ExportClipColorizer:
         # The export's pixel budget per call (exports before it had none).
         budget = getattr(loaded, "max_pixels", None)
         self._max_pixels = int(budget.numpy()) if budget is not None else None
+        # A recurrent export's network budget per call (frames x canvas), and its canvas box.
+        render_budget = getattr(loaded, "max_render_pixels", None) if self.recurrent else None
+        self._max_render_pixels = int(render_budget.numpy()) if render_budget is not None else None
+        frame_size = getattr(loaded, "frame_size", None) if self.recurrent else None
+        self._frame_size = (
+            tuple(int(v) for v in frame_size.numpy()) if frame_size is not None else None
+        )
         self._state = None
+
+    def _canvas_estimate(self, height: int, width: int) -> int:
+        """About the pixels of the network's canvas for a frame (`serving.frame_placement`
+        without the rounding to the network's down-sampling, which the export does not
+        record)."""
+        box_width, box_height = self._frame_size or (0, 0)
+        scales = [box / side for box, side in ((box_width, width), (box_height, height)) if box > 0]
+        scale = min(scales) if scales else 1.0
+        canvas_height = box_height if box_height > 0 else max(round(height * scale), 1)
+        canvas_width = box_width if box_width > 0 else max(round(width * scale), 1)
+        return max(canvas_height * canvas_width, 1)
+
+    def _recurrent(self, chunk):
+        """The chunk through `colorize_video_chunk` in calls within the export's render budget
+        (frames x canvas): the state is carried from call to call, so the colours are those
+        of one call. A call refused for the render budget (the canvas estimate was short by
+        the rounding) is retried with half the frames."""
+        import numpy as np
+        import tensorflow as tf
+
+        step = len(chunk)
+        if self._max_render_pixels:
+            canvas = self._canvas_estimate(int(chunk.shape[1]), int(chunk.shape[2]))
+            step = max(min(self._max_render_pixels // canvas, len(chunk)), 1)
+        if self._state is None:
+            self._state = self._signatures["video_state"](frames=tf.constant(chunk[None, :1]))
+        results, start = [], 0
+        while start < len(chunk):
+            frames = tf.constant(chunk[None, start : start + step])
+            try:
+                result = self._signatures["colorize_video_chunk"](frames=frames, **self._state)
+            except tf.errors.InvalidArgumentError as error:
+                if step == 1 or "render budget" not in str(error):
+                    raise
+                step //= 2
+                continue
+            self._state = {"state_h": result["state_h"], "state_c": result["state_c"]}
+            results.append(result["colorized"][0].numpy())
+            start += step
+        return np.concatenate(results)
 
     def __call__(self, chunk):
         import numpy as np
@@ -298,12 +347,7 @@ class ExportClipColorizer:
                     for i in range(0, len(chunk), max(step, 1))
                 ]
             )
-        frames = tf.constant(chunk[None])
-        if self._state is None:
-            self._state = self._signatures["video_state"](frames=frames)
-        result = self._signatures["colorize_video_chunk"](frames=frames, **self._state)
-        self._state = {"state_h": result["state_h"], "state_c": result["state_c"]}
-        return result["colorized"][0].numpy()
+        return self._recurrent(chunk)
 
 
 def colorize_video_file(

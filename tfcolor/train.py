@@ -8,7 +8,10 @@ With no flags it trains the thesis U-Net (324 grid bins) on the built-in `shapes
 
 Running the same command again continues the run in --model-dir (after a crash or kill too,
 from its last backup, inside the epoch it stopped in); a larger --epochs trains further. A run
-that has finished prints its latest export again instead of writing a new version.
+that has finished prints its latest export again instead of writing a new version. An export
+that fails (a folder that cannot be written) is one line and exit status 2; the trained run
+stays in --model-dir. The export's render budget admits its --render-size (and, for a video
+run, its --frame-size x --chunk-frames chunk).
 """
 
 from __future__ import annotations
@@ -373,7 +376,14 @@ def main(argv: list[str] | None = None) -> int:
         if current:
             print(f"exported: {current} (unchanged: this call trained no step)")
         else:
-            export = colorizer.export_saved_model()
+            try:
+                export = colorizer.export_saved_model()
+            except (ValueError, OSError) as error:
+                # The run is trained and saved; only its export failed (a bound it cannot
+                # serve, a folder that cannot be written): one line, and the run stays.
+                message = " ".join(str(error).split())
+                print(f"tfcolor.train: error: export failed: {message}", file=sys.stderr)
+                return 2
             print(f"exported: {export or 'by the chief (this worker is not the chief)'}")
     return 0
 

@@ -166,9 +166,9 @@ def test_tensor_budget_render_size_and_temperature(small_budget_loaded):
     # render_size in [0, 256] (256^2 = the render budget).
     assert int(loaded.max_render_pixels.numpy()) == SMALL_RENDER_BUDGET
     for size in (-1, 257, 7071, 2**31 - 1):
-        with pytest.raises(INVALID, match="render_size must be in"):
+        with pytest.raises(INVALID, match="render_size must be between 0 and"):
             at(images=gray, render_size=tf.constant(size), temperature=t)
-        with pytest.raises(INVALID, match="render_size must be in"):
+        with pytest.raises(INVALID, match="render_size must be between 0 and"):
             loaded.signatures["colorize_bytes_at_size"](
                 image_bytes=tf.constant([encode(np.zeros((8, 8, 3), np.uint8))]),
                 render_size=tf.constant(size),
@@ -193,7 +193,7 @@ def test_tensor_budget_render_size_and_temperature(small_budget_loaded):
     out = at(images=big, render_size=tf.constant(0), temperature=t)
     assert out["colorized"].shape == (1, 600, 410, 3)
     for temperature in (-1.0, 1.5, 2.0, float("nan"), float("inf"), -float("inf")):
-        with pytest.raises(INVALID, match="temperature must be finite and in"):
+        with pytest.raises(INVALID, match="temperature must be finite, between 0 and 1"):
             at(images=gray, render_size=tf.constant(16), temperature=tf.constant(temperature))
     for temperature in (0.0, 1.0):
         out = at(images=gray, render_size=tf.constant(0), temperature=tf.constant(temperature))
@@ -263,3 +263,61 @@ def test_video_frames_through_an_image_export_stay_within_its_budget(small_budge
     assert colorized.shape == (3, 1000, 1500, 3)
     alone = small_budget_loaded.signatures["colorize_images"](images=tf.constant(frames[2:]))
     np.testing.assert_array_equal(colorized[2:], alone["colorized"].numpy())
+
+
+def test_video_export_takes_its_own_chunk_over_the_default_budget(tmp_path):
+    """A training chunk over DEFAULT_MAX_RENDER_PIXELS (16 frames of 320 x 240: 1.2
+    megapixels) raises the export's default render budget to it; an export given a smaller
+    budget is colorized by `ExportClipColorizer` in calls within it, the state carried, with
+    the colours of one call."""
+    from tests.helpers import smoke_preset
+    from tfcolor.codecs import make_codec
+    from tfcolor.colorize import ExportClipColorizer
+    from tfcolor.export import serving
+    from tfcolor.models import build_model
+
+    config = smoke_preset("convlstm")
+    config.model.filters = (4, 8)
+    codec = make_codec(config.codec)
+    network = build_model(config.model, codec)
+    multiple = getattr(network, "downsampling", 1)
+    frame_size, chunk_frames = (320, 240), 16
+    assert chunk_frames * 320 * 240 > serving.DEFAULT_MAX_RENDER_PIXELS
+    exports = [
+        serving.export_video_saved_model(
+            network, codec, str(tmp_path / name), frame_size, chunk_frames, multiple, 0.5, **kw
+        )
+        for name, kw in (("default", {}), ("small", {"max_render_pixels": 3 * 320 * 240}))
+    ]
+    loaded, small = (tf.saved_model.load(export) for export in exports)
+    assert int(loaded.max_render_pixels.numpy()) >= chunk_frames * 320 * 240
+    chunk = np.random.default_rng(7).integers(0, 256, (chunk_frames, 240, 320, 1), np.uint8)
+    state = loaded.signatures["video_state"](frames=tf.constant(chunk[None]))
+    out = loaded.signatures["colorize_video_chunk"](frames=tf.constant(chunk[None]), **state)
+    assert out["colorized"].shape == (1, chunk_frames, 240, 320, 3)
+    with pytest.raises(INVALID, match="over the render budget"):
+        small.signatures["colorize_video_chunk"](frames=tf.constant(chunk[None]), **state)
+    whole = ExportClipColorizer(loaded)
+    split = ExportClipColorizer(small)
+    for part in (chunk[:10], chunk[10:]):  # two consecutive chunks: the state is carried
+        np.testing.assert_allclose(whole(part).astype(int), split(part).astype(int), atol=1)
+
+
+def test_image_export_budget_admits_its_render_size_by_default():
+    """`train --render-size 1100` exports: the default render budget is raised to 1100^2; a
+    budget given stays strict."""
+    from tests.helpers import smoke_preset
+    from tfcolor.codecs import make_codec
+    from tfcolor.export import serving
+    from tfcolor.models import build_model
+
+    config = smoke_preset("unet_shapes")
+    config.model.filters = (4, 8)
+    codec = make_codec(config.codec)
+    model = build_model(config.model, codec)
+    module = serving.ColorizerModule(model, codec, 1100, 2, 0.5)
+    assert int(module.max_render_pixels.numpy()) == 1100 * 1100
+    module = serving.ColorizerModule(model, codec, 32, 2, 0.5)
+    assert int(module.max_render_pixels.numpy()) == serving.DEFAULT_MAX_RENDER_PIXELS
+    with pytest.raises(ValueError, match="render_size must be in"):
+        serving.ColorizerModule(model, codec, 1100, 2, 0.5, max_render_pixels=1 << 20)

@@ -45,6 +45,7 @@ __all__ = [
     "check_temperature",
     "colorize_batch",
     "colorize_chunk",
+    "default_render_budget",
     "encoded_image_size",
     "export_saved_model",
     "export_versions",
@@ -142,6 +143,24 @@ DEFAULT_MAX_PIXELS = 50_000_000
 DEFAULT_MAX_RENDER_PIXELS = 1 << 20
 
 
+def default_render_budget(render_size: int = 0, chunk_pixels: int = 0) -> int:
+    """The render budget of an export given none: `DEFAULT_MAX_RENDER_PIXELS`, raised to
+    render_size^2 (the baked render size always fits) and to `chunk_pixels` (a video export's
+    training chunk: chunk_frames x the canvas), capped below 2^31."""
+    wanted = max(DEFAULT_MAX_RENDER_PIXELS, int(render_size) ** 2, int(chunk_pixels))
+    return min(wanted, (1 << 31) - 1)
+
+
+def _canvas_pixels(frame_size, multiple: int) -> int:
+    """Pixels of the canvas of `frame_size` (width, height; `frame_placement`'s canvas), 0 where
+    a side is free (the canvas then depends on the frame)."""
+    width, height = (int(side) for side in frame_size)
+    if width <= 0 or height <= 0:
+        return 0
+    multiple = max(int(multiple), 1)
+    return -(-width // multiple) * multiple * (-(-height // multiple) * multiple)
+
+
 def _budget_side(max_pixels):
     """floor(sqrt(max_pixels)) exactly (int64), the largest square side in a budget."""
     max_pixels = tf.cast(max_pixels, tf.int64)
@@ -156,7 +175,7 @@ def check_render_size(render_size, max_render_pixels):
     side = _budget_side(max_render_pixels)
     size = tf.cast(render_size, tf.int64)
     valid = tf.logical_and(size >= 0, size <= side)
-    message = "render_size must be in [0, the render budget's side]. Received: render_size ="
+    message = "render_size must be between 0 and the render budget's side. Received: render_size ="
     return _checked(render_size, (valid, [message, size, "side =", side]))
 
 
@@ -164,7 +183,7 @@ def check_temperature(temperature):
     """`temperature` (float32 scalar) once it is finite and in [0, 1], else
     InvalidArgumentError (NaN fails both comparisons)."""
     valid = tf.logical_and(temperature >= 0.0, temperature <= 1.0)
-    message = "temperature must be finite and in [0, 1]. Received: temperature ="
+    message = "temperature must be finite, between 0 and 1. Received: temperature ="
     return _checked(temperature, (valid, [message, temperature]))
 
 
@@ -229,7 +248,9 @@ class ColorizerModule(tf.Module):
     `max_render_pixels`: `render_size` in [0, floor(sqrt(max_render_pixels))], render_size 0
     (each image's own size) scales an image over it down, and a tensor batch runs through the
     network in chunks of at most `max_render_pixels` input pixels (each image colorized as it
-    would be alone). `temperature` must be in [0, 1]. An empty batch gives an empty result.
+    would be alone). `max_render_pixels` None: `DEFAULT_MAX_RENDER_PIXELS`, or render_size^2
+    where that is more (`default_render_budget`: the baked render size always fits).
+    `temperature` must be in [0, 1]. An empty batch gives an empty result.
     Encoded images are colorized one at a time.
 
     Variables, readable by a server without tfcolor (`loaded.render_size`): `render_size`,
@@ -247,9 +268,11 @@ class ColorizerModule(tf.Module):
         temperature: float,
         class_names=None,
         max_pixels: int = DEFAULT_MAX_PIXELS,
-        max_render_pixels: int = DEFAULT_MAX_RENDER_PIXELS,
+        max_render_pixels: int | None = None,
     ):
         super().__init__(name="tfcolor_colorizer")
+        if max_render_pixels is None:
+            max_render_pixels = default_render_budget(render_size)
         for name, value in (("max_pixels", max_pixels), ("max_render_pixels", max_render_pixels)):
             if not 1 <= int(value) < 1 << 31:
                 raise ValueError(f"{name} must be in [1, 2^31). Received: {name}={value}")
@@ -433,7 +456,7 @@ def export_saved_model(
     temperature: float,
     class_names=None,
     max_pixels: int = DEFAULT_MAX_PIXELS,
-    max_render_pixels: int = DEFAULT_MAX_RENDER_PIXELS,
+    max_render_pixels: int | None = None,
 ) -> str:
     """Writes a SavedModel (`ColorizerModule`) to `export_dir_base/<integer version>/` and
     returns that path.
@@ -447,7 +470,8 @@ def export_saved_model(
         max_pixels: the pixel budget of every signature (decoded pixels per encoded image;
             N * H * W per tensor batch).
         max_render_pixels: the network's budget (images x render area per network call;
-            see `ColorizerModule`).
+            see `ColorizerModule`); None: `DEFAULT_MAX_RENDER_PIXELS`, or render_size^2 where
+            that is more (`default_render_budget`). A budget given is kept as it is.
 
     Raises:
         ValueError: a budget outside [1, 2^31), render_size outside [0, the render budget's
@@ -716,7 +740,8 @@ class VideoColorizerModule(ColorizerModule):
         video_state: `frames` uint8 [B, T, H, W, C] -> the zero `state_h`, `state_c` for
             videos of that frame size: the state of a video's first chunk.
     Both bound B * T * H * W by `max_pixels`, and B * T times the network's canvas by
-    `max_render_pixels`.
+    `max_render_pixels` (by default at least one training chunk: chunk_frames x the canvas
+    of frame_size; `tfcolor.colorize` splits a longer chunk into calls within it).
     Variables `frame_size` (width, height) and `chunk_frames` (T of training) say how the
     network was trained.
     """
@@ -730,8 +755,11 @@ class VideoColorizerModule(ColorizerModule):
         multiple: int,
         temperature,
         max_pixels: int = DEFAULT_MAX_PIXELS,
-        max_render_pixels: int = DEFAULT_MAX_RENDER_PIXELS,
+        max_render_pixels: int | None = None,
     ):
+        if max_render_pixels is None:
+            chunk = int(chunk_frames) * _canvas_pixels(frame_size, multiple)
+            max_render_pixels = default_render_budget(chunk_pixels=chunk)
         super().__init__(
             network,
             codec,
@@ -830,9 +858,12 @@ def export_video_saved_model(
     multiple: int,
     temperature,
     max_pixels: int = DEFAULT_MAX_PIXELS,
-    max_render_pixels: int = DEFAULT_MAX_RENDER_PIXELS,
+    max_render_pixels: int | None = None,
 ) -> str:
-    """`export_saved_model` for a recurrent video colorizer (`VideoColorizerModule`)."""
+    """`export_saved_model` for a recurrent video colorizer (`VideoColorizerModule`).
+
+    max_render_pixels None: `DEFAULT_MAX_RENDER_PIXELS`, or the training chunk (chunk_frames x
+    the canvas of frame_size) where that is more, so that the export takes its own chunk."""
     module = VideoColorizerModule(
         network,
         codec,
