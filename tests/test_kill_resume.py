@@ -265,3 +265,178 @@ def test_best_weights_and_record_are_replaced_whole(tmp_path):
 
     (tmp_path / "best.weights.h5.json").write_text('{"val_loss": ')
     assert BestCheckpoint(str(tmp_path / "best.weights.h5")).best is None
+
+
+class _KillInValidation(keras.callbacks.Callback):
+    """Raises `_Interrupt` when the validation of epoch `epoch` (0-based) begins: after the
+    backup of the epoch's last step, before its end-of-epoch state."""
+
+    def __init__(self, epoch: int):
+        super().__init__()
+        self._at, self._epoch = epoch, 0
+
+    def on_epoch_begin(self, epoch, logs=None):
+        self._epoch = epoch
+
+    def on_test_begin(self, logs=None):
+        if self._epoch == self._at:
+            raise _Interrupt
+
+
+@pytest.mark.reliability
+def test_a_kill_after_the_last_steps_backup_leaves_a_finished_run(tmp_path):
+    from tfcolor import callbacks as callbacks_lib
+    from tfcolor.estimator import Colorizer
+
+    model_dir = tmp_path / "run"
+    config = smoke_preset("unet_mse", epochs=2, steps_per_epoch=6, backup_every_steps=1)
+    config.model.filters = (4, 8)
+    config.data.validation_source = f"folder:{png_folder(tmp_path / 'validation', 4)}"
+    with pytest.raises(_Interrupt):
+        Colorizer(config, str(model_dir)).train(verbose=0, callbacks=[_KillInValidation(1)])
+    assert (_state(model_dir)["epoch"], _state(model_dir)["steps"]) == (1, 6)
+    assert not (model_dir / "final.weights.h5").exists()
+    for _ in range(2):
+        colorizer, steps = _resume(config, model_dir)
+        assert steps == {}
+        # The epoch-end state written: the run reads as finished, and stays so.
+        assert colorizer.epochs_done == 2
+        state = callbacks_lib.backup_states(str(model_dir / "backup"))[0]
+        assert (state.epoch, state.steps) == (1, 6)
+        assert colorizer._states()[0] == (str(model_dir / "final.weights.h5"), 2, 0)
+        assert _iterations(model_dir / "final.weights.h5") == 12
+
+
+@pytest.mark.reliability
+def test_the_same_kill_on_data_of_unknown_length_is_no_error(tmp_path):
+    import tensorflow as tf
+
+    from tfcolor.estimator import Colorizer
+
+    config = smoke_preset("unet_mse", epochs=2, backup_every_steps=1)
+    config.train.steps_per_epoch = None
+    config.model.filters = (4, 8)
+    rng = np.random.default_rng(0)
+    x = rng.random((24, 32, 32, 1), dtype=np.float32)
+    y = rng.random((24, 32, 32, 2), dtype=np.float32)
+
+    def input_fn():
+        # filter: a dataset whose length TensorFlow cannot tell.
+        data = tf.data.Dataset.from_tensor_slices((x, y)).filter(lambda a, b: True)
+        return data.batch(4, drop_remainder=True)
+
+    def validation_fn():
+        return input_fn().take(1)
+
+    model_dir = tmp_path / "run"
+    with pytest.raises(_Interrupt):
+        Colorizer(config, str(model_dir)).train(
+            input_fn, validation_fn=validation_fn, verbose=0, callbacks=[_KillInValidation(1)]
+        )
+    assert (_state(model_dir)["epoch"], _state(model_dir)["steps"]) == (1, 6)
+    before = Colorizer(None, str(model_dir)).model.get_weights()
+    for _ in range(2):
+        colorizer = Colorizer(config, str(model_dir))
+        colorizer.train(input_fn, validation_fn=validation_fn, verbose=0)
+        assert colorizer.epochs_done == 2
+        assert (model_dir / "final.weights.h5").exists()
+        # No step trained again.
+        for old, new in zip(before, colorizer.model.get_weights(), strict=True):
+            np.testing.assert_array_equal(old, new)
+
+
+@pytest.mark.reliability
+def test_final_weights_win_a_tie_with_the_backup(tmp_path):
+    from tfcolor.estimator import Colorizer
+
+    model_dir = tmp_path / "run"
+    config = smoke_preset("unet_mse", epochs=3, steps_per_epoch=4, backup_every_steps=100)
+    config.model.filters = (4, 8)
+    # Stops after epoch 2 and puts back epoch 1's weights: final and backup both at (2, 0).
+    stop = keras.callbacks.EarlyStopping(
+        monitor="loss", mode="max", patience=0, restore_best_weights=True
+    )
+    colorizer = Colorizer(config, str(model_dir))
+    colorizer.train(verbose=0, callbacks=[stop])
+    assert stop.stopped_epoch == 1
+    final = str(model_dir / "final.weights.h5")
+    assert colorizer._states()[0] == (final, 2, 0)
+    reopened = Colorizer(None, str(model_dir))
+    for trained, restored in zip(
+        colorizer.model.get_weights(), reopened.model.get_weights(), strict=True
+    ):
+        np.testing.assert_array_equal(trained, restored)
+
+
+@pytest.mark.reliability
+def test_a_stop_inside_an_epoch_gives_the_final_weights_its_position(tmp_path):
+    model_dir = tmp_path / "run"
+    config = smoke_preset("unet_mse", epochs=2, steps_per_epoch=6, backup_every_steps=2)
+    config.model.filters = (4, 8)
+
+    class StopAtStep3(keras.callbacks.Callback):
+        def on_train_batch_end(self, batch, logs=None):
+            if batch == 2:
+                self.model.stop_training = True
+
+    from tfcolor.estimator import Colorizer
+
+    colorizer = Colorizer(config, str(model_dir))
+    colorizer.train(verbose=0, callbacks=[StopAtStep3()])
+    # Newer than the backup of step 2: the run resumes after step 3.
+    assert colorizer._states()[0] == (str(model_dir / "final.weights.h5"), 0, 3)
+    _, steps = _resume(config, model_dir)
+    assert steps == {0: 3, 1: 6}
+    assert _iterations(model_dir / "final.weights.h5") == 12
+
+
+@pytest.mark.reliability
+def test_an_unreadable_latest_state_is_not_kept_as_the_previous(tmp_path):
+    from tfcolor import callbacks as callbacks_lib
+
+    model_dir = tmp_path / "run"
+    config = _interrupted_run(model_dir, epoch=1, step=3)
+    latest = model_dir / "backup" / "latest.weights.h5"
+    os.truncate(latest, latest.stat().st_size // 2)
+    from tfcolor.estimator import Colorizer
+
+    with pytest.raises(_Interrupt):
+        Colorizer(config, str(model_dir)).train(verbose=0, callbacks=[_StopAt(1, 1)])
+    states = callbacks_lib.backup_states(str(model_dir / "backup"))
+    # The good state it resumed from (step 2) stays as the previous one.
+    assert [(os.path.basename(s.path), s.epoch, s.steps) for s in states] == [
+        ("latest.weights.h5", 1, 3),
+        ("previous.weights.h5", 1, 2),
+    ]
+
+
+@pytest.mark.reliability
+def test_final_weights_from_before_the_state_take_the_metadata_epoch(tmp_path):
+    """A run folder written before the weights files carried their state: its final weights,
+    written after its last backup, stand for the backup metadata's epoch."""
+    from tfcolor import callbacks as callbacks_lib
+
+    model = keras.Sequential([keras.Input((2,)), keras.layers.Dense(1)])
+    backup = tmp_path / "backup"
+    backup.mkdir()
+    metadata = backup / "training_metadata.json"
+    metadata.write_text(json.dumps({"epoch": 2, "batch": 5}))
+    (backup / "latest.weights.h5").write_bytes(b"truncated")
+    final, best = str(tmp_path / "final.weights.h5"), str(tmp_path / "best.weights.h5")
+    model.save_weights(final)
+    model.save_weights(best)
+    old = os.path.getmtime(metadata) - 10
+    os.utime(best, (old, old))
+
+    def states():
+        found = callbacks_lib.backup_states(str(backup), [final, best], [final])
+        return [(os.path.basename(s.path), s.epoch, s.steps) for s in found]
+
+    assert states() == [("final.weights.h5", 2, 0)]
+    # Older than the metadata (not the run's last write), or metadata that do not read: no
+    # state, no error.
+    os.utime(final, (old, old))
+    assert states() == []
+    os.utime(final)
+    metadata.write_text('{"epoch": ')
+    assert states() == []

@@ -95,17 +95,19 @@ def _write_weights(model: keras.Model, path: str, state: dict | None = None) -> 
         os.fsync(f.fileno())
 
 
-def save_weights(model: keras.Model, path: str, epoch: int | None = None) -> None:
+def save_weights(model: keras.Model, path: str, epoch: int | None = None, steps: int = 0) -> None:
     """`model.save_weights(path)` that a kill cannot leave half-written: written to a
     temporary file beside `path` and renamed over it, so `path` is the old file or the new.
 
-    With `epoch` (the epochs trained) the file carries it as a state (`backup_states`), so a
-    run whose backup is lost resumes from it."""
+    With `epoch` (the epoch in progress = the epochs trained) and `steps` (its steps trained)
+    the file carries them as a state (`backup_states`), so a run whose backup is lost resumes
+    from it."""
     folder = os.path.dirname(path)
     if folder:
         os.makedirs(folder, exist_ok=True)
     incomplete = _incomplete_path(path)
-    _write_weights(model, incomplete, None if epoch is None else {"epoch": epoch, "steps": 0})
+    state = None if epoch is None else {"epoch": int(epoch), "steps": int(steps)}
+    _write_weights(model, incomplete, state)
     os.replace(incomplete, path)
 
 
@@ -119,12 +121,17 @@ def write_json(path: str, value) -> None:
     os.replace(incomplete, path)
 
 
-def _read_state(path: str, metadata_path: str | None) -> BackupState | None:
+def _read_state(
+    path: str, metadata_path: str | None, *, if_newer: bool = False
+) -> BackupState | None:
     """The state a weights file stands for (raises on an unreadable file).
 
     A backup written before the state was kept in the weights file gets the epoch of its
     `training_metadata.json` (`metadata_path`) and starts that epoch again; without one, such
-    a file has no state (None)."""
+    a file has no state (None). With `if_newer` (a run's final weights from before the state
+    was kept: written after the run's last backup), the metadata's epoch holds only for a
+    file at least as new as the metadata, and metadata that cannot be read leave the file
+    without a state."""
     import h5py
 
     with h5py.File(path, "r") as f:
@@ -136,33 +143,59 @@ def _read_state(path: str, metadata_path: str | None) -> BackupState | None:
         return BackupState(path, int(values["epoch"]), int(values["steps"]))
     if metadata_path is None:
         return None
-    with open(metadata_path) as f:
-        return BackupState(path, int(json.load(f)["epoch"]), 0)
+    if not if_newer:
+        with open(metadata_path) as f:
+            return BackupState(path, int(json.load(f)["epoch"]), 0)
+    try:
+        if os.path.getmtime(path) < os.path.getmtime(metadata_path):
+            return None
+        with open(metadata_path) as f:
+            return BackupState(path, int(json.load(f)["epoch"]), 0)
+    except (OSError, ValueError, KeyError, TypeError):
+        return None
 
 
-def backup_states(backup_dir: str, fallbacks: Sequence[str] = ()) -> list[BackupState]:
-    """The readable states of the resume backup in `backup_dir`, newest first (the backup's
-    own first where states tie).
+def _readable(path: str) -> bool:
+    """Whether `path` opens as a Keras weights file (`_read_state` does not raise)."""
+    try:
+        _read_state(path, None)
+    except Exception:  # noqa: BLE001  truncated, not HDF5: unreadable
+        return False
+    return True
+
+
+def backup_states(
+    backup_dir: str, fallbacks: Sequence[str] = (), preferred: Sequence[str] = ()
+) -> list[BackupState]:
+    """The readable states of the resume backup in `backup_dir`, newest first (where states
+    tie: `preferred`, then the backup's own, then the other `fallbacks`).
 
     Args:
         backup_dir: the backup's folder (`Backup`).
         fallbacks: other weights files that carry a state (`save_weights` with an epoch:
             a run's final and best weights), for when the backup is lost.
+        preferred: those of `fallbacks` that win ties with the backup (a run's final
+            weights: written after its last backup, or restored by a callback such as
+            EarlyStopping's `restore_best_weights`). One without a state of its own (from
+            before the state was kept) gets the epoch of the backup's
+            `training_metadata.json` where it is at least as new (`_read_state`).
 
     Unreadable files (truncated, not HDF5) are left out with one warning line each.
     """
     metadata = os.path.join(backup_dir, BACKUP_METADATA)
+    preferred = [path for path in preferred if path in fallbacks]
     candidates = [
-        (os.path.join(backup_dir, BACKUP_WEIGHTS), metadata),
-        (os.path.join(backup_dir, PREVIOUS_WEIGHTS), None),
-        *((path, None) for path in fallbacks),
+        *((path, metadata, True) for path in preferred),
+        (os.path.join(backup_dir, BACKUP_WEIGHTS), metadata, False),
+        (os.path.join(backup_dir, PREVIOUS_WEIGHTS), None, False),
+        *((path, None, False) for path in fallbacks if path not in preferred),
     ]
     states = []
-    for rank, (path, metadata_path) in enumerate(candidates):
+    for rank, (path, metadata_path, if_newer) in enumerate(candidates):
         if not os.path.exists(path):
             continue
         try:
-            state = _read_state(path, metadata_path)
+            state = _read_state(path, metadata_path, if_newer=if_newer)
         except Exception as error:  # noqa: BLE001  any unreadable file: the next state
             _warn_unreadable(path, error)
             continue
@@ -206,12 +239,15 @@ def load_first_readable(model: keras.Model, paths) -> str | None:
 
 
 def restore_backup(
-    model: keras.Model, backup_dir: str, fallbacks: Sequence[str] = ()
+    model: keras.Model,
+    backup_dir: str,
+    fallbacks: Sequence[str] = (),
+    preferred: Sequence[str] = (),
 ) -> BackupState | None:
     """Loads the newest readable state of the backup in `backup_dir` (or of `fallbacks`, see
     `backup_states`) into `model` (built, its optimizer built) and returns it; None where
     there is none."""
-    states = backup_states(backup_dir, fallbacks)
+    states = backup_states(backup_dir, fallbacks, preferred)
     loaded = load_first_readable(model, [state.path for state in states])
     return next((state for state in states if state.path == loaded), None)
 
@@ -292,6 +328,15 @@ class Backup(keras.callbacks.BackupAndRestore):
     def on_epoch_end(self, epoch, logs=None):
         if not self._steps:
             return  # no step in this epoch (the data ran out): it is not finished
+        offset = self._steps_done if epoch == self._first_epoch else 0
+        steps = (self.params or {}).get("steps")
+        if steps and self._steps - offset < steps:
+            # A callback stopped training inside the epoch (Keras still ends the epoch): it is
+            # not finished; its steps are kept.
+            if self._steps > self._saved_at and _finite(logs):
+                if not getattr(self.model, "tfcolor_nan", None):
+                    self._save_model()
+            return
         self._current_epoch = epoch + 1
         self._steps = self._saved_at = 0
         if _finite(logs) and not getattr(self.model, "tfcolor_nan", None):
@@ -300,7 +345,8 @@ class Backup(keras.callbacks.BackupAndRestore):
     def _save_model(self):
         """Writes the state: weights to a temporary file, the current state moved to
         `previous.weights.h5`, the new one renamed into place, then the metadata (whose loss
-        costs nothing: the weights file carries the state)."""
+        costs nothing: the weights file carries the state). A current state that does not
+        read (truncated by a kill) is removed, not moved over a good previous one."""
         os.makedirs(self.backup_dir, exist_ok=True)
         self._saved_at = self._steps
         state = {"epoch": self._current_epoch, "steps": self._steps}
@@ -309,7 +355,10 @@ class Backup(keras.callbacks.BackupAndRestore):
         incomplete = _incomplete_path(latest)
         _write_weights(self.model, incomplete, state)
         if os.path.exists(latest):
-            os.replace(latest, previous)
+            if _readable(latest):
+                os.replace(latest, previous)
+            else:
+                os.remove(latest)
         os.replace(incomplete, latest)
         # Keras' "batch" is the index of the last step seen.
         metadata = os.path.join(self.backup_dir, BACKUP_METADATA)
@@ -348,10 +397,22 @@ class BestCheckpoint(keras.callbacks.ModelCheckpoint):
             initial_value_threshold=best,
         )
 
+    def on_epoch_begin(self, epoch, logs=None):
+        super().on_epoch_begin(epoch, logs)
+        self._epoch_steps = 0
+
+    def on_train_batch_end(self, batch, logs=None):
+        super().on_train_batch_end(batch, logs)
+        self._epoch_steps = batch + 1
+
     def _save_model(self, epoch, batch, logs):
         # Keras' class writes over the file in place; a kill then lost the best weights. It
-        # also saves an epoch without val_loss (no validation step ran): not the best of any.
+        # also saves an epoch without val_loss (no validation step ran): not the best of any,
+        # and one a callback stopped inside (Keras still validates it): not finished.
         if (logs or {}).get(self.monitor) is None:
+            return
+        steps = (self.params or {}).get("steps")
+        if steps and getattr(self, "_epoch_steps", steps) < steps:
             return
         if self._should_save_model(epoch, batch, logs, self.filepath):
             save_weights(self.model, self.filepath, epoch=epoch + 1)

@@ -250,15 +250,24 @@ class Colorizer:
 
     def _states(self) -> list[callbacks_lib.BackupState]:
         """The run's readable training states, newest first (`callbacks.backup_states`)."""
-        return callbacks_lib.backup_states(self._path("backup"), self._fallback_weights)
+        return callbacks_lib.backup_states(
+            self._path("backup"), self._fallback_weights, self._preferred_weights
+        )
 
     @property
     def _fallback_weights(self) -> list[str]:
         return [self._path("final.weights.h5"), self._path("best.weights.h5")]
 
+    @property
+    def _preferred_weights(self) -> list[str]:
+        # The final weights win a tie with the backup: written after it, or the weights a
+        # callback restored (EarlyStopping's restore_best_weights).
+        return [self._path("final.weights.h5")]
+
     def _restore_weights(self) -> None:
         """Loads the newest readable weights of the run: the final ones or a later (killed)
-        backup, whichever is newer, then the backup's previous state, then the best ones.
+        backup, whichever is newer (the final ones where they tie), then the backup's
+        previous state, then the best ones.
 
         An unreadable file (truncated by a kill or a full disk) gets one warning line and the
         next one is tried; with none readable the model keeps its initial weights.
@@ -422,7 +431,7 @@ class Colorizer:
         with self.strategy.scope():
             # Every worker restores the chief's backup: the newest state that reads whole.
             resumed = callbacks_lib.restore_backup(
-                self.model, self._path("backup"), self._fallback_weights
+                self.model, self._path("backup"), self._fallback_weights, self._preferred_weights
             )
         done = resumed.epoch if resumed else 0
         # A backup from inside an epoch: the rest of that epoch first, on data that skip the
@@ -432,6 +441,15 @@ class Colorizer:
             # Backed up after the epoch's last step (or the epochs were shorter then): the
             # epoch is finished.
             done, skip = done + 1, 0
+            if done >= epochs:
+                # A kill after the last step's backup (in validation or at the epoch's end):
+                # the run is finished. Its epoch-end state says so (epochs_done, train.py).
+                with distribute.scratch_dir(self.strategy) as scratch:
+                    callbacks_lib.save_weights(
+                        self.model,
+                        os.path.join(scratch or self.model_dir, "final.weights.h5"),
+                        epoch=done,
+                    )
         if done >= epochs:
             return {}
         # (data, first epoch, steps an epoch, steps trained before, whether it ends after
@@ -503,12 +521,15 @@ class Colorizer:
                 trained += backup.steps_trained
                 if stop_on_nan.where is not None or backup.position[0] <= first:
                     break  # diverged, stopped by a callback inside the epoch, or no data
-            if stop_on_nan.where is None and trained > 0:
+            # A step trained, or an epoch finished whose steps were all trained before (a kill
+            # after its last step's backup, on data of unknown length).
+            progressed = trained > 0 or backup.position > (done, skip)
+            if stop_on_nan.where is None and progressed:
                 callbacks_lib.save_weights(
                     self.model,
                     os.path.join(root, "final.weights.h5"),
-                    # The epochs finished (fewer than asked where a callback stopped early).
-                    epoch=backup.position[0] if backup.position[1] == 0 else None,
+                    # Where training stands (an epoch inside where a callback stopped early).
+                    *backup.position,
                 )
         if stop_on_nan.where is not None:
             epoch, step = stop_on_nan.where
@@ -517,7 +538,7 @@ class Colorizer:
                 f"{step}. The backup in {self._path('backup')} holds the last finite state; "
                 "lower the learning rate and run again to continue from it."
             )
-        if trained <= 0:
+        if not progressed:
             raise ValueError(
                 "no training step ran: the training data gave no batch of "
                 f"{self.config.data.batch_size} (training drops a last, smaller batch); give "
