@@ -134,3 +134,39 @@ def test_balanced_auc_only_for_codecs_with_colour_classes():
     assert measured.results["gray_auc_rebalanced"] == pytest.approx(
         measured.results["auc_rebalanced"], abs=1e-3
     )
+
+
+def test_own_data_is_recognised_by_its_folder(tmp_path, monkeypatch):
+    """--data naming the run's folder with a trailing slash, a relative path or a symlink is
+    the run's own data (measured on its validation split), not a foreign source."""
+    from tfcolor.evaluate import _same_source
+
+    folder = tmp_path / "photos"
+    folder.mkdir()
+    (tmp_path / "link").symlink_to(folder)
+    monkeypatch.chdir(tmp_path)
+    own = f"folder:{folder}"
+    for same in (f"folder:{folder}/", "folder:photos", "folder:./photos/", "folder:link"):
+        assert _same_source(same, own), same
+    for other in (f"video:{folder}", "folder:elsewhere", "shapes", None):
+        assert not _same_source(other, own), other
+    assert _same_source("shapes", "shapes") and _same_source("tfds:cifar10", "tfds:cifar10")
+
+
+def test_evaluate_export_bounds_are_one_line(trained_run, tmp_path, capsys):
+    """An out-of-range --render-size names the export's bound, not "Graph execution error";
+    a temperature over 1 is a flag error."""
+    from tfcolor import evaluate
+
+    _, export = trained_run
+    output = str(tmp_path / "out")
+    status = evaluate.main(["--model", export, "--render-size", "2000", "--output", output])
+    err = capsys.readouterr().err
+    assert status == 2 and "Graph execution error" not in err, err
+    assert (
+        "render_size must be between 0 and the side of the render budget" in err and "2000" in err
+    )
+    with pytest.raises(SystemExit) as exit_info:
+        evaluate.main(["--model", export, "--temperature", "0,2", "--output", output])
+    assert exit_info.value.code == 2
+    assert "between 0 and 1" in capsys.readouterr().err

@@ -14,7 +14,9 @@ contact sheet (gray | predicted | truth) and the ab error curves as PNGs into --
 the decoding temperature of bin codecs, as the thesis compared T = 0, 0.8 and 1.
 
 --split: the run's own data is measured on its validation split (a folder's held-out share);
---data of a source the run did not train on is measured whole (`all`).
+--data of a source the run did not train on is measured whole (`all`). --data is the run's own
+when it names the same folder (resolved: a trailing slash, a relative path or a symlink to it
+counts as the same) or the same source.
 
 --output may not be the data folder or the model, nor lie inside the data folder (its PNGs
 would become data); it is checked to be writable before anything is measured, and each file
@@ -45,8 +47,8 @@ def _temperatures(text: str) -> list[float]:
         values = [float(item) for item in text.split(",") if item.strip()]
     except ValueError:
         raise argparse.ArgumentTypeError(f"takes numbers like 0,0.38,1, got {text}") from None
-    if not values or min(values) < 0:
-        raise argparse.ArgumentTypeError(f"takes temperatures >= 0, got {text}")
+    if not values or not all(0 <= value <= 1 for value in values):
+        raise argparse.ArgumentTypeError(f"takes temperatures between 0 and 1, got {text}")
     return values
 
 
@@ -76,7 +78,7 @@ def build_parser() -> argparse.ArgumentParser:
     parser.add_argument(
         "--temperature",
         type=_temperatures,
-        help="decoding temperatures to sweep, comma-separated (bin codecs)",
+        help="decoding temperatures to sweep, comma-separated, each in [0, 1] (bin codecs)",
     )
     parser.add_argument(
         "--render-size",
@@ -110,6 +112,20 @@ def _expanded(source: str | None) -> str | None:
         if source.startswith(kind):
             return kind + os.path.expanduser(source[len(kind) :])
     return source
+
+
+def _same_source(first: str | None, second: str | None) -> bool:
+    """Whether two source strings name the same data: the same kind and, for folders
+    (folder:, video:, tfrecord:), the same folder once resolved (a trailing slash, a relative
+    path or a symlink to it); other sources (shapes, tfds:NAME) by their text."""
+    if first is None or second is None:
+        return False
+    first, second = _expanded(first), _expanded(second)
+    kind, separator, folder = first.partition(":")
+    other_kind, _, other_folder = second.partition(":")
+    if separator and kind in ("folder", "video", "tfrecord") and kind == other_kind:
+        return os.path.realpath(folder) == os.path.realpath(other_folder)
+    return first == second
 
 
 def _table(rows: dict[str, dict[str, float]]) -> str:
@@ -159,7 +175,8 @@ def main(argv: list[str] | None = None) -> int:
     if source is None and config is None:
         parser.error(f"--data is needed: {args.model} is an export outside a model_dir")
     own = source is None or (
-        config is not None and source in map(_expanded, (data.source, data.validation_source))
+        config is not None
+        and any(_same_source(source, mine) for mine in (data.source, data.validation_source))
     )
     if not own:
         # A source of its own: measured whole by default, not split like the run's data.
@@ -222,7 +239,11 @@ def main(argv: list[str] | None = None) -> int:
                 sheet = evaluation.contact_sheet(*measured.samples)
         curves["gray"] = measured.gray_curve
     except (ValueError, FileNotFoundError, tf.errors.OpError) as error:
-        return _error(getattr(error, "message", str(error)).strip().splitlines()[0])
+        if isinstance(error, tf.errors.OpError):
+            from tfcolor.colorize import _reason
+
+            return _error(_reason(error))
+        return _error((str(error).strip().splitlines() or [type(error).__name__])[0])
 
     report = {
         "model": os.path.abspath(args.model),

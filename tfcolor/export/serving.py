@@ -175,7 +175,9 @@ def check_render_size(render_size, max_render_pixels):
     side = _budget_side(max_render_pixels)
     size = tf.cast(render_size, tf.int64)
     valid = tf.logical_and(size >= 0, size <= side)
-    message = "render_size must be between 0 and the render budget's side. Received: render_size ="
+    message = (
+        "render_size must be between 0 and the side of the render budget. Received: render_size ="
+    )
     return _checked(render_size, (valid, [message, size, "side =", side]))
 
 
