@@ -107,6 +107,13 @@ def test_colorize_never_writes_over_its_inputs(trained_run, photo_folder, tmp_pa
         assert colorize.main([str(photo_folder), "--model", export, "--output", str(inside)]) == 0
         assert "colorized 2 of 2 images" in capsys.readouterr().out
     assert _snapshot(photo_folder) == before
+    # ... but a folder inside the input that colorize did not make keeps the user's files.
+    mine = photo_folder / "mine"
+    mine.mkdir()
+    (mine / sorted(os.listdir(inside))[-1]).write_bytes(b"the user's own file")
+    assert colorize.main([str(photo_folder), "--model", export, "--output", str(mine)]) == 2
+    assert "which colorize did not write" in _one_line(capsys.readouterr().err)
+    assert [path.read_bytes() for path in mine.iterdir()] == [b"the user's own file"]
 
     # An output that is a file, or cannot be made: one line, before any image is computed.
     a_file = tmp_path / "a_file"

@@ -61,6 +61,9 @@ def _export_candidates(path: str) -> list[str]:
 # string output as {"b64": ...} only when its name ends in `_bytes`); exports written before
 # that name it `colorized_png`.
 PNG_OUTPUTS = ("colorized_png_bytes", "colorized_png")
+# Written into an --output that lies inside an input folder: the results there are colorize's
+# own, which a later run may replace (without it, a file in the way is the user's).
+OUTPUT_MARKER = ".tfcolor-colorize"
 # What each caller runs, by signature: its input names and the outputs it reads (any one).
 COLORIZE_SIGNATURES = {"serving_default": ({"image_bytes"}, PNG_OUTPUTS)}
 
@@ -426,6 +429,26 @@ def main(argv: list[str] | None = None) -> int:
     clash = _landing_on_inputs(args.output, targets, pairs)
     if clash is not None:
         return _error(f"--output {args.output}: {clash[0]} would replace the input {clash[1]}")
+    # An --output inside an input folder is left out of its walk, so the files already in it
+    # are the user's unless colorize wrote them (its marker is there): never replace those.
+    holder = next(
+        (item for item in args.inputs if os.path.isdir(item) and cli.within(args.output, item)),
+        None,
+    )
+    if holder is not None and not os.path.exists(os.path.join(args.output, OUTPUT_MARKER)):
+        existing = next(
+            (
+                os.path.join(args.output, name)
+                for name in targets
+                if os.path.lexists(os.path.join(args.output, name))
+            ),
+            None,
+        )
+        if existing is not None:
+            return _error(
+                f"--output {args.output} lies inside the input {holder} and already holds "
+                f"{existing}, which colorize did not write; choose a new or empty folder"
+            )
     signatures = dict(COLORIZE_SIGNATURES)
     if args.render_size is not None:
         signatures["colorize_bytes_at_size"] = ({"image_bytes", "render_size"}, PNG_OUTPUTS)
@@ -434,6 +457,9 @@ def main(argv: list[str] | None = None) -> int:
         cli.prepare_output_folder(args.output, "--output")
     except (FileNotFoundError, ValueError) as error:
         return _error(str(error))
+    if holder is not None:
+        with open(os.path.join(args.output, OUTPUT_MARKER), "w") as marker:
+            marker.write("results of python -m tfcolor.colorize; later runs may replace them\n")
     for broken, reason in passed_over:
         print(f"tfcolor.colorize: warning: {broken}: {reason}; using {export}", file=sys.stderr)
 
