@@ -338,3 +338,19 @@ def test_train_export_failure_is_one_line(tmp_path, monkeypatch, capsys):
     assert train.main(["--model-dir", str(tmp_path / "run")]) == 2
     captured = capsys.readouterr()
     assert _one_line(captured.err).startswith("tfcolor.train: error: export failed: render_size")
+
+
+def test_atomic_write_refused_through_a_symlink_leaves_nothing_behind(tmp_path):
+    """A result below a symlinked folder that leads out of the output is refused before any
+    folder is made where the link points."""
+    from tfcolor import cli
+
+    output, elsewhere = tmp_path / "out", tmp_path / "elsewhere"
+    output.mkdir()
+    elsewhere.mkdir()
+    (output / "sub").symlink_to(elsewhere)
+    with pytest.raises(OSError, match="leads outside"):
+        cli.write_atomic(str(output / "sub" / "deeper" / "x.png"), b"png", str(output))
+    assert os.listdir(elsewhere) == []
+    cli.write_atomic(str(output / "inner" / "x.png"), b"png", str(output))
+    assert (output / "inner" / "x.png").read_bytes() == b"png"

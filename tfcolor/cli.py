@@ -140,9 +140,11 @@ def atomic_target(target: str, root: str) -> Iterator[str]:
         OSError: the folder cannot be made, leads outside `root`, or cannot be written.
     """
     folder = os.path.dirname(target) or "."
-    os.makedirs(folder, exist_ok=True)
+    # Checked before anything is made: realpath resolves the part of the path that exists,
+    # so a symlink out of `root` is refused without a folder left behind where it points.
     if not within(folder, root):
         raise OSError(f"{folder} leads outside {root} through a symlink")
+    os.makedirs(folder, exist_ok=True)
     suffix = os.path.splitext(target)[1]  # writers that pick a format by the name see it
     descriptor, partial = tempfile.mkstemp(prefix=".tmp-", suffix=suffix, dir=folder)
     os.close(descriptor)
