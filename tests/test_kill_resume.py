@@ -63,6 +63,12 @@ def _iterations(weights_path) -> int:
         return int(f["optimizer/vars/0"][()])
 
 
+def _assert_same_weights(weights, model):
+    """`model`'s weights equal `weights` (a list from `get_weights()`), array by array."""
+    for expected, actual in zip(weights, model.get_weights(), strict=True):
+        np.testing.assert_array_equal(expected, actual)
+
+
 def _state(model_dir):
     try:
         return json.loads((model_dir / "backup" / "training_metadata.json").read_text())
@@ -340,9 +346,7 @@ def test_the_same_kill_on_data_of_unknown_length_is_no_error(tmp_path):
         colorizer.train(input_fn, validation_fn=validation_fn, verbose=0)
         assert colorizer.epochs_done == 2
         assert (model_dir / "final.weights.h5").exists()
-        # No step trained again.
-        for old, new in zip(before, colorizer.model.get_weights(), strict=True):
-            np.testing.assert_array_equal(old, new)
+        _assert_same_weights(before, colorizer.model)  # no step trained again
 
 
 @pytest.mark.reliability
@@ -361,11 +365,7 @@ def test_final_weights_win_a_tie_with_the_backup(tmp_path):
     assert stop.stopped_epoch == 1
     final = str(model_dir / "final.weights.h5")
     assert colorizer._states()[0] == (final, 2, 0)
-    reopened = Colorizer(None, str(model_dir))
-    for trained, restored in zip(
-        colorizer.model.get_weights(), reopened.model.get_weights(), strict=True
-    ):
-        np.testing.assert_array_equal(trained, restored)
+    _assert_same_weights(colorizer.model.get_weights(), Colorizer(None, str(model_dir)).model)
 
 
 @pytest.mark.reliability
