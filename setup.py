@@ -29,11 +29,12 @@ setuptools.setup(
     },
     entry_points={
         "console_scripts": [
-            "tfcolor-train=tfcolor.train:main",
-            "tfcolor-colorize=tfcolor.colorize:main",
-            "tfcolor-evaluate=tfcolor.evaluate:main",
-            "tfcolor-bench=tfcolor.bench:main",
-            "tfcolor-preprocess=tfcolor.preprocess:main",
+            "tfcolor-train=tfcolor.cli.train:main",
+            "tfcolor-colorize=tfcolor.cli.colorize:main",
+            "tfcolor-evaluate=tfcolor.cli.evaluate:main",
+            "tfcolor-bench=tfcolor.cli.bench:main",
+            "tfcolor-preprocess=tfcolor.cli.preprocess:main",
+            "tfcolor-refine=tfcolor.cli.refine:main",
         ]
     },
 )

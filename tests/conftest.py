@@ -14,14 +14,14 @@ os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
 # `-n 2 --dist loadfile` hands them out before the short ones; in name order a long file
 # started late and kept one worker busy alone for the suite's last minutes.
 _LONGEST_FIRST = (
-    "test_mixed_precision.py",
-    "test_fusion_presets.py",
-    "test_distribute.py",
-    "test_estimator.py",
-    "test_video_training.py",
-    "test_train_cli.py",
+    "training/test_mixed_precision.py",
+    "training/test_fusion_presets.py",
+    "training/test_distribute.py",
+    "training/test_estimator.py",
+    "training/test_video_training.py",
+    "cli/test_train_cli.py",
     "models/test_model_options.py",
-    "test_refine.py",
+    "training/test_refine.py",
 )
 
 
@@ -36,7 +36,7 @@ def pytest_collection_modifyitems(config, items):
 @pytest.fixture(scope="session")
 def trained_run(tmp_path_factory):
     """A Colorizer trained for 20 steps on shapes, and its export."""
-    from tfcolor.estimator import Colorizer
+    from tfcolor.training.colorizer import Colorizer
 
     model_dir = tmp_path_factory.mktemp("run")
     colorizer = Colorizer(small_config(), str(model_dir))

@@ -32,7 +32,7 @@ __all__ = [
 def __getattr__(name):
     # Lazy: `python -m tfcolor.train --help` and flag errors should not wait for TensorFlow.
     if name == "Colorizer":
-        from tfcolor.estimator import Colorizer
+        from tfcolor.training.colorizer import Colorizer
 
         return Colorizer
     raise AttributeError(f"module 'tfcolor' has no attribute {name!r}")

@@ -15,7 +15,7 @@ SMALL_RENDER_BUDGET = 256 * 256
 def _export(preset: str, base: str, max_pixels: int, classify: bool = False) -> str:
     from tests.helpers import smoke_preset
     from tfcolor.codecs import make_codec
-    from tfcolor.export import serving
+    from tfcolor.export import saved_model as serving
     from tfcolor.models import build_model
 
     config = smoke_preset(preset)
@@ -53,7 +53,7 @@ def video_export(tmp_path_factory):
 @pytest.fixture(scope="session")
 def small_budget_export(trained_run, tmp_path_factory):
     """The trained run's network exported with the small budgets."""
-    from tfcolor.export import serving
+    from tfcolor.export import saved_model as serving
 
     colorizer, _ = trained_run
     return serving.export_saved_model(

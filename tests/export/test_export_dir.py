@@ -12,7 +12,7 @@ import pytest
 import tensorflow as tf
 
 from tests.helpers import run_python
-from tfcolor.export import serving
+from tfcolor.export import saved_model as serving
 
 pytestmark = pytest.mark.reliability
 
@@ -61,7 +61,7 @@ def test_versions_are_world_readable_whatever_the_umask(tmp_path):
 KILLED_EXPORT = r"""
 import os, signal, sys
 sys.path.insert(0, os.getcwd())  # the repository (run_python's working directory)
-from tfcolor.export import serving
+from tfcolor.export import saved_model as serving
 from tests.export.test_export_dir import TinyModule
 
 class KilledWhileSaving(TinyModule):

@@ -438,7 +438,7 @@ def test_video_folder_streams_and_skips_the_broken_file(video_folder, caplog):
 
 
 def test_bench_video_pipeline(collection, capsys):
-    from tfcolor import bench
+    from tfcolor.cli import bench
 
     code = bench.main(
         ["video-pipeline", "--data", f"tfrecord:{collection}", "--streams", "1,2"]

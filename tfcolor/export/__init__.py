@@ -1,6 +1,6 @@
 """SavedModel export for TF Serving and the command line (see `serving`)."""
 
-from tfcolor.export.serving import (
+from tfcolor.export.saved_model import (
     DEFAULT_MAX_PIXELS,
     DEFAULT_MAX_RENDER_PIXELS,
     ColorizerModule,

@@ -301,7 +301,7 @@ def make_dataset(
         class_names: for a model with a classification head, its classes in order: the
             images' labels become int32 class indices (images of other labels are left out).
         true_ab: the targets also carry the images' own ab at full resolution, for a WGAN
-            critic's real images (`tfcolor.refinement`).
+            critic's real images (`tfcolor.training.wgan`).
 
     Returns:
         A prefetched dataset of `(lightness, target)`: lightness float32 [B, S, S, 1] in

@@ -5,7 +5,7 @@ anything can look at it: a 250 KB PNG can declare 16000 x 16000 pixels and take 
 2.21's WebP decoder corrupts the heap on animated WebP. `encoded_image_size` reads the size
 from the header of each format the decoder reads, and `check_encoded` refuses bytes over a
 pixel budget with InvalidArgumentError, so that the export's signatures
-(`tfcolor.export.serving`) and the image sources (`tfcolor.input_pipeline.sources`) decode
+(`tfcolor.export.saved_model`) and the image sources (`tfcolor.input_pipeline.sources`) decode
 only what they can hold. `checked` is the ordered-requirements helper both use.
 """
 

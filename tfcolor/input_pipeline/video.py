@@ -21,7 +21,7 @@ streams         B datasets, each its videos' chunks in order, padded with blank 
                 the longest stream; interleaved one chunk from each in turn (parallel,
                 deterministic): step s is rows 0..B-1
 decode          per chunk, in a parallel map: its T stored frames (JPEG/PNG) decoded, or a
-                video file's frames scaled (`tfcolor.video.scale_and_pad`), on the canvas
+                video file's frames scaled (`tfcolor.media.video_io.scale_and_pad`), on the canvas
                 (frame_size rounded up to the model's down-sampling), padded to T frames
 batch B         {"frames", "mask", "reset", "video_id", "chunk_index"}   make_video_streams
 Lab + codec     frames folded to [B * T, H, W, 3], `inputs_and_targets` (XLA), unfolded
@@ -131,7 +131,7 @@ class _Video:
         height, width: its frames' size as read (the stored canvas; for video files the
             placement's padded size).
         top, left: where those frames go on the common canvas.
-        placement: for video files, how `tfcolor.video.scale_and_pad` fits them.
+        placement: for video files, how `tfcolor.media.video_io.scale_and_pad` fits them.
     """
 
     id: str
@@ -167,7 +167,7 @@ def _canvas(
     frame_size: Sequence[int], height: int, width: int, multiple: int, source: str
 ) -> tuple[int, int]:
     """(height, width) of the frames the streams yield: `frame_size` (width, height) rounded
-    up to `multiple`, as `tfcolor.video.placement` pads it (a side of 0 in frame_size takes
+    up to `multiple`, as `tfcolor.media.video_io.placement` pads it (a side of 0 in frame_size takes
     the stored frames'), or the stored frames' size rounded up if they are larger.
 
     A collection's stored frames are usually padded beyond frame_size already (preprocess
@@ -235,7 +235,7 @@ _SCANNED: dict[tuple, tuple[int, int, int] | str] = {}
 
 
 def _scan_video_file(path: str) -> tuple[int, int, int] | str:
-    from tfcolor import video as video_io
+    from tfcolor.media import video_io
 
     stat = tf.io.gfile.stat(path)
     key = (os.path.abspath(path) if "://" not in path else path, stat.length, stat.mtime_nsec)
@@ -254,7 +254,7 @@ def _scan_video_file(path: str) -> tuple[int, int, int] | str:
 
 def _folder_videos(spec: VideoSpec) -> tuple[list[tuple[str, tuple[int, int, int]]], list[str]]:
     """(relative path, (frames, height, width)) of the decodable video files, and the rest."""
-    from tfcolor import video as video_io
+    from tfcolor.media import video_io
 
     _check_folder(spec)
     if "://" in spec.path:
@@ -371,7 +371,7 @@ def _split_videos(data: DataConfig, split: str, multiple: int) -> _Split:
         stored_chunk_frames = stored.pop() if len(stored) == 1 else None
         return _Split(spec, videos, data.chunk_frames, height, width, stored_chunk_frames)
 
-    from tfcolor import video as video_io
+    from tfcolor.media import video_io
 
     found, _ = _folder_videos(spec)
     if hold_out:
@@ -533,7 +533,7 @@ def _record_chunks(split: _Split, files: tf.Tensor, chunks: tf.Tensor) -> Callab
 def _video_file_chunks(split: _Split, chunks: Sequence[int]) -> Callable:
     """A stream's video indices -> its chunks, decoded with PyAV: uint8 frames at the source's
     size (scaled in the parallel decoding map, not here under Python's lock)."""
-    from tfcolor import video as video_io
+    from tfcolor.media import video_io
 
     chunk_frames = split.chunk_frames
     videos = split.videos
@@ -592,9 +592,9 @@ def decode_frame(contents: tf.Tensor) -> tf.Tensor:
 
 def _scaler(split: _Split) -> Callable:
     """(source frames [n, h, w, 3], video index) -> [n, H, W, 3] on the canvas, by
-    `tfcolor.video.scale_and_pad` (what colorizing a video does): one branch per distinct
+    `tfcolor.media.video_io.scale_and_pad` (what colorizing a video does): one branch per distinct
     placement (one per source size), so each branch's sizes are static."""
-    from tfcolor import video as video_io
+    from tfcolor.media import video_io
 
     height, width = split.height, split.width
     placements = list(dict.fromkeys(video.placement for video in split.videos))

@@ -1,0 +1,532 @@
+"""Colorizes image files, videos and folders with an exported tfcolor model.
+
+    python -m tfcolor.colorize old_photos/ scan.jpg --model runs/unet_shapes --output colorized/
+    python -m tfcolor.colorize clip.mp4 --model runs/convlstm --output colorized/
+
+A folder is searched recursively; each image's result is a PNG at the input's relative path
+(under the folder) in --output (`b.jpg` -> `b.png`; where two inputs would share a name,
+`b.jpg.png`). A video (.mp4, .mov, .avi, .mkv, .webm, ...) becomes an H.264 `.mp4` with the
+same frame count, size and frame rate, its audio copied: a recurrent video model colorizes it
+chunk by chunk with its state carried from chunk to chunk (the export's
+`colorize_video_chunk` signature); any other model colorizes its frames one by one.
+A file that cannot be decoded is reported by name and the rest are still processed; so are
+FIFOs, sockets, devices, symlink loops and broken links in the folders (named, never opened;
+a symlinked subfolder is read once). Exit status: 0 all colorized, 1 some inputs failed,
+2 nothing could run (a bad model, input or --output).
+
+Outputs never destroy inputs: --output may not be an input, an input folder may not lie in
+it, and a result that would land on an input file refuses the run. --output may lie inside
+an input folder: it is left out of that folder's search. Each result is written to
+a temporary file in its folder and renamed into place (a symlink already there is replaced,
+not followed); --output is checked to be writable before the first image is computed.
+
+--model is an export (a directory holding saved_model.pb) or a model_dir: its newest export
+that loads (a broken newer one is named in a warning and passed over). Only TensorFlow and
+PyAV are needed to run an export.
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import re
+import sys
+
+from tfcolor.cli import common as cli
+from tfcolor.config import IMAGE_EXTENSIONS
+
+
+def _export_candidates(path: str) -> list[str]:
+    """`path` itself if it is an export, else a model_dir's complete exports, newest first.
+
+    Raises:
+        FileNotFoundError: neither form holds a SavedModel.
+    """
+    from tfcolor.export.saved_model import export_versions
+
+    if os.path.exists(os.path.join(path, "saved_model.pb")):
+        return [path]
+    for base in (os.path.join(path, "export"), path):
+        if os.path.isdir(base):
+            versions = export_versions(base)
+            if versions:
+                return versions
+    raise FileNotFoundError(
+        f"{path} is neither a SavedModel nor a model_dir with an export "
+        "(train with `python -m tfcolor.train`, which exports at the end)"
+    )
+
+
+# The PNG output of the bytes signatures: `colorized_png_bytes` (TF Serving's REST API sends a
+# string output as {"b64": ...} only when its name ends in `_bytes`); exports written before
+# that name it `colorized_png`.
+PNG_OUTPUTS = ("colorized_png_bytes", "colorized_png")
+# Written into an --output that lies inside an input folder: the results there are colorize's
+# own, which a later run may replace (without it, a file in the way is the user's).
+OUTPUT_MARKER = ".tfcolor-colorize"
+# What each caller runs, by signature: its input names and the outputs it reads (any one).
+COLORIZE_SIGNATURES = {"serving_default": ({"image_bytes"}, PNG_OUTPUTS)}
+
+
+def load_export(path: str, signatures: dict | None = None):
+    """Loads a tfcolor export, or a model_dir's newest export that loads.
+
+    Args:
+        path: an export or a model_dir.
+        signatures: name -> (input names, output names of which one is needed) (default
+            `COLORIZE_SIGNATURES`); an export without them is not a tfcolor export.
+
+    Returns:
+        `(loaded, export, passed_over)`: the loaded SavedModel, its folder, and
+        `(export, reason)` for each newer export of a model_dir that could not be used.
+
+    Raises:
+        FileNotFoundError: no SavedModel there.
+        ValueError: no export there can be used (one line: the newest one's reason).
+    """
+    signatures = COLORIZE_SIGNATURES if signatures is None else signatures
+    passed_over = []
+    for export in _export_candidates(path):
+        try:
+            return _load_checked(export, signatures), export, passed_over
+        except ValueError as error:
+            passed_over.append((export, str(error)))
+    newest, reason = passed_over[0]
+    if len(passed_over) == 1:
+        raise ValueError(f"{newest}: {reason}")
+    raise ValueError(f"none of the {len(passed_over)} exports of {path} loads; {newest}: {reason}")
+
+
+def _load_checked(export: str, signatures: dict):
+    import tensorflow as tf
+
+    try:
+        loaded = tf.saved_model.load(export)
+    except Exception as error:  # noqa: BLE001 - protobuf, OS and TF errors alike: one line
+        reason = _reason(error) if str(error).strip() else type(error).__name__
+        raise ValueError(f"not a loadable SavedModel ({type(error).__name__}: {reason})") from None
+    for name, (inputs, output) in signatures.items():
+        if name not in loaded.signatures:
+            raise ValueError(
+                f"not a tfcolor export: it has no {name} signature (it has: "
+                f"{', '.join(sorted(loaded.signatures)) or 'none'})"
+            )
+        function = loaded.signatures[name]
+        given = set(function.structured_input_signature[1])
+        outputs = (output,) if isinstance(output, str) else tuple(output)
+        if not inputs <= given or not set(outputs) & set(function.structured_outputs):
+            raise ValueError(
+                f"not a tfcolor export: its {name} signature takes {sorted(given)} and gives "
+                f"{sorted(function.structured_outputs)}, not {sorted(inputs)} -> {outputs[0]}"
+            )
+    return loaded
+
+
+def collect_inputs(
+    inputs: list[str], output: str | None = None
+) -> tuple[list[tuple[str, str]], list[tuple[str, str]]]:
+    """Every input file (images and videos); folders are searched recursively, leaving out
+    `output` where it lies inside one (an earlier run's results are not inputs).
+
+    Returns:
+        `(pairs, skipped)`: (path, relative output name) of each file, and (path, reason) of
+        what a folder walk left out (`tfcolor.input_pipeline.sources.walk_files`: FIFOs,
+        sockets, devices, symlink loops, broken links).
+
+    Raises:
+        FileNotFoundError: an input does not exist.
+        ValueError: an input file that is not a regular file (a FIFO would block forever).
+    """
+    from tfcolor.input_pipeline.sources import special_file_reason, walk_files
+    from tfcolor.media.video_io import VIDEO_EXTENSIONS
+
+    pairs, skipped = [], []
+    for item in inputs:
+        if os.path.isdir(item):
+            found, left_out = walk_files(item, IMAGE_EXTENSIONS + tuple(VIDEO_EXTENSIONS))
+            pairs.extend(
+                (os.path.join(item, relative), relative)
+                for relative in found
+                if output is None or not cli.within(os.path.join(item, relative), output)
+            )
+            skipped.extend((os.path.join(item, relative), why) for relative, why in left_out)
+        elif os.path.lexists(item):
+            reason = special_file_reason(item)
+            if reason is not None:
+                raise ValueError(f"{item}: {reason}, not an image or video file")
+            pairs.append((item, os.path.basename(item)))
+        else:
+            raise FileNotFoundError(f"{item}: no such file or folder")
+    return pairs, skipped
+
+
+def _read_input(path: str) -> bytes:
+    """The bytes of an input file, refusing one that became a FIFO or device since the walk.
+
+    Raises:
+        OSError: it cannot be read, or it is not a regular file.
+    """
+    import stat
+
+    descriptor = os.open(path, os.O_RDONLY | getattr(os, "O_NONBLOCK", 0))
+    with os.fdopen(descriptor, "rb") as f:
+        if not stat.S_ISREG(os.fstat(f.fileno()).st_mode):
+            raise OSError(f"{path} is not a regular file")
+        return f.read()
+
+
+def _landing_on_inputs(
+    output: str, targets: list[str], pairs: list[tuple[str, str]]
+) -> tuple[str, str] | None:
+    """(target, input) for the first result that would replace an input file, else None."""
+    inputs = {os.path.realpath(path): path for path, _ in pairs}
+    for name in targets:
+        target = os.path.join(output, name)
+        # The folder resolved, the name not: a symlink at the name is replaced, not followed.
+        real = os.path.join(os.path.realpath(os.path.dirname(target)), os.path.basename(target))
+        if real in inputs:
+            return target, inputs[real]
+    return None
+
+
+def _is_video(path: str) -> bool:
+    from tfcolor.media.video_io import VIDEO_EXTENSIONS
+
+    return path.lower().endswith(tuple(VIDEO_EXTENSIONS))
+
+
+def output_names(relatives: list[str]) -> list[str]:
+    """Unique output names: `a/b.jpg` -> `a/b.png`, `a/c.avi` -> `a/c.mp4`.
+
+    Where two inputs would share a name (`b.jpg` and `b.png`, compared case-insensitively for
+    filesystems that do), each keeps its extension (`b.jpg.png`); names still shared after that
+    (the same relative path from two input folders) get a counter (`b.jpg-2.png`).
+    """
+    suffixes = [".mp4" if _is_video(relative) else ".png" for relative in relatives]
+    plain = [
+        os.path.splitext(relative)[0] + suffix
+        for relative, suffix in zip(relatives, suffixes, strict=True)
+    ]
+    counts: dict[str, int] = {}
+    for name in plain:
+        counts[name.lower()] = counts.get(name.lower(), 0) + 1
+    names = [
+        name if counts[name.lower()] == 1 else relative + suffix
+        for name, relative, suffix in zip(plain, relatives, suffixes, strict=True)
+    ]
+    taken: set[str] = set()
+    unique = []
+    for name, suffix in zip(names, suffixes, strict=True):
+        candidate, number = name, 1
+        while candidate.lower() in taken:
+            number += 1
+            candidate = f"{name[: -len(suffix)]}-{number}{suffix}"
+        taken.add(candidate.lower())
+        unique.append(candidate)
+    return unique
+
+
+def _reason(error: Exception) -> str:
+    """The informative line of a TensorFlow error ("Input is empty.", "Unknown image ...")."""
+    lines = [line.strip() for line in getattr(error, "message", str(error)).splitlines()]
+    noise = ("Graph execution error", "Detected at node", "<stack traces", "[[")
+    useful = [line for line in lines if line and not line.startswith(noise)]
+    line = useful[0] if useful else (lines[0] if lines else type(error).__name__)
+    # tf.debugging.Assert's "assertion failed: [message] [value] ...": the message and the
+    # values it names ("image over the pixel budget. Received: ... = 16000 16000 ...").
+    if line.startswith("assertion failed: ["):
+        return " ".join(re.findall(r"\[([^\[\]]*)\]", line))
+    return line
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(
+        prog="python -m tfcolor.colorize",
+        description=__doc__,
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+    )
+    parser.add_argument("inputs", nargs="+", help="image files and folders")
+    parser.add_argument("--model", required=True, help="an export or a model_dir")
+    parser.add_argument(
+        "--output",
+        required=True,
+        help="folder for the results; not an input, and no input folder inside it",
+    )
+    parser.add_argument(
+        "--render-size",
+        type=cli.non_negative_int,
+        help="side at which colours are predicted (default: the export's; 0: each image's own "
+        "size, for models with a fixed-size global path such as Iizuka's)",
+    )
+    parser.add_argument(
+        "--chunk-frames",
+        type=cli.positive_int,
+        help="videos: frames per model call (default: the export's training chunk length; "
+        "the recurrent state is carried across calls, so this changes speed, not colours)",
+    )
+    return parser
+
+
+class ExportClipColorizer:
+    """Colorizes the consecutive chunks of one video with a loaded export, in order.
+
+    A recurrent export (`colorize_video_chunk`) starts from its `video_state` and carries the
+    state from call to call, splitting a chunk into calls within its render budget
+    (`max_render_pixels`: frames x the network's canvas); any other colorizes each frame on its
+    own (`colorize_images`), as many frames per call as its pixel budget takes.
+    Call it with uint8 frames [T, H, W, C]; make a new one for the next video.
+    """
+
+    def __init__(self, loaded):
+        self._signatures = loaded.signatures
+        self.recurrent = "colorize_video_chunk" in self._signatures
+        # An image export has no chunk length: any works, frames are independent.
+        self.chunk_frames = int(loaded.chunk_frames.numpy()) if self.recurrent else 8
+        # The export's pixel budget per call (exports before it had none).
+        budget = getattr(loaded, "max_pixels", None)
+        self._max_pixels = int(budget.numpy()) if budget is not None else None
+        # A recurrent export's network budget per call (frames x canvas), and its canvas box.
+        render_budget = getattr(loaded, "max_render_pixels", None) if self.recurrent else None
+        self._max_render_pixels = int(render_budget.numpy()) if render_budget is not None else None
+        frame_size = getattr(loaded, "frame_size", None) if self.recurrent else None
+        self._frame_size = (
+            tuple(int(v) for v in frame_size.numpy()) if frame_size is not None else None
+        )
+        self._state = None
+
+    def _canvas_estimate(self, height: int, width: int) -> int:
+        """About the pixels of the network's canvas for a frame (`serving.frame_placement`
+        without the rounding to the network's down-sampling, which the export does not
+        record)."""
+        box_width, box_height = self._frame_size or (0, 0)
+        scales = [box / side for box, side in ((box_width, width), (box_height, height)) if box > 0]
+        scale = min(scales) if scales else 1.0
+        canvas_height = box_height if box_height > 0 else max(round(height * scale), 1)
+        canvas_width = box_width if box_width > 0 else max(round(width * scale), 1)
+        return max(canvas_height * canvas_width, 1)
+
+    def _recurrent(self, chunk):
+        """The chunk through `colorize_video_chunk` in calls within the export's render budget
+        (frames x canvas): the state is carried from call to call, so the colours are those
+        of one call. A call refused for the render budget (the canvas estimate was short by
+        the rounding) is retried with half the frames."""
+        import numpy as np
+        import tensorflow as tf
+
+        step = len(chunk)
+        if self._max_render_pixels:
+            canvas = self._canvas_estimate(int(chunk.shape[1]), int(chunk.shape[2]))
+            step = max(min(self._max_render_pixels // canvas, len(chunk)), 1)
+        if self._state is None:
+            self._state = self._signatures["video_state"](frames=tf.constant(chunk[None, :1]))
+        results, start = [], 0
+        while start < len(chunk):
+            frames = tf.constant(chunk[None, start : start + step])
+            try:
+                result = self._signatures["colorize_video_chunk"](frames=frames, **self._state)
+            except tf.errors.InvalidArgumentError as error:
+                if step == 1 or "render budget" not in str(error):
+                    raise
+                step //= 2
+                continue
+            self._state = {"state_h": result["state_h"], "state_c": result["state_c"]}
+            results.append(result["colorized"][0].numpy())
+            start += step
+        return np.concatenate(results)
+
+    def __call__(self, chunk):
+        import numpy as np
+        import tensorflow as tf
+
+        if not self.recurrent:
+            # As many frames per call as the export's pixel budget takes (8 frames of a 4K
+            # video are over the default 50 megapixels).
+            frame_pixels = max(int(chunk.shape[1]) * int(chunk.shape[2]), 1)
+            step = max(self._max_pixels // frame_pixels, 1) if self._max_pixels else len(chunk)
+            serve = self._signatures["colorize_images"]
+            return np.concatenate(
+                [
+                    serve(images=tf.constant(chunk[i : i + step]))["colorized"].numpy()
+                    for i in range(0, len(chunk), max(step, 1))
+                ]
+            )
+        return self._recurrent(chunk)
+
+
+def colorize_video_file(
+    loaded,
+    path: str,
+    target: str,
+    chunk_frames: int | None = None,
+    output_root: str | None = None,
+) -> int:
+    """Colorizes the video at `path` into `target` with a loaded export; returns its frames.
+
+    A recurrent export (`colorize_video_chunk`) carries its state from chunk to chunk; any
+    other colorizes each frame on its own (`colorize_images`). The output keeps the frame
+    count, size and frame rate, and gets the input's audio. It is written to a temporary
+    file beside `target` and renamed onto it (`tfcolor.cli.common.atomic_target`; `output_root`,
+    default `target`'s folder, is the folder it may not leave through a symlink).
+
+    Raises:
+        tfcolor.media.video_io.VideoError: the video cannot be read (a ValueError).
+        OSError: the output cannot be written.
+    """
+    import numpy as np
+    from tqdm import tqdm
+
+    from tfcolor.media import video_io
+
+    info = video_io.probe(path)
+    colorize = ExportClipColorizer(loaded)
+    if chunk_frames is None:
+        chunk_frames = colorize.chunk_frames
+
+    count = 0
+    chunk: list[np.ndarray] = []
+    root = output_root or os.path.dirname(target) or "."
+    with cli.atomic_target(target, root) as partial:
+        with (
+            video_io.VideoWriter(
+                partial, info.fps, info.width, info.height, audio_from=path
+            ) as writer,
+            tqdm(total=info.frames, unit="frame", desc=os.path.basename(path)) as progress,
+        ):
+            for frame in video_io.iter_frames(path):
+                chunk.append(frame)
+                if len(chunk) == chunk_frames:
+                    writer.write(colorize(np.stack(chunk)))
+                    progress.update(len(chunk))
+                    count += len(chunk)
+                    chunk = []
+            if chunk:
+                writer.write(colorize(np.stack(chunk)))
+                progress.update(len(chunk))
+                count += len(chunk)
+    return count
+
+
+def _error(message: str) -> int:
+    print(f"tfcolor.colorize: error: {message}", file=sys.stderr)
+    return 2
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = build_parser()
+    args = parser.parse_args(argv)
+    cli.quiet_tensorflow()
+    try:
+        _export_candidates(args.model)  # a mistyped --model is named before the inputs
+        pairs, skipped = collect_inputs(args.inputs, args.output)
+        cli.check_not_input(args.output, args.inputs, "--output", results_checked=True)
+    except (FileNotFoundError, ValueError) as error:
+        return _error(str(error))
+    for path, reason in skipped:
+        print(f"skipped {path}: {reason}", file=sys.stderr)
+    if not pairs:
+        return _error("no image or video files in the inputs")
+    targets = output_names([relative for _, relative in pairs])
+    clash = _landing_on_inputs(args.output, targets, pairs)
+    if clash is not None:
+        return _error(f"--output {args.output}: {clash[0]} would replace the input {clash[1]}")
+    # An --output inside an input folder is left out of its walk, so the files already in it
+    # are the user's unless colorize wrote them (its marker is there): never replace those.
+    holder = next(
+        (item for item in args.inputs if os.path.isdir(item) and cli.within(args.output, item)),
+        None,
+    )
+    if holder is not None and not os.path.exists(os.path.join(args.output, OUTPUT_MARKER)):
+        existing = next(
+            (
+                os.path.join(args.output, name)
+                for name in targets
+                if os.path.lexists(os.path.join(args.output, name))
+            ),
+            None,
+        )
+        if existing is not None:
+            return _error(
+                f"--output {args.output} lies inside the input {holder} and already holds "
+                f"{existing}, which colorize did not write; choose a new or empty folder"
+            )
+    signatures = dict(COLORIZE_SIGNATURES)
+    if args.render_size is not None:
+        signatures["colorize_bytes_at_size"] = ({"image_bytes", "render_size"}, PNG_OUTPUTS)
+    try:
+        loaded, export, passed_over = load_export(args.model, signatures)
+        cli.prepare_output_folder(args.output, "--output")
+    except (FileNotFoundError, ValueError) as error:
+        return _error(str(error))
+    if holder is not None:
+        with open(os.path.join(args.output, OUTPUT_MARKER), "w") as marker:
+            marker.write("results of python -m tfcolor.colorize; later runs may replace them\n")
+    for broken, reason in passed_over:
+        print(f"tfcolor.colorize: warning: {broken}: {reason}; using {export}", file=sys.stderr)
+
+    import tensorflow as tf
+    from tqdm import tqdm
+
+    if args.render_size is None:
+        serve = loaded.signatures["serving_default"]
+        call = lambda data: serve(image_bytes=data)  # noqa: E731
+    else:
+        serve = loaded.signatures["colorize_bytes_at_size"]
+        size = tf.constant(args.render_size, tf.int32)
+        call = lambda data: serve(image_bytes=data, render_size=size)  # noqa: E731
+
+    # A walked file that could not be opened safely counts as failed (exit status 1); a
+    # folder left out (a symlink loop, a second path to a folder) was only named.
+    extensions = IMAGE_EXTENSIONS + tuple(_video_extensions())
+    failed = [(path, why) for path, why in skipped if path.lower().endswith(extensions)]
+    total = len(pairs) + len(failed)
+    videos = [
+        (path, name) for (path, _), name in zip(pairs, targets, strict=True) if _is_video(path)
+    ]
+    images = [
+        (path, name) for (path, _), name in zip(pairs, targets, strict=True) if not _is_video(path)
+    ]
+    for path, target_name in videos:
+        target = os.path.join(args.output, target_name)
+        try:
+            frames = colorize_video_file(
+                loaded, path, target, args.chunk_frames, output_root=args.output
+            )
+            tqdm.write(f"{path}: {frames} frames -> {target}")
+        except (tf.errors.OpError, OSError, ValueError) as error:
+            message = _reason(error) if isinstance(error, tf.errors.OpError) else str(error)
+            failed.append((path, message))
+            tqdm.write(f"skipped {path}: cannot colorize it ({message})", file=sys.stderr)
+    for path, target_name in tqdm(images, unit="image", desc="colorizing", disable=not images):
+        try:
+            data = _read_input(path)
+            result = call(tf.constant([data]))
+            png = next(result[name] for name in PNG_OUTPUTS if name in result)[0].numpy()
+        except (tf.errors.OpError, OSError) as error:
+            message = _reason(error)
+            failed.append((path, message))
+            tqdm.write(f"skipped {path}: cannot colorize it ({message})", file=sys.stderr)
+            continue
+        target = os.path.join(args.output, target_name)
+        try:
+            cli.write_atomic(target, png, args.output)
+        except OSError as error:
+            failed.append((path, str(error)))
+            reason = error.strerror or str(error)
+            tqdm.write(f"skipped {path}: cannot write {target} ({reason})", file=sys.stderr)
+    done = total - len(failed)
+    kinds = "images" if not videos else ("videos" if not images else "images and videos")
+    print(f"colorized {done} of {total} {kinds} into {args.output} with {export}")
+    if failed:
+        print(f"{len(failed)} failed: " + ", ".join(path for path, _ in failed), file=sys.stderr)
+        return 1
+    return 0
+
+
+def _video_extensions():
+    from tfcolor.media.video_io import VIDEO_EXTENSIONS
+
+    return VIDEO_EXTENSIONS
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,375 @@
+"""Measures a colorizer on a dataset, beside the gray baseline (a = b = 0).
+
+    python -m tfcolor.evaluate --model runs/unet_shapes
+    python -m tfcolor.evaluate --model runs/photos/export/1790000000 --data folder:~/test_photos
+    python -m tfcolor.evaluate --model runs/cifar --temperature 0,0.38,0.8,1
+
+Prints a table of PSNR, SSIM, the AuC of the per-pixel ab error curve (Zhang et al. 2016;
+class-rebalanced too for bin codecs), colourfulness (Hasler and Suesstrunk 2003) of the output
+and of the truth, for the model and for the gray baseline; writes them as metrics.json, a
+contact sheet (gray | predicted | truth) and the ab error curves as PNGs into --output.
+
+--model is a model_dir (its config gives the data, image size and codec) or an export (then
+--data is needed unless the export lies in a model_dir's export/ folder). --temperature sweeps
+the decoding temperature of bin codecs, as the thesis compared T = 0, 0.8 and 1.
+
+--split: the run's own data is measured on its validation split (a folder's held-out share);
+--data of a source the run did not train on is measured whole (`all`). --data is the run's own
+when it names the same folder (resolved: a trailing slash, a relative path or a symlink to it
+counts as the same) or the same source.
+
+--output may not be the data folder or the model, nor lie inside the data folder (its PNGs
+would become data); it is checked to be writable before anything is measured, and each file
+is written to a temporary name and renamed into place (a symlink there is replaced, not
+followed).
+
+On video data (--data video:DIR or tfrecord:DIR, or a video model's own data) the clips are
+colorized whole, a recurrent model carrying its state from chunk to chunk and an image model
+frame by frame; the image metrics are over the frames, and the temporal consistency of the
+output, of the truth and of the gray baseline is added: CDC (colour distribution
+consistency) and the warp error (`tfcolor.evaluation.temporal`). --limit then counts frames.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import sys
+
+from tfcolor.cli import common as cli
+
+__all__ = ["main"]
+
+
+def _temperatures(text: str) -> list[float]:
+    try:
+        values = [float(item) for item in text.split(",") if item.strip()]
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"takes numbers like 0,0.38,1, got {text}") from None
+    if not values or not all(0 <= value <= 1 for value in values):
+        raise argparse.ArgumentTypeError(f"takes temperatures between 0 and 1, got {text}")
+    return values
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(
+        prog="python -m tfcolor.evaluate",
+        description=__doc__,
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+    )
+    parser.add_argument("--model", required=True, help="a model_dir or an export")
+    parser.add_argument(
+        "--data",
+        help="source to measure on: shapes | folder:DIR | tfds:NAME[:SPLIT] | video:DIR | "
+        "tfrecord:DIR (default: the run's validation data)",
+    )
+    parser.add_argument(
+        "--split",
+        choices=["validation", "train", "all"],
+        help="which part of the data (default: validation, a folder's held-out share, for the "
+        "run's own data; all, the whole source, for --data the run did not train on)",
+    )
+    parser.add_argument(
+        "--image-size", type=cli.positive_int, help="images are resized and centre-cropped to this"
+    )
+    parser.add_argument("--limit", type=cli.positive_int, help="measure at most this many images")
+    parser.add_argument("--batch-size", type=cli.positive_int, default=32)
+    parser.add_argument(
+        "--temperature",
+        type=_temperatures,
+        help="decoding temperatures to sweep, comma-separated, each in [0, 1] (bin codecs)",
+    )
+    parser.add_argument(
+        "--render-size",
+        type=cli.non_negative_int,
+        help="side at which colours are predicted (default: the model's; 0: each image's own)",
+    )
+    parser.add_argument(
+        "--sheet-images", type=int, default=36, help="images on the contact sheet (default 36)"
+    )
+    parser.add_argument(
+        "--output", help="folder for the results (default: MODEL_DIR/eval, or ./tfcolor_eval)"
+    )
+    return parser
+
+
+def _run_dir(path: str) -> str | None:
+    """The model_dir of a model_dir, or of an export inside its export/ folder."""
+    path = os.path.abspath(path)
+    for candidate in (path, os.path.dirname(os.path.dirname(path))):
+        if os.path.exists(os.path.join(candidate, "config.json")):
+            return candidate
+    return None
+
+
+def _expanded(source: str | None) -> str | None:
+    """A source string with `~` expanded in its folder (folder:, video:, tfrecord:)."""
+    if source is None:
+        return None
+    source = os.path.expanduser(source)
+    for kind in ("folder:", "video:", "tfrecord:"):
+        if source.startswith(kind):
+            return kind + os.path.expanduser(source[len(kind) :])
+    return source
+
+
+def _same_source(first: str | None, second: str | None) -> bool:
+    """Whether two source strings name the same data: the same kind and, for folders
+    (folder:, video:, tfrecord:), the same folder once resolved (a trailing slash, a relative
+    path or a symlink to it); other sources (shapes, tfds:NAME) by their text."""
+    if first is None or second is None:
+        return False
+    first, second = _expanded(first), _expanded(second)
+    kind, separator, folder = first.partition(":")
+    other_kind, _, other_folder = second.partition(":")
+    if separator and kind in ("folder", "video", "tfrecord") and kind == other_kind:
+        return os.path.realpath(folder) == os.path.realpath(other_folder)
+    return first == second
+
+
+def _table(rows: dict[str, dict[str, float]]) -> str:
+    """Metric rows, one column per model setting and the gray baseline last."""
+    columns = list(rows)
+    names = [name for name in next(iter(rows.values())) if not name.startswith("gray_")]
+    width = max(12, *(len(column) + 2 for column in columns))
+    header = "metric".ljust(22) + "".join(c.rjust(width) for c in columns) + "gray".rjust(width)
+    lines = [header, "-" * len(header)]
+    first = rows[columns[0]]
+    for name in names:
+        cells = "".join(f"{rows[c].get(name, float('nan')):{width}.4f}" for c in columns)
+        gray = first.get(f"gray_{name}", first.get(name) if name == "colorfulness_true" else None)
+        gray_cell = f"{gray:{width}.4f}" if gray is not None else "-".rjust(width)
+        lines.append(name.ljust(22) + cells + gray_cell)
+    return "\n".join(lines)
+
+
+def _error(message: str) -> int:
+    print(f"tfcolor.evaluate: error: {message}", file=sys.stderr)
+    return 2
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = build_parser()
+    args = parser.parse_args(argv)
+    cli.quiet_tensorflow()
+    if not os.path.exists(args.model):
+        return _error(f"--model {args.model}: no such folder")
+
+    import numpy as np
+    import tensorflow as tf
+
+    from tfcolor import input_pipeline
+    from tfcolor.config import Config, DataConfig
+    from tfcolor.evaluation import measure as evaluation
+
+    run_dir = _run_dir(args.model)
+    is_export = os.path.exists(os.path.join(args.model, "saved_model.pb"))
+    config = None
+    if run_dir is not None:
+        try:
+            config = Config.load(os.path.join(run_dir, "config.json"))
+        except ValueError as error:
+            return _error(str(error))
+    data = config.data if config is not None else DataConfig()
+    source = _expanded(args.data) if args.data else None
+    if source is None and config is None:
+        parser.error(f"--data is needed: {args.model} is an export outside a model_dir")
+    own = source is None or (
+        config is not None
+        and any(_same_source(source, mine) for mine in (data.source, data.validation_source))
+    )
+    if not own:
+        # A source of its own: measured whole by default, not split like the run's data.
+        data.source, data.validation_source, data.classes = source, None, None
+    split = args.split or ("validation" if own else "all")
+    if args.image_size:
+        data.image_size = args.image_size
+    data.batch_size = args.batch_size
+    output = args.output or (os.path.join(run_dir, "eval") if run_dir else "tfcolor_eval")
+    data_folders = [
+        text.partition(":")[2]
+        for text in map(_expanded, (data.source, data.validation_source))
+        if text and text.partition(":")[0] in ("folder", "video", "tfrecord")
+    ]
+    try:
+        cli.check_not_input(output, data_folders, "--output")
+        cli.check_not_input(output, [args.model], "--output", results_checked=True)
+        cli.prepare_output_folder(output, "--output")
+    except ValueError as error:
+        return _error(str(error))
+
+    try:
+        if is_export or run_dir is None:
+            colorize_fn, codec_name, codec = _export_colorizer(args.model)
+            if not args.image_size and config is None:
+                data.image_size = colorize_fn.render_size or data.image_size
+        else:
+            colorize_fn, codec_name, codec = _run_colorizer(run_dir)
+        if args.temperature and codec_name == "regression":
+            raise ValueError("--temperature applies to bin codecs; this model regresses ab")
+        settings = args.temperature or [None]
+        if not data.is_video:
+            dataset = input_pipeline.load_images(data, split=split, limit=args.limit)
+            batches = dataset.map(lambda element: element["image"]).batch(data.batch_size)
+        weights = codec.pixel_class_weights if codec is not None else None
+        rows, curves, sheet = {}, {}, None
+        for temperature in settings:
+            label = "model" if temperature is None else f"T={temperature:g}"
+            samples = args.sheet_images if sheet is None else 0
+            if data.is_video:
+                from tfcolor.training.video import iter_clips, limit_frames
+
+                clips = iter_clips(data, split)
+                measured = evaluation.measure_clips(
+                    lambda clip, t=temperature: colorize_fn.clip(clip, t),
+                    limit_frames(clips, args.limit) if args.limit else clips,
+                    pixel_class_weights=weights,
+                    samples=samples,
+                )
+            else:
+                measured = evaluation.measure(
+                    lambda truth, t=temperature: colorize_fn(truth, args.render_size, t),
+                    batches.as_numpy_iterator(),
+                    pixel_class_weights=weights,
+                    samples=samples,
+                )
+            rows[label] = measured.results
+            curves[label] = measured.curve
+            if sheet is None and args.sheet_images > 0:
+                sheet = evaluation.contact_sheet(*measured.samples)
+        curves["gray"] = measured.gray_curve
+    except (ValueError, FileNotFoundError, tf.errors.OpError) as error:
+        if isinstance(error, tf.errors.OpError):
+            from tfcolor.cli.colorize import _reason
+
+            return _error(_reason(error))
+        return _error((str(error).strip().splitlines() or [type(error).__name__])[0])
+
+    report = {
+        "model": os.path.abspath(args.model),
+        "data": data.source,
+        "split": split,
+        "image_size": data.image_size,
+        "images": measured.images,
+        "results": rows,
+        "ab_error_curve": {label: np.round(c, 6).tolist() for label, c in curves.items()},
+    }
+    try:
+        cli.write_atomic(
+            os.path.join(output, "metrics.json"),
+            json.dumps(report, indent=2).encode("utf-8"),
+            output,
+        )
+        if sheet is not None:
+            png = tf.io.encode_png(sheet).numpy()
+            cli.write_atomic(os.path.join(output, "contact_sheet.png"), png, output)
+        with cli.atomic_target(os.path.join(output, "ab_error_curve.png"), output) as partial:
+            evaluation.plot_error_curves(
+                curves,
+                partial,
+                title=f"{os.path.basename(os.path.abspath(args.model))} on {data.source}",
+            )
+    except OSError as error:
+        return _error(f"--output {output}: cannot write the results ({error.strerror or error})")
+    if data.is_video:
+        width, height = data.frame_size
+        print(f"{measured.images} frames of {data.source} ({split}), {width}x{height}")
+    else:
+        print(f"{measured.images} images of {data.source} ({split}), {data.image_size} px")
+    print(_table(rows))
+    print(f"written to {output}: metrics.json, contact_sheet.png, ab_error_curve.png")
+    return 0
+
+
+class _ExportColorizer:
+    """Colorizes uint8 batches with an export's `colorize_images_at` signature."""
+
+    def __init__(self, loaded):
+        self._loaded = loaded
+        self._serve = loaded.signatures["colorize_images_at"]
+        self.render_size = int(loaded.render_size.numpy())
+        self._temperature = float(loaded.temperature.numpy())
+
+    def __call__(self, truth, render_size=None, temperature=None):
+        import tensorflow as tf
+
+        result = self._serve(
+            images=tf.constant(truth),
+            render_size=tf.constant(self.render_size if render_size is None else render_size),
+            temperature=tf.constant(
+                self._temperature if temperature is None else temperature, tf.float32
+            ),
+        )
+        return result["colorized"].numpy()
+
+    def clip(self, clip, temperature=None):
+        """A whole clip: streamed with the state carried by a recurrent export, frame by
+        frame (in chunks of `ExportClipColorizer.chunk_frames`) otherwise.
+
+        Raises:
+            ValueError: a temperature for a recurrent export, whose streaming signature
+                decodes at the export's own temperature.
+        """
+        import numpy as np
+
+        from tfcolor.cli.colorize import ExportClipColorizer
+
+        colorize = ExportClipColorizer(self._loaded)
+        if not colorize.recurrent:
+            # Frame by frame in chunks: a whole clip in one call would pass the export's
+            # pixel budget (N x H x W) on any long video.
+            step = colorize.chunk_frames
+            return np.concatenate(
+                [self(clip[i : i + step], None, temperature) for i in range(0, len(clip), step)]
+            )
+        if temperature is not None:
+            raise ValueError(
+                "--temperature: a video export's colorize_video_chunk decodes at the "
+                "temperature it was exported with; sweep it on the model_dir instead"
+            )
+        step = colorize.chunk_frames
+        return np.concatenate([colorize(clip[i : i + step]) for i in range(0, len(clip), step)])
+
+
+# The signature the measurement runs: its input names and the output it reads.
+_EVALUATE_SIGNATURES = {
+    "colorize_images_at": ({"images", "render_size", "temperature"}, "colorized"),
+}
+
+
+def _export_colorizer(path: str):
+    """The colorizer, codec name and codec (None outside a model_dir) of an export, or of a
+    model_dir's newest export that loads (a broken newer one is named in a warning).
+
+    Raises:
+        FileNotFoundError, ValueError: no usable export (one line).
+    """
+    from tfcolor.cli.colorize import load_export
+
+    loaded, export, passed_over = load_export(path, _EVALUATE_SIGNATURES)
+    for broken, reason in passed_over:
+        print(f"tfcolor.evaluate: warning: {broken}: {reason}; using {export}", file=sys.stderr)
+    codec = None
+    run_dir = _run_dir(export)
+    if run_dir is not None and os.path.exists(os.path.join(run_dir, "codec.json")):
+        from tfcolor import codecs
+
+        codec = codecs.load_codec(run_dir)
+    return _ExportColorizer(loaded), loaded.codec_name.numpy().decode(), codec
+
+
+def _run_colorizer(run_dir: str):
+    from tfcolor.training.colorizer import Colorizer
+
+    colorizer = Colorizer(None, run_dir)
+
+    def colorize(truth, render_size=None, temperature=None):
+        return colorizer.predict(truth, render_size=render_size, temperature=temperature)
+
+    colorize.clip = lambda clip, t=None: colorizer.colorize_video(clip, temperature=t)
+    return colorize, colorizer.codec.name, colorizer.codec
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,1 @@
+"""Media: video files (PyAV) and the frame-canvas geometry."""
