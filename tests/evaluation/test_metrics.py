@@ -11,6 +11,7 @@ import pytest
 import skimage.metrics
 import tensorflow as tf
 
+from tfcolor.codecs.metrics import MeanMetric
 from tfcolor.color import lightness_and_ab
 from tfcolor.evaluation import metrics
 
@@ -358,6 +359,11 @@ def test_per_image_metric_is_the_mean_over_all_images(metric_class, function):
     metric.update_state(true_rgb, predicted_rgb, sample_weight=[0.0, 1.0, 3.0])
     weighted = (values[1] + 3.0 * values[2]) / 4.0
     assert float(metric.result()) == pytest.approx(float(weighted), rel=1e-5)
+    # The codecs' metric base class, with float64 sums; a per-pixel weight is refused.
+    assert isinstance(metric, MeanMetric) and metric.total.dtype == "float64"
+    assert metric.result().dtype == tf.float32
+    with pytest.raises((ValueError, tf.errors.InvalidArgumentError)):
+        metric.update_state(true_rgb, predicted_rgb, sample_weight=np.ones((3, 16, 16)))
 
 
 def test_image_metrics_in_model_compile_and_evaluate():

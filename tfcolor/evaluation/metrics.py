@@ -48,6 +48,7 @@ import keras
 import numpy as np
 import tensorflow as tf
 
+from tfcolor.codecs.metrics import MeanMetric, pixel_weights
 from tfcolor.color import lab_from_parts, lightness_and_ab
 
 __all__ = [
@@ -62,7 +63,6 @@ __all__ = [
     "gray_ab",
     "gray_rgb",
     "image_metrics",
-    "pixel_weights",
     "psnr",
     "ssim",
 ]
@@ -145,21 +145,6 @@ def _check_max_threshold(max_threshold: int) -> int:
             f"max_threshold must be a positive integer. Received: max_threshold={max_threshold}"
         )
     return int(max_threshold)
-
-
-def pixel_weights(
-    weights: tf.Tensor | None, pixels: tf.Tensor, dtype: tf.DType = tf.float64
-) -> tf.Tensor:
-    """Weights shaped like `pixels` [N, H, W], from None (ones), [N] or [N, H, W] weights.
-
-    The one broadcast of Keras' `sample_weight` to pixels, for these metrics and the codecs'.
-    """
-    if weights is None:
-        return tf.ones_like(pixels, dtype)
-    weights = tf.cast(weights, dtype)
-    while weights.shape.rank < pixels.shape.rank:
-        weights = weights[..., None]
-    return tf.broadcast_to(weights, tf.shape(pixels))
 
 
 def _ab_error_histogram(
@@ -331,17 +316,14 @@ def image_metrics(
 # === Keras metrics ===
 
 
-class _PerImageMean(keras.metrics.Metric):
+class _PerImageMean(MeanMetric):
     """Mean over images of a per-image value; subclasses define `_per_image`.
 
     `update_state(y_true, y_pred, sample_weight=None)`: sample_weight None or [N] per image.
     The sums are float64 so that long evaluations do not lose precision.
     """
 
-    def __init__(self, name: str, dtype: str | None = None):
-        super().__init__(name=name, dtype=dtype)
-        self.total = self.add_variable(shape=(), initializer="zeros", dtype="float64", name="total")
-        self.count = self.add_variable(shape=(), initializer="zeros", dtype="float64", name="count")
+    accumulator_dtype = "float64"
 
     def _per_image(self, y_true: tf.Tensor, y_pred: tf.Tensor) -> tf.Tensor:
         raise NotImplementedError
@@ -353,21 +335,7 @@ class _PerImageMean(keras.metrics.Metric):
         else:
             # A per-pixel weight has no meaning for a per-image value: the reshape refuses it.
             weights = tf.reshape(tf.cast(sample_weight, tf.float64), tf.shape(values))
-        self.total.assign_add(tf.reduce_sum(values * weights))
-        self.count.assign_add(tf.reduce_sum(weights))
-
-    def result(self) -> tf.Tensor:
-        mean = tf.math.divide_no_nan(
-            tf.convert_to_tensor(self.total), tf.convert_to_tensor(self.count)
-        )
-        return tf.cast(mean, self.dtype)
-
-    def reset_state(self) -> None:
-        self.total.assign(0.0)
-        self.count.assign(0.0)
-
-    def get_config(self) -> dict[str, Any]:
-        return {"name": self.name, "dtype": self.dtype}
+        self._accumulate(values, weights)
 
 
 @keras.saving.register_keras_serializable(package="tfcolor")

@@ -1,9 +1,10 @@
-"""A training step compiled whole with XLA (`jit_compile=True`) takes the batch and the weights
-as arguments: nothing a step changes is a compile-time constant, so it compiles once.
+"""tfcolor.codecs.losses: the loss helpers, and the losses inside a training step compiled whole
+with XLA (`jit_compile=True`), which takes the batch and the weights as arguments: nothing a step
+changes is a compile-time constant, so it compiles once.
 
 With the batch or the weights baked in as constants, XLA compiled every step again and
 constant-folded the whole network (gamut codec: 66-92 s a step on 2 CPU cores). The
-codecs' losses, XLA functions of their own, caused it (`tfcolor.codecs._compile_loss`).
+codecs' losses, XLA functions of their own, caused it (`tfcolor.codecs.losses.compile_loss`).
 """
 
 import re
@@ -14,6 +15,7 @@ import pytest
 import tensorflow as tf
 
 from tfcolor import codecs, color, input_pipeline
+from tfcolor.codecs import losses
 from tfcolor.config import get_preset
 from tfcolor.models import build_model
 
@@ -77,3 +79,58 @@ def test_loss_inside_a_compiled_step_equals_the_compiled_loss(preset):
     logits = tf.random.stateless_normal([2, 8, 8, codec.channels], seed=(3, 4))
     inside_xla = tf.function(codec.loss, jit_compile=True)(target, logits)  # inlined
     np.testing.assert_allclose(inside_xla, codec.loss(target, logits), rtol=1e-5)
+
+
+# === The helpers ===
+
+
+def test_per_sample_mean():
+    values = tf.reshape(tf.range(12, dtype=tf.float32), [2, 3, 2])
+    np.testing.assert_allclose(losses.per_sample_mean(values).numpy(), [2.5, 8.5])
+
+
+def test_as_bin_index_takes_float_targets_and_a_trailing_axis():
+    logits = tf.zeros([2, 3, 4, 36])
+    labels = np.random.default_rng(0).integers(0, 36, (2, 3, 4))
+    for y_true in (labels, labels.astype(np.float32), labels[..., None].astype(np.float32)):
+        index = losses.as_bin_index(y_true, logits)
+        assert index.dtype == tf.int32 and index.shape == (2, 3, 4)
+        np.testing.assert_array_equal(index.numpy(), labels)
+
+
+def test_split_soft_target():
+    target = np.concatenate([np.full((1, 2, 2, 3), 7.0), np.full((1, 2, 2, 3), 1 / 3)], axis=-1)
+    bins, weights = losses.split_soft_target(target.astype(np.float32), 3)
+    assert bins.dtype == tf.int32 and bins.shape == weights.shape == (1, 2, 2, 3)
+    np.testing.assert_array_equal(bins.numpy(), 7)
+    np.testing.assert_allclose(weights.numpy(), 1 / 3)
+    with pytest.raises(ValueError, match="6 channels"):
+        losses.split_soft_target(target[..., :5], 3)
+
+
+def test_compile_loss_gives_the_plain_function_s_values():
+    def squared_error(labels, predictions):
+        return losses.per_sample_mean(tf.square(predictions - labels))
+
+    compiled = losses.compile_loss(squared_error)
+    assert compiled.__name__ == "squared_error"
+    labels = tf.random.stateless_normal([3, 4, 4], seed=(1, 1))
+    predictions = tf.random.stateless_normal([3, 4, 4], seed=(2, 2))
+    expected = squared_error(labels, predictions).numpy()
+    np.testing.assert_allclose(compiled(labels, predictions).numpy(), expected, rtol=1e-6)
+    inside_xla = tf.function(compiled, jit_compile=True)(labels, predictions)  # inlined
+    np.testing.assert_allclose(inside_xla.numpy(), expected, rtol=1e-6)
+
+
+def test_grid_and_gamut_loss_of_one_hot_targets_agree():
+    # A soft target whose weight is all on its first bin is the grid codec's hard target.
+    rng = np.random.default_rng(3)
+    labels = tf.constant(rng.integers(0, 8, (2, 3, 3)), tf.int32)
+    logits = tf.random.stateless_normal([2, 3, 3, 8], seed=(4, 4))
+    bin_weights = tf.constant(rng.uniform(0.5, 2.0, 8), tf.float32)
+    bins = tf.stack([labels, (labels + 1) % 8], axis=-1)
+    weights = tf.broadcast_to(tf.constant([1.0, 0.0]), bins.shape)
+    grid = losses.grid_loss(labels, logits, bin_weights)
+    gamut = losses.gamut_loss(bins, weights, logits, bin_weights)
+    assert grid.shape == gamut.shape == (2,)
+    np.testing.assert_allclose(gamut.numpy(), grid.numpy(), rtol=1e-5)

@@ -1,4 +1,4 @@
-"""tfcolor.codecs.GamutCodec: Zhang et al. 2016's in-gamut bins, soft encoding, rebalanced
+"""tfcolor.codecs.gamut: Zhang et al. 2016's in-gamut bins, soft encoding, rebalanced
 soft cross-entropy, annealed-mean decoding; and the bin helpers both bin codecs share."""
 
 import keras
@@ -10,6 +10,7 @@ import skimage.transform
 import tensorflow as tf
 
 from tfcolor import codecs, color
+from tfcolor.codecs import gamut
 from tfcolor.config import CodecConfig
 
 GRID = 10.0
@@ -75,9 +76,16 @@ def test_bins_are_the_occupied_grid_cells(codec):
     np.testing.assert_array_equal(centers.max(axis=0), [100, 90])
     np.testing.assert_array_equal(centers[codec.neutral_bin], [0, 0])
     # A second codec reuses the computed bins.
-    hits = codecs._gamut_bin_centers.cache_info().hits
+    hits = gamut.gamut_bin_centers.cache_info().hits
     gamut_codec()
-    assert codecs._gamut_bin_centers.cache_info().hits == hits + 1
+    assert gamut.gamut_bin_centers.cache_info().hits == hits + 1
+
+
+def test_gamut_bin_centers_are_the_codec_s_bins_read_only(codec):
+    centers = gamut.gamut_bin_centers(GRID)
+    np.testing.assert_array_equal(centers, codec.bin_centers)
+    assert centers.dtype == np.float32 and not centers.flags.writeable
+    assert len(gamut.gamut_bin_centers(20.0)) < GAMUT_BINS
 
 
 def test_every_bin_holds_an_srgb_colour(codec):

@@ -1,27 +1,14 @@
-"""tfcolor.codecs: bin indices, fitted statistics, decodings, losses, metrics, persistence."""
+"""tfcolor.codecs.grid: the thesis's bin indices; and, through the grid codec, what both bin
+codecs share (tfcolor.codecs.bins): fitted statistics, decodings, rebalancing, persistence."""
 
 import math
 
-import keras
 import numpy as np
 import pytest
 import tensorflow as tf
 
+from tests.codecs.codec_helpers import grid_codec, hand_made_ab, one_hot_logits
 from tfcolor import codecs
-from tfcolor.config import CodecConfig
-
-
-def grid_codec(n_bins=36, **overrides):
-    return codecs.make_codec(CodecConfig(name="grid", n_bins=n_bins, **overrides))
-
-
-def regression_codec(normalization):
-    return codecs.make_codec(CodecConfig(name="regression", normalization=normalization))
-
-
-def one_hot_logits(bins, n_bins, scale=100.0):
-    """Logits [..., n_bins] with a huge margin on the given bins."""
-    return tf.one_hot(bins, n_bins, on_value=scale, off_value=0.0)
 
 
 def formula_bin(ab, width):
@@ -72,27 +59,7 @@ def test_grid_bin_index_matches_formula_and_xla(n_bins):
     np.testing.assert_array_equal(xla, codec._bin_index_numpy(grid))
 
 
-@pytest.mark.parametrize(
-    "codec", [grid_codec(36), regression_codec("sigmoid")], ids=["grid", "regression"]
-)
-def test_encode_in_tf_data_map(codec):
-    ab = np.random.default_rng(1).uniform(-128, 127, (3, 8, 8, 2)).astype(np.float32)
-    dataset = tf.data.Dataset.from_tensor_slices(ab).map(codec.encode).batch(3)
-    np.testing.assert_allclose(next(iter(dataset)).numpy(), codec.encode(ab).numpy())
-
-
 # === Grid: fit ===
-
-
-def hand_made_ab():
-    """Pixels of the 36-bin grid with known per-bin statistics.
-
-    The neutral bin (a, b in [-0.5, 42)) holds (10, 10) three times (once as (10.3, 9.8)),
-    (40, 40) twice and (1, 1) once: its mode (10, 10) differs from its mean and from its
-    maximum (40, 40). Bin 0 holds one pixel; every other bin is empty.
-    """
-    pixels = [(10, 10), (10, 10), (10.3, 9.8), (40, 40), (40, 40), (1, 1), (-120, -110)]
-    return np.array(pixels, np.float32).reshape(1, 1, 7, 2)
 
 
 def test_fit_per_bin_mean_mode_and_counts():
@@ -268,185 +235,7 @@ def test_grid_loss(rebalance):
     np.testing.assert_allclose(xla.numpy(), loss.numpy(), rtol=1e-5)
 
 
-# === Regression ===
-
-
-@pytest.mark.parametrize(
-    "normalization, activation", [("sigmoid", "sigmoid"), ("tanh", "tanh"), ("unit", None)]
-)
-def test_regression_round_trip(normalization, activation):
-    codec = regression_codec(normalization)
-    assert codec.channels == 2 and codec.output_activation == activation and codec.fitted
-    limit = 100.0 if normalization == "sigmoid" else 127.0
-    ab = np.random.default_rng(3).uniform(-limit, limit, (2, 4, 4, 2)).astype(np.float32)
-    ab[0, 0, 0] = [-128.0 if normalization != "sigmoid" else -100.0, limit]
-    target = codec.encode(ab)
-    assert target.dtype == tf.float32 and target.shape == ab.shape
-    np.testing.assert_allclose(codec.decode(target).numpy(), ab, atol=1e-4)
-    low, high = {"sigmoid": (0, 1), "tanh": (-1, 1), "unit": (0, 1)}[normalization]
-    assert target.numpy().min() >= low and target.numpy().max() <= high
-
-
-def test_regression_normalization_values():
-    ab = tf.constant([[-150.0, -100.0], [0.0, 150.0]])
-    np.testing.assert_allclose(regression_codec("sigmoid").encode(ab), [[0, 0], [0.5, 1]])
-    np.testing.assert_allclose(
-        regression_codec("sigmoid").decode(regression_codec("sigmoid").encode(ab)),
-        [[-100, -100], [0, 100]],  # clipped beyond +-100
-    )
-    np.testing.assert_allclose(regression_codec("tanh").encode(ab), ab.numpy() / 128)
-    np.testing.assert_allclose(regression_codec("unit").encode(ab), (ab.numpy() + 128) / 255)
-    # A linear head can overshoot; decoding keeps ab inside [-128, 127].
-    np.testing.assert_allclose(regression_codec("unit").decode([[-0.5, 2.0]]), [[-128, 127]])
-
-
-def test_regression_loss_and_metric():
-    codec = regression_codec("tanh")
-    y_true = tf.zeros([2, 2, 2, 2])
-    y_pred = tf.concat([tf.fill([1, 2, 2, 2], 0.5), tf.zeros([1, 2, 2, 2])], axis=0)
-    np.testing.assert_allclose(codec.loss(y_true, tf.cast(y_pred, tf.float16)), [0.25, 0.0])
-    (metric,) = codec.metrics()
-    assert metric.name == "ab_mae"
-    metric.update_state(y_true, y_pred)
-    np.testing.assert_allclose(metric.result().numpy(), 0.5 * 128 / 2)  # half the pixels off
-    metric.reset_state()
-    metric.update_state(y_true, y_pred, sample_weight=tf.constant([1.0, 0.0]))
-    np.testing.assert_allclose(metric.result().numpy(), 64.0)
-    assert codec.metrics()[0] is not metric
-
-
-# === Metrics ===
-
-
-def test_bin_accuracy_metrics():
-    neutral = 21
-    y_true = tf.constant([[[neutral, 0], [5, neutral]]], tf.float32)  # [1, 2, 2], Keras' float
-    # The last pixel is wrong at top-1, but the true bin has the second-highest logit.
-    y_pred = one_hot_logits([[[neutral, 0], [5, 3]]], 36) + one_hot_logits(
-        [[[0, 0], [0, 21]]], 36, 50.0
-    )
-    accuracy, top5, colored = grid_codec(36).metrics()
-    assert (accuracy.name, top5.name, colored.name) == (
-        "bin_accuracy",
-        "bin_top5_accuracy",
-        "colored_bin_accuracy",
-    )
-    assert (accuracy.top_k, top5.top_k, colored.top_k) == (1, 5, 1)
-    for metric in (accuracy, top5, colored):
-        metric.update_state(y_true, y_pred)
-    np.testing.assert_allclose(accuracy.result().numpy(), 0.75)
-    np.testing.assert_allclose(top5.result().numpy(), 1.0)
-    np.testing.assert_allclose(colored.result().numpy(), 1.0)  # the miss was a gray pixel
-
-    # A second batch, every pixel's top-1 wrong, weighted per sample. Top-5 is bin 1, then the
-    # lowest indices among the equal rest (0, 2, 3, 4): it holds the true bin 0.
-    wrong = one_hot_logits([[[1, 1], [1, 1]], [[1, 1], [1, 1]]], 36)
-    two_samples = tf.concat([y_true, y_true], axis=0)
-    for metric in (accuracy, top5, colored):
-        metric.update_state(two_samples, wrong, sample_weight=tf.constant([1.0, 0.0]))
-    np.testing.assert_allclose(accuracy.result().numpy(), 3 / 8)
-    np.testing.assert_allclose(top5.result().numpy(), 5 / 8)
-    np.testing.assert_allclose(colored.result().numpy(), 2 / 4)
-
-    accuracy.reset_state()
-    colored.reset_state()
-    assert accuracy.result().numpy() == 0.0 and colored.result().numpy() == 0.0
-    for metric in (top5, colored):
-        restored = keras.saving.deserialize_keras_object(
-            keras.saving.serialize_keras_object(metric)
-        )
-        assert type(restored) is type(metric) and restored.get_config() == metric.get_config()
-    assert restored.neutral_bin == neutral
-    assert len(grid_codec(4).metrics()) == 2  # no top-5 among 4 bins
-
-
-def test_bin_metrics_match_argmax_and_top_k_with_ties():
-    # Logits from a few integer levels: most pixels tie among many bins, where the lower bin
-    # index ranks first, as tf.math.top_k orders them.
-    rng = np.random.default_rng(7)
-    logits = tf.constant(rng.integers(0, 4, (3, 5, 6, 36)), tf.float32)
-    labels = tf.constant(rng.integers(0, 36, (3, 5, 6)), tf.int32)
-    weights = tf.constant([1.0, 0.5, 2.0])
-    top1 = tf.cast(tf.argmax(logits, -1, output_type=tf.int32) == labels, tf.float32)
-    top5 = tf.cast(
-        tf.reduce_any(tf.math.top_k(logits, 5).indices == labels[..., None], -1), tf.float32
-    )
-    pixel_weight = tf.broadcast_to(weights[:, None, None], labels.shape)
-    colored = pixel_weight * tf.cast(labels != 21, tf.float32)
-    expected = [
-        tf.reduce_sum(top1 * pixel_weight) / tf.reduce_sum(pixel_weight),
-        tf.reduce_sum(top5 * pixel_weight) / tf.reduce_sum(pixel_weight),
-        tf.reduce_sum(top1 * colored) / tf.reduce_sum(colored),
-    ]
-
-    @tf.function
-    def update_all(metrics, y_true, y_pred):
-        for metric in metrics:
-            metric.update_state(y_true, y_pred, sample_weight=weights)
-
-    for update in (update_all.python_function, update_all):  # eager, then one traced graph
-        metrics = grid_codec(36).metrics()
-        update(metrics, tf.cast(labels, tf.float32), logits)
-        for metric, value in zip(metrics, expected, strict=True):
-            np.testing.assert_allclose(metric.result().numpy(), value.numpy(), rtol=1e-6)
-
-    # The metrics share one rank pass, but only for the same inputs: a second batch is ranked
-    # anew (here every pixel is right).
-    accuracy, top5_metric, _ = grid_codec(36).metrics()
-    accuracy.update_state(labels, logits)
-    top5_metric.update_state(labels, tf.one_hot(labels, 36))
-    np.testing.assert_allclose(accuracy.result().numpy(), tf.reduce_mean(top1).numpy())
-    assert top5_metric.result().numpy() == 1.0
-
-
-# === Keras integration ===
-
-
-@pytest.mark.parametrize(
-    "config, jit_compile",
-    [
-        (CodecConfig(name="grid", n_bins=36, rebalance=0.5), True),
-        (CodecConfig(name="regression", normalization="unit"), False),
-    ],
-    ids=["grid-xla", "regression"],
-)
-def test_compiles_and_trains_with_keras(config, jit_compile):
-    codec = codecs.make_codec(config)
-    ab = np.random.default_rng(4).uniform(-60, 60, (8, 8, 8, 2)).astype(np.float32)
-    codec.fit([ab])
-    inputs = keras.Input((8, 8, 1))
-    outputs = keras.layers.Conv2D(
-        codec.channels, 1, activation=codec.output_activation, dtype="float32"
-    )(inputs)
-    model = keras.Model(inputs, outputs)
-    model.compile(
-        optimizer="adam", loss=codec.loss, metrics=codec.metrics(), jit_compile=jit_compile
-    )
-    lightness = np.random.default_rng(5).random((8, 8, 8, 1)).astype(np.float32)
-    history = model.fit(lightness, codec.encode(ab), batch_size=4, epochs=1, verbose=0)
-    assert all(np.isfinite(values[-1]) for values in history.history.values())
-    assert set(history.history) == {"loss"} | {metric.name for metric in codec.metrics()}
-
-
-# === Construction and persistence ===
-
-
-@pytest.mark.parametrize(
-    "overrides, message",
-    [
-        ({"name": "bins"}, "name='bins'"),
-        ({"n_bins": 35}, "n_bins=35"),
-        ({"n_bins": 1}, "n_bins=1"),
-        ({"decode": "mode"}, "decode='mode'"),
-        ({"temperature": -0.5}, "temperature=-0.5"),
-        ({"decode": "interp", "temperature": 2.0}, "temperature=2.0"),
-        ({"rebalance": 1.5}, "rebalance=1.5"),
-        ({"name": "regression", "normalization": "relu"}, "normalization='relu'"),
-    ],
-)
-def test_make_codec_errors_repeat_the_value(overrides, message):
-    with pytest.raises(ValueError, match=message.replace("(", r"\(")):
-        codecs.make_codec(CodecConfig(**overrides))
+# === Persistence ===
 
 
 def test_grid_save_load_round_trip(tmp_path):
@@ -461,15 +250,6 @@ def test_grid_save_load_round_trip(tmp_path):
     np.testing.assert_array_equal(restored.class_weights, codec.class_weights)
     logits = tf.random.stateless_normal([2, 4, 4, 36], seed=[5, 6])
     np.testing.assert_array_equal(restored.decode(logits).numpy(), codec.decode(logits).numpy())
-
-
-def test_unfitted_and_regression_save_load(tmp_path):
-    grid_codec(324).save(str(tmp_path / "grid"))
-    restored = codecs.load_codec(str(tmp_path / "grid"))
-    assert restored.n_bins == 324 and not restored.fitted
-    regression_codec("tanh").save(str(tmp_path / "regression"))
-    restored = codecs.load_codec(str(tmp_path / "regression"))
-    assert isinstance(restored, codecs.RegressionCodec) and restored.normalization == "tanh"
 
 
 def test_set_state_checks_shapes():
