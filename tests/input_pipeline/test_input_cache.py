@@ -11,7 +11,7 @@ import tensorflow as tf
 
 from tfcolor import color, input_pipeline
 from tfcolor.config import DataConfig
-from tfcolor.input_pipeline import shapes, sources
+from tfcolor.input_pipeline import images, shapes, sources
 
 PHOTOS = 10
 BATCH = 2
@@ -46,12 +46,12 @@ def _folder_data(folder: str) -> DataConfig:
 
 
 def _no_cache(monkeypatch) -> None:
-    monkeypatch.setattr(input_pipeline, "_CACHE_BUDGET_BYTES", 0)
+    monkeypatch.setattr(images, "_CACHE_BUDGET_BYTES", 0)
 
 
 def _identity_augmentation(monkeypatch) -> None:
     """The augmentation's place in the pipeline kept, the images left as they are."""
-    monkeypatch.setattr(input_pipeline, "_augment_compiled", lambda rgb, seed: rgb)
+    monkeypatch.setattr(images, "_augment_compiled", lambda rgb, seed: rgb)
 
 
 def _lightness_epochs(dataset, steps: int, count: int) -> list[np.ndarray]:
@@ -137,7 +137,7 @@ def test_augmented_batches_are_the_served_images_augmented_with_each_batch_seed(
     atol = 1e-3 if cached else 1e-5
     for step, ((lightness, ab), seed) in enumerate(zip(augmented, seeds, strict=True)):
         batch = tf.gather(rgb, served[step * BATCH : (step + 1) * BATCH])
-        lab = input_pipeline._augment_compiled(color.rgb_to_lab(batch), seed)
+        lab = images._augment_compiled(color.rgb_to_lab(batch), seed)
         np.testing.assert_allclose(lightness, lab[..., :1] / 100, atol=atol, err_msg=f"{step}")
         np.testing.assert_allclose(ab, lab[..., 1:], atol=100 * atol, err_msg=f"step {step}")
     # And the epochs are augmented anew: no image of the second epoch is one of the first's.
@@ -156,7 +156,7 @@ def test_images_decoded_each_epoch_where_they_do_not_fit(
     jpeg_folder, monkeypatch, budget, second_epoch
 ):
     if budget is not None:
-        monkeypatch.setattr(input_pipeline, "_CACHE_BUDGET_BYTES", budget)
+        monkeypatch.setattr(images, "_CACHE_BUDGET_BYTES", budget)
     data = dataclasses.replace(_folder_data(jpeg_folder), batch_size=1)
     dataset = input_pipeline.make_dataset(data, None, training=True)
     assert len(list(dataset)) == PHOTOS

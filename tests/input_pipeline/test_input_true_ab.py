@@ -9,7 +9,7 @@ import tensorflow as tf
 
 from tfcolor import codecs, color, input_pipeline
 from tfcolor.config import CodecConfig, DataConfig
-from tfcolor.input_pipeline import shapes
+from tfcolor.input_pipeline import images, shapes
 
 BATCH = 8
 STRIDE = 2  # the target pooled, the true ab not
@@ -40,9 +40,9 @@ def _check_colors_encode_ab(codec, colors, ab):
 @pytest.mark.parametrize("cached", [True, False], ids=["in memory", "decoded each epoch"])
 def test_true_ab_is_the_lab_of_the_served_images(reference, monkeypatch, augment, cached):
     if not cached:
-        monkeypatch.setattr(input_pipeline, "_CACHE_BUDGET_BYTES", 0)
+        monkeypatch.setattr(images, "_CACHE_BUDGET_BYTES", 0)
     if augment:  # the augmentation's place kept, the images left as they are, to match them
-        monkeypatch.setattr(input_pipeline, "_augment_compiled", lambda lab, seed: lab)
+        monkeypatch.setattr(images, "_augment_compiled", lambda lab, seed: lab)
     data = DataConfig(source="shapes", batch_size=BATCH, augment=augment, seed=3)
     codec = _codec()
     dataset = input_pipeline.make_dataset(

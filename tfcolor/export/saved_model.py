@@ -1,15 +1,11 @@
-"""Inference shared by `Colorizer.predict`, the TensorBoard panels and the SavedModel export.
+"""The SavedModel export of a colorizer, for TF Serving and the command line.
 
-The recipe of the Zhang and DeOldify tools: the model sees the input's lightness resized to a
-square render size, its ab is upsampled back to the input's full resolution and recombined with
-the input's own full-resolution lightness. Every path calls `colorize_batch`, so predict and the
-export cannot drift apart.
-
-The export (`export_saved_model`, `export_video_saved_model`) is a plain SavedModel: it runs in
-`tf.saved_model.load` and in the session-based loader of TF Serving and `saved_model_cli run`
-(every network variable is tracked on the module). Each signature checks its input before
-allocating for it and answers bad input with InvalidArgument: a pixel budget (`max_pixels`,
-`DEFAULT_MAX_PIXELS` by default) that encoded images meet by their header
+The export (`export_saved_model`, `export_video_saved_model`) is a plain SavedModel whose
+signatures colorize with `tfcolor.export.inference` (the same functions as `Colorizer.predict`):
+it runs in `tf.saved_model.load` and in the session-based loader of TF Serving and
+`saved_model_cli run` (every network variable is tracked on the module). Each signature checks
+its input before allocating for it and answers bad input with InvalidArgument: a pixel budget
+(`max_pixels`, `DEFAULT_MAX_PIXELS` by default) that encoded images meet by their header
 (`encoded_image_size`, `check_encoded`) and tensors by their shape (`check_images`), a render
 budget for the network's input (`max_render_pixels`; `check_render_size`), a temperature in
 [0, 1] (`check_temperature`); an empty batch gives an empty result. A version is written whole (a
@@ -28,11 +24,15 @@ import time
 
 import tensorflow as tf
 
-from tfcolor import color
-from tfcolor.input_pipeline import transforms
+from tfcolor.export.inference import (
+    colorize_batch,
+    colorize_chunk,
+    render_shape,
+    zero_video_state,
+)
 from tfcolor.input_pipeline.image_headers import check_encoded, encoded_image_size
 from tfcolor.input_pipeline.image_headers import checked as _checked
-from tfcolor.models.convlstm import fold_time, unfold_time
+from tfcolor.media import geometry
 
 __all__ = [
     "DEFAULT_MAX_PIXELS",
@@ -43,92 +43,14 @@ __all__ = [
     "check_images",
     "check_render_size",
     "check_temperature",
-    "colorize_batch",
-    "colorize_chunk",
     "default_render_budget",
     "encoded_image_size",
     "export_saved_model",
     "export_versions",
     "export_video_saved_model",
-    "frame_placement",
     "latest_export",
     "remove_stale_staging",
 ]
-
-
-def _round_to_multiple(size, multiple: int):
-    """Rounds to the nearest positive multiple of the model's down-sampling factor."""
-    size = tf.cast(size, tf.int32)
-    rounded = (size + multiple // 2) // multiple * multiple
-    return tf.maximum(rounded, multiple)
-
-
-def _render_shape(render_size, image_shape, multiple: int, max_area=None):
-    """[height, width] at which the model runs: a square of render_size, or (render_size 0)
-    the image's own size, scaled down (aspect kept) to at most `max_area` pixels when given;
-    each side rounded to a multiple of the model's down-sampling."""
-    render_size = tf.cast(render_size, tf.int32)
-    square = tf.stack([render_size, render_size])
-    own = tf.cast(image_shape, tf.int32)
-    if max_area is not None:
-        sides = tf.cast(own, tf.float64)
-        area = tf.maximum(sides[0] * sides[1], 1.0)
-        scale = tf.minimum(
-            tf.constant(1.0, tf.float64), tf.sqrt(tf.cast(max_area, tf.float64) / area)
-        )
-        own = tf.where(
-            scale < 1.0, tf.cast(tf.maximum(tf.floor(sides * scale), 1.0), tf.int32), own
-        )
-    shape = tf.where(render_size > 0, square, own)
-    return _round_to_multiple(shape, multiple)
-
-
-def colorize_batch(
-    model,
-    codec,
-    images,
-    render_size,
-    multiple: int = 1,
-    temperature=None,
-    with_classes=False,
-    max_render_pixels=None,
-):
-    """Colorizes a batch of same-sized images.
-
-    Args:
-        model: a Keras model from normalized lightness [B, h, w, 1] to codec outputs (or to
-            `{"colors", "class_logits"}` with a classification head).
-        codec: the model's codec (decodes its outputs to ab).
-        images: uint8 or uint16 [N, H, W, C], C in 1..4 (gray, gray+alpha, RGB, RGBA).
-        render_size: the square side (scalar int) at which ab is predicted; 0 predicts at the
-            images' own size (for models whose global path has a fixed size, as Iizuka's).
-        multiple: the model's down-sampling factor; the render sides are rounded to
-            multiples of it.
-        temperature: decoding temperature; None uses the codec's.
-        with_classes: also return the class probabilities of a classification head.
-        max_render_pixels: with render_size 0, an image larger than this is rendered scaled
-            down (aspect kept) to at most this many pixels (the export's render budget per
-            image); None renders each at its own size.
-
-    Returns:
-        uint8 RGB [N, H, W, 3]: the input's own lightness with the predicted colours (ab
-        upsampled bilinearly from the model's output); with `with_classes`, a pair of it and
-        float32 class probabilities [N, classes] (None for a model without a head).
-    """
-    rgb = transforms.to_rgb(images)
-    lightness, _ = color.lightness_and_ab(rgb)
-    shape = _render_shape(render_size, tf.shape(images)[1:3], multiple, max_render_pixels)
-    small = tf.image.resize(lightness, shape, antialias=True)
-    outputs = model(tf.clip_by_value(small, 0.0, 1.0), training=False)
-    class_probabilities = None
-    if isinstance(outputs, dict):
-        class_probabilities = tf.nn.softmax(tf.cast(outputs["class_logits"], tf.float32))
-        outputs = outputs["colors"]
-    ab_small = codec.decode(tf.cast(outputs, tf.float32), temperature=temperature)
-    ab = tf.image.resize(ab_small, tf.shape(images)[1:3], method="bilinear")
-    colorized = color.lab_from_parts(lightness, ab)
-    colorized = tf.image.convert_image_dtype(colorized, tf.uint8, saturate=True)
-    return (colorized, class_probabilities) if with_classes else colorized
 
 
 # --- input bounds ----------------------------------------------------------------------------
@@ -152,13 +74,10 @@ def default_render_budget(render_size: int = 0, chunk_pixels: int = 0) -> int:
 
 
 def _canvas_pixels(frame_size, multiple: int) -> int:
-    """Pixels of the canvas of `frame_size` (width, height; `frame_placement`'s canvas), 0 where
-    a side is free (the canvas then depends on the frame)."""
-    width, height = (int(side) for side in frame_size)
-    if width <= 0 or height <= 0:
-        return 0
-    multiple = max(int(multiple), 1)
-    return -(-width // multiple) * multiple * (-(-height // multiple) * multiple)
+    """Pixels of the canvas of `frame_size` (width, height; `geometry.canvas_size`), 0 where a
+    side is free (the canvas then depends on the frame)."""
+    height, width = geometry.canvas_size(frame_size, max(int(multiple), 1))
+    return height * width
 
 
 def _budget_side(max_pixels):
@@ -325,7 +244,7 @@ class ColorizerModule(tf.Module):
 
     def _render_area(self, images, render_size):
         """Pixels of one image of `images` at the network's input (int64 scalar)."""
-        shape = _render_shape(
+        shape = render_shape(
             render_size, tf.shape(images)[1:3], self._multiple, self.max_render_pixels
         )
         return tf.cast(shape[0], tf.int64) * tf.cast(shape[1], tf.int64)
@@ -635,100 +554,6 @@ def latest_export(export_dir_base: str) -> str | None:
 # --- video ---------------------------------------------------------------------------------
 
 
-def frame_placement(height, width, frame_size, multiple: int):
-    """Where a frame of height x width sits in the model's canvas, in TF ops.
-
-    The same geometry as `tfcolor.media.video_io.placement`, which the preprocessing and the loader
-    use: the frame is scaled to fit inside `frame_size` (width, height) keeping its aspect
-    ratio (sizes rounded half up) and centred; the canvas is `frame_size` rounded up to a
-    multiple of the model's down-sampling. A side of 0 leaves that side free; (0, 0) keeps
-    the frame's own size.
-
-    Returns:
-        int32 scalars (canvas_height, canvas_width, content_height, content_width, top, left).
-    """
-    height = tf.cast(height, tf.float64)
-    width = tf.cast(width, tf.float64)
-    box_width = tf.cast(frame_size[0], tf.float64)
-    box_height = tf.cast(frame_size[1], tf.float64)
-    infinity = tf.constant(float("inf"), tf.float64)
-    scale = tf.minimum(
-        tf.where(box_width > 0, box_width / width, infinity),
-        tf.where(box_height > 0, box_height / height, infinity),
-    )
-    scale = tf.where(tf.math.is_inf(scale), tf.ones_like(scale), scale)
-    content_height = tf.maximum(tf.floor(height * scale + 0.5), 1.0)
-    content_width = tf.maximum(tf.floor(width * scale + 0.5), 1.0)
-    content_height = tf.where(
-        box_height > 0, tf.minimum(content_height, box_height), content_height
-    )
-    content_width = tf.where(box_width > 0, tf.minimum(content_width, box_width), content_width)
-    canvas_height = tf.math.ceil(tf.where(box_height > 0, box_height, content_height) / multiple)
-    canvas_width = tf.math.ceil(tf.where(box_width > 0, box_width, content_width) / multiple)
-    canvas_height, canvas_width = canvas_height * multiple, canvas_width * multiple
-    top = tf.math.floordiv(canvas_height - content_height, 2.0)
-    left = tf.math.floordiv(canvas_width - content_width, 2.0)
-    values = (canvas_height, canvas_width, content_height, content_width, top, left)
-    return tuple(tf.cast(value, tf.int32) for value in values)
-
-
-def colorize_chunk(network, codec, frames, state, frame_size, multiple: int, temperature=None):
-    """Colorizes one chunk of B videos with a recurrent network, carrying its state.
-
-    Each frame is scaled and padded into the network's canvas (`frame_placement`), as the
-    training frames were; the decoded ab is cropped back to the picture, upsampled to the
-    frame's full resolution and recombined with the frame's own lightness.
-
-    Args:
-        network: a `VideoUNet` ({frames, state_h, state_c} -> {colors, state_h, state_c}).
-        codec: its codec.
-        frames: uint8 [B, T, H, W, C], C in 1..4; the colour of RGB frames is ignored.
-        state: {"state_h", "state_c"} for these B videos at this frame size (zeros for a
-            video's first chunk: `network.zero_state` or the export's `video_state`).
-        frame_size: (width, height) of the training frames.
-        multiple: the network's down-sampling.
-        temperature: decoding temperature; None uses the codec's.
-
-    Returns:
-        (uint8 RGB [B, T, H, W, 3], the new state).
-    """
-    frames = tf.convert_to_tensor(frames)
-    shape = tf.shape(frames)
-    batch, time, height, width = shape[0], shape[1], shape[2], shape[3]
-    flat = fold_time(frames)
-    lightness, _ = color.lightness_and_ab(transforms.to_rgb(flat))
-    canvas_h, canvas_w, content_h, content_w, top, left = frame_placement(
-        height, width, frame_size, multiple
-    )
-    small = tf.image.resize(lightness, tf.stack([content_h, content_w]), antialias=True)
-    small = tf.image.pad_to_bounding_box(
-        tf.clip_by_value(small, 0.0, 1.0), top, left, canvas_h, canvas_w
-    )
-    outputs = network(
-        {
-            "frames": unfold_time(small, batch, time),
-            "state_h": state["state_h"],
-            "state_c": state["state_c"],
-        },
-        training=False,
-    )
-    ab = codec.decode(tf.cast(fold_time(outputs["colors"]), tf.float32), temperature=temperature)
-    ab = tf.image.resize(ab, tf.stack([canvas_h, canvas_w]), method="bilinear")
-    ab = tf.image.crop_to_bounding_box(ab, top, left, content_h, content_w)
-    ab = tf.image.resize(ab, tf.stack([height, width]), method="bilinear")
-    colorized = color.lab_from_parts(lightness, ab)
-    colorized = tf.image.convert_image_dtype(colorized, tf.uint8, saturate=True)
-    new_state = {"state_h": outputs["state_h"], "state_c": outputs["state_c"]}
-    return unfold_time(colorized, batch, time), new_state
-
-
-def zero_video_state(network, frames, frame_size, multiple: int):
-    """The zero state of `network` for a chunk of frames [B, T, H, W, C] (a first chunk)."""
-    shape = tf.shape(frames)
-    canvas_h, canvas_w, *_ = frame_placement(shape[2], shape[3], frame_size, multiple)
-    return network.zero_state(shape[0], canvas_h, canvas_w)
-
-
 class VideoColorizerModule(ColorizerModule):
     """The export of a recurrent video colorizer: the image signatures plus streaming.
 
@@ -780,10 +605,8 @@ class VideoColorizerModule(ColorizerModule):
         """Frames [B, T, H, W, C] once they and the network's canvases fit the budget."""
         frames = check_images(frames, self.max_pixels, leading_axes=2)
         shape = tf.shape(frames, out_type=tf.int64)
-        canvas_h, canvas_w, *_ = frame_placement(
-            shape[2], shape[3], self._frame_size, self._multiple
-        )
-        canvas = tf.cast(canvas_h, tf.int64) * tf.cast(canvas_w, tf.int64)
+        place = geometry.frame_placement(shape[2], shape[3], self._frame_size, self._multiple)
+        canvas = tf.cast(place.height, tf.int64) * tf.cast(place.width, tf.int64)
         valid = tf.logical_or(
             shape[0] * shape[1] == 0, shape[0] * shape[1] * canvas <= self.max_render_pixels
         )
@@ -793,10 +616,8 @@ class VideoColorizerModule(ColorizerModule):
     def _render_area(self, images, render_size):
         del render_size  # frames are placed in the training canvas
         shape = tf.shape(images)
-        canvas_h, canvas_w, *_ = frame_placement(
-            shape[1], shape[2], self._frame_size, self._multiple
-        )
-        return tf.cast(canvas_h, tf.int64) * tf.cast(canvas_w, tf.int64)
+        place = geometry.frame_placement(shape[1], shape[2], self._frame_size, self._multiple)
+        return tf.cast(place.height, tf.int64) * tf.cast(place.width, tf.int64)
 
     def _colorize(self, images, render_size, temperature=None, with_classes=False):
         del render_size  # frames are placed in the training canvas

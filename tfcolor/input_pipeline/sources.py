@@ -486,9 +486,9 @@ def _image_shards(spec: SourceSpec) -> list[str]:
     Raises:
         ValueError: the folder holds none (names it).
     """
-    from tfcolor.input_pipeline import video_records
+    from tfcolor.input_pipeline import records
 
-    pattern = os.path.join(spec.path, f"{video_records.IMAGE_PREFIX}-*.tfrecord")
+    pattern = os.path.join(spec.path, f"{records.IMAGE_PREFIX}-*.tfrecord")
     shards = sorted(tf.io.gfile.glob(pattern))
     if not shards:
         raise ValueError(
@@ -507,11 +507,11 @@ def _in_validation(names: tf.Tensor, fraction: float) -> tf.Tensor:
 def _read_tfrecord(
     spec: SourceSpec, data: DataConfig, split: str, hold_out: bool, shuffle: bool, reshuffle: bool
 ) -> tf.data.Dataset:
-    from tfcolor.input_pipeline import video_records
+    from tfcolor.input_pipeline import records
 
     dataset = tf.data.TFRecordDataset(_image_shards(spec), num_parallel_reads=AUTOTUNE)
     dataset = dataset.map(
-        lambda record: tf.io.parse_single_example(record, video_records.IMAGE_FEATURES),
+        lambda record: tf.io.parse_single_example(record, records.IMAGE_FEATURES),
         num_parallel_calls=AUTOTUNE,
         deterministic=True,
     )
@@ -538,12 +538,12 @@ def _read_tfrecord(
 
 
 def _tfrecord_label_names(spec: SourceSpec) -> tuple[str, ...]:
-    from tfcolor.input_pipeline import video_records
+    from tfcolor.input_pipeline import records
 
     names = tf.data.TFRecordDataset(_image_shards(spec)).map(
-        lambda record: tf.io.parse_single_example(
-            record, {"name": video_records.IMAGE_FEATURES["name"]}
-        )["name"]
+        lambda record: tf.io.parse_single_example(record, {"name": records.IMAGE_FEATURES["name"]})[
+            "name"
+        ]
     )
     labels = set()
     for name in names.as_numpy_iterator():

@@ -1,16 +1,7 @@
-"""Video decoding and encoding (PyAV), and the scale-and-pad geometry of video frames.
+"""Video decoding and encoding (PyAV).
 
-Videos are read as streams of uint8 RGB frames [H, W, 3] (never the whole video in memory),
-scaled to fit a fixed frame size keeping the aspect ratio, and padded with black to a canvas
-whose sides are multiples of what the model's down-sampling needs (the video report scaled and
-padded every video to 240x135 with ffmpeg; its U-Net needs sides divisible by 8: 240x136):
-
-```
-placement(720, 1280, frame_size=(240, 135), multiple=8)
-    -> 240x135 content at top 0, left 0 of a 240x136 canvas
-scale_and_pad(frames, place)   [T, 720, 1280, 3] -> [T, 136, 240, 3]
-restore(colorized, place)      [T, 136, 240, 3]  -> [T, 720, 1280, 3]
-```
+Videos are read as streams of uint8 RGB frames [H, W, 3] (never the whole video in memory);
+fitting them to a model's canvas and back is `tfcolor.media.geometry`'s.
 
 `VideoWriter` encodes H.264 at the source's exact frame rate and can copy the source's audio
 into the result unchanged (remuxed, not re-encoded).
@@ -25,29 +16,22 @@ import fractions
 import itertools
 import math
 import os
-from collections.abc import Iterator, Sequence
+from collections.abc import Iterator
 
 import av
 import numpy as np
 import tensorflow as tf
 
-from tfcolor.config import DEFAULT_FRAME_SIZE
-
 __all__ = [
     "VIDEO_EXTENSIONS",
-    "Placement",
     "VideoError",
     "VideoInfo",
     "VideoWriter",
-    "crop_padding",
     "is_video_file",
     "iter_frames",
     "list_video_files",
-    "placement",
     "probe",
     "read_video",
-    "restore",
-    "scale_and_pad",
 ]
 
 VIDEO_EXTENSIONS = (".mp4", ".mov", ".avi", ".mkv", ".webm", ".m4v", ".mpg", ".mpeg")
@@ -249,169 +233,11 @@ def read_video(path: str, max_frames: int | None = None) -> tuple[np.ndarray, Vi
     return np.stack(frames), info
 
 
-# === Geometry ===
-
-
-@dataclasses.dataclass(frozen=True)
-class Placement:
-    """Where a source frame goes in the stored canvas.
-
-    The source (source_height x source_width) is scaled to content_height x content_width and
-    placed at (top, left) of a height x width canvas; the rest of the canvas is zero.
-    """
-
-    source_height: int
-    source_width: int
-    content_height: int
-    content_width: int
-    top: int
-    left: int
-    height: int
-    width: int
-
-    @property
-    def content(self) -> tuple[int, int, int, int]:
-        """(top, left, height, width) of the picture inside the canvas."""
-        return (self.top, self.left, self.content_height, self.content_width)
-
-
-def _round_half_up(value: float) -> int:
-    return int(math.floor(value + 0.5))
-
-
-def _round_up(value: int, multiple: int) -> int:
-    return -(-value // multiple) * multiple
-
-
-def placement(
-    source_height: int,
-    source_width: int,
-    frame_size: Sequence[int] | None = DEFAULT_FRAME_SIZE,
-    multiple: int = 1,
-) -> Placement:
-    """Scales a source to fit inside `frame_size` keeping its aspect ratio, centred.
-
-    Args:
-        source_height, source_width: the source's frame size.
-        frame_size: (width, height) of the box to fit in (the video report's 240x135), as
-            ffmpeg writes sizes. None or (0, 0) keeps the source's size; one side 0 leaves that
-            side free (240x0: 240 wide, the height that keeps the aspect ratio). Sources are
-            scaled up as well as down.
-        multiple: the canvas's sides are the box's rounded UP to a multiple of this (what the
-            model's down-sampling needs: 8 for three 2x poolings, so 240x135 -> 240x136).
-
-    Returns:
-        The placement: content size rounded to whole pixels (the aspect ratio is kept to
-        within a pixel), centred in the canvas (an odd margin puts the extra row or column
-        at the bottom or right).
-
-    Raises:
-        ValueError: a size is not positive, or multiple < 1.
-    """
-    if source_height < 1 or source_width < 1:
-        raise ValueError(
-            f"source sizes must be positive. Received: source_height={source_height}, "
-            f"source_width={source_width}"
-        )
-    if multiple < 1:
-        raise ValueError(f"multiple must be >= 1. Received: multiple={multiple}")
-    box_width, box_height = (0, 0) if frame_size is None else (int(v) for v in frame_size)
-    if box_width < 0 or box_height < 0:
-        raise ValueError(f"frame_size sides must be >= 0. Received: frame_size={frame_size}")
-    if box_width == 0 and box_height == 0:
-        content_height, content_width = source_height, source_width
-    else:
-        scale = min(
-            box_width / source_width if box_width else math.inf,
-            box_height / source_height if box_height else math.inf,
-        )
-        content_height = max(1, _round_half_up(source_height * scale))
-        content_width = max(1, _round_half_up(source_width * scale))
-        if box_height:
-            content_height = min(content_height, box_height)
-        if box_width:
-            content_width = min(content_width, box_width)
-    height = _round_up(box_height or content_height, multiple)
-    width = _round_up(box_width or content_width, multiple)
-    return Placement(
-        source_height=source_height,
-        source_width=source_width,
-        content_height=content_height,
-        content_width=content_width,
-        top=(height - content_height) // 2,
-        left=(width - content_width) // 2,
-        height=height,
-        width=width,
-    )
-
-
-def _resize_uint8(frames: tf.Tensor, height: int, width: int) -> tf.Tensor:
-    """Bilinear with antialiasing (shrinking does not alias), rounded back to uint8."""
-    resized = tf.image.resize(frames, [height, width], method="bilinear", antialias=True)
-    return tf.cast(tf.clip_by_value(tf.round(resized), 0.0, 255.0), tf.uint8)
-
-
-def _check_frames(frames: tf.Tensor, height: int, width: int, what: str) -> None:
-    shape = frames.shape
-    if frames.dtype != tf.uint8:
-        raise ValueError(f"{what} must be uint8. Received: dtype={frames.dtype.name}")
-    if shape.rank is not None and shape.rank not in (3, 4):
-        raise ValueError(f"{what} must be [H, W, 3] or [T, H, W, 3]. Received: shape={shape}")
-    expected = [height, width, 3]
-    if shape.rank is not None and any(
-        got is not None and got != want for got, want in zip(shape[-3:], expected, strict=True)
-    ):
-        raise ValueError(f"{what} must be [..., {height}, {width}, 3]. Received: shape={shape}")
-
-
-def scale_and_pad(frames: np.ndarray | tf.Tensor, place: Placement) -> tf.Tensor:
-    """Source frames -> the canvas: scaled into the content box, zero elsewhere.
-
-    Args:
-        frames: uint8 RGB, shape [source_height, source_width, 3] or [T, ..., 3].
-        place: from `placement`.
-
-    Returns:
-        uint8 RGB, shape [..., place.height, place.width, 3].
-    """
-    frames = tf.convert_to_tensor(frames)
-    _check_frames(frames, place.source_height, place.source_width, "frames")
-    if (place.content_height, place.content_width) != (place.source_height, place.source_width):
-        frames = _resize_uint8(frames, place.content_height, place.content_width)
-    return tf.image.pad_to_bounding_box(frames, place.top, place.left, place.height, place.width)
-
-
-def crop_padding(frames: np.ndarray | tf.Tensor, place: Placement) -> tf.Tensor:
-    """The content box of canvas frames [..., height, width, C] -> [..., content_h, content_w, C].
-
-    Any dtype and channel count (colorized float RGB, L, ab)."""
-    frames = tf.convert_to_tensor(frames)
-    return frames[
-        ...,
-        place.top : place.top + place.content_height,
-        place.left : place.left + place.content_width,
-        :,
-    ]
-
-
-def restore(frames: np.ndarray | tf.Tensor, place: Placement) -> tf.Tensor:
-    """The inverse of `scale_and_pad`: crop the padding, resize back to the source size.
-
-    Args:
-        frames: uint8 RGB canvas frames, shape [..., place.height, place.width, 3].
-
-    Returns:
-        uint8 RGB, shape [..., source_height, source_width, 3].
-    """
-    frames = tf.convert_to_tensor(frames)
-    _check_frames(frames, place.height, place.width, "canvas frames")
-    content = crop_padding(frames, place)
-    if (place.content_height, place.content_width) == (place.source_height, place.source_width):
-        return content
-    return _resize_uint8(content, place.source_height, place.source_width)
-
-
 # === Writing ===
+
+
+def _round_half_up(value) -> int:
+    return int(math.floor(value + 0.5))
 
 
 def _as_fraction(fps: int | float | fractions.Fraction) -> fractions.Fraction:

@@ -7,7 +7,7 @@ so that it zeroes that row's state. Each row of a batch is a *stream*: the video
 play one after another, each chunk in order; the B streams play side by side.
 
 ```
-source          tfrecord:DIR  a collection of `python -m tfcolor.preprocess` (video_records):
+source          tfrecord:DIR  a collection of `python -m tfcolor.preprocess` (records):
                               the manifest lists the videos; each video's chunks are read in
                               order from its own TFRecord file (no index, no sort)
                 video:DIR     a folder of video files, decoded with PyAV while streaming
@@ -21,7 +21,7 @@ streams         B datasets, each its videos' chunks in order, padded with blank 
                 the longest stream; interleaved one chunk from each in turn (parallel,
                 deterministic): step s is rows 0..B-1
 decode          per chunk, in a parallel map: its T stored frames (JPEG/PNG) decoded, or a
-                video file's frames scaled (`tfcolor.media.video_io.scale_and_pad`), on the canvas
+                video file's frames scaled (`tfcolor.media.geometry.scale_and_pad`), on the canvas
                 (frame_size rounded up to the model's down-sampling), padded to T frames
 batch B         {"frames", "mask", "reset", "video_id", "chunk_index"}   make_video_streams
 Lab + codec     frames folded to [B * T, H, W, 3], `inputs_and_targets` (XLA), unfolded
@@ -59,18 +59,15 @@ import tensorflow as tf
 from absl import logging
 
 from tfcolor.config import DataConfig
-from tfcolor.input_pipeline import (
-    inputs_and_targets,
-    transforms,
-    video_records,
-    with_parallelism_policy,
-)
+from tfcolor.input_pipeline import records, transforms
+from tfcolor.input_pipeline.images import inputs_and_targets, with_parallelism_policy
 from tfcolor.input_pipeline.sources import (
     PipelineStats,
     _is_validation,
     split_source,
     walk_files,
 )
+from tfcolor.media import geometry
 
 __all__ = [
     "VideoSpec",
@@ -131,7 +128,7 @@ class _Video:
         height, width: its frames' size as read (the stored canvas; for video files the
             placement's padded size).
         top, left: where those frames go on the common canvas.
-        placement: for video files, how `tfcolor.media.video_io.scale_and_pad` fits them.
+        placement: for video files, how `geometry.scale_and_pad` fits them.
     """
 
     id: str
@@ -159,16 +156,12 @@ class _Split:
         return [math.ceil(video.frames / self.chunk_frames) for video in self.videos]
 
 
-def _round_up(value: int, multiple: int) -> int:
-    return -(-value // multiple) * multiple
-
-
 def _canvas(
     frame_size: Sequence[int], height: int, width: int, multiple: int, source: str
 ) -> tuple[int, int]:
-    """(height, width) of the frames the streams yield: `frame_size` (width, height) rounded
-    up to `multiple`, as `tfcolor.media.video_io.placement` pads it (a side of 0 in frame_size takes
-    the stored frames'), or the stored frames' size rounded up if they are larger.
+    """(height, width) of the frames the streams yield: the canvas of `frame_size`
+    (`geometry.canvas_size`; a side of 0 in frame_size takes the stored frames'), or the stored
+    frames' size rounded up to `multiple` if they are larger.
 
     A collection's stored frames are usually padded beyond frame_size already (preprocess
     pads 240x135 to 240x136 at its --multiple 8): at the model's multiple (8, 16...) they fit
@@ -177,16 +170,18 @@ def _canvas(
     warning: a model built for frame_size expects the smaller canvas.
     """
     box_width, box_height = (int(side) for side in frame_size)
-    canvas_height = _round_up(max(box_height or height, 1), multiple)
-    canvas_width = _round_up(max(box_width or width, 1), multiple)
+    canvas_height, canvas_width = geometry.canvas_size(
+        frame_size, multiple, max(height, 1), max(width, 1)
+    )
     if height > canvas_height or width > canvas_width:
         _warn_once(
             f"{source} holds {width}x{height} frames, larger than frame_size "
             f"{box_width}x{box_height} rounded up to a multiple of {multiple} "
             f"({canvas_width}x{canvas_height}): set DataConfig.frame_size to the collection's"
         )
-    return _round_up(max(canvas_height, height), multiple), _round_up(
-        max(canvas_width, width), multiple
+    return (
+        geometry.round_up(max(canvas_height, height), multiple),
+        geometry.round_up(max(canvas_width, width), multiple),
     )
 
 
@@ -196,11 +191,11 @@ def _check_folder(spec: VideoSpec) -> None:
         raise ValueError(f"{what} {spec.path!r} ({spec.text}) does not exist or is not a folder")
 
 
-def _collection_videos(spec: VideoSpec) -> tuple[list[video_records.VideoEntry], list[str]]:
+def _collection_videos(spec: VideoSpec) -> tuple[list[records.VideoEntry], list[str]]:
     """The manifest's videos whose chunk file exists, and the ids of those whose does not."""
     _check_folder(spec)
     try:
-        entries = video_records.read_manifest(spec.path)
+        entries = records.read_manifest(spec.path)
     except FileNotFoundError as error:
         raise ValueError(str(error)) from None
     # One listing per folder of chunk files, not one existence check per video (on a bucket
@@ -290,7 +285,7 @@ def video_stats(data: DataConfig) -> PipelineStats:
         spec = parse_video_source(text)
         if spec.kind == "tfrecord":
             entries, missing = _collection_videos(spec)
-            failed = [path for path, _ in video_records.read_failed(spec.path)]
+            failed = [path for path, _ in records.read_failed(spec.path)]
             stats.append(
                 PipelineStats(
                     source=text,
@@ -371,15 +366,13 @@ def _split_videos(data: DataConfig, split: str, multiple: int) -> _Split:
         stored_chunk_frames = stored.pop() if len(stored) == 1 else None
         return _Split(spec, videos, data.chunk_frames, height, width, stored_chunk_frames)
 
-    from tfcolor.media import video_io
-
     found, _ = _folder_videos(spec)
     if hold_out:
         keep = _hold_out([rel for rel, _ in found], split, data.validation_fraction, spec.text)
         found = [item for item, kept in zip(found, keep, strict=True) if kept]
     videos = []
     for relative, (frames, source_height, source_width) in found:
-        placement = video_io.placement(source_height, source_width, data.frame_size, multiple)
+        placement = geometry.placement(source_height, source_width, data.frame_size, multiple)
         videos.append(
             _Video(
                 id=relative,
@@ -509,20 +502,20 @@ def _record_chunks(split: _Split, files: tf.Tensor, chunks: tf.Tensor) -> Callab
         parsed = tf.io.parse_single_example(
             serialized,
             {
-                "frames": video_records.CHUNK_FEATURES["frames"],
-                "chunk_index": video_records.CHUNK_FEATURES["chunk_index"],
+                "frames": records.CHUNK_FEATURES["frames"],
+                "chunk_index": records.CHUNK_FEATURES["chunk_index"],
             },
         )
         return tf.sparse.to_dense(parsed["frames"], default_value=b""), parsed["chunk_index"]
 
     def video_chunks(video):
-        records = tf.data.TFRecordDataset(files[video])
+        stored = tf.data.TFRecordDataset(files[video])
         if regroup:
-            frames = records.map(lambda serialized: frames_of(serialized)[0])
+            frames = stored.map(lambda serialized: frames_of(serialized)[0])
             read = frames.unbatch().batch(chunk_frames).enumerate()
             read = read.map(lambda index, frames: (frames, index))
         else:
-            read = records.map(frames_of)
+            read = stored.map(frames_of)
         return read.take(chunks[video]).map(
             lambda frames, index: {"frames": frames, "video": video, "chunk_index": index}
         )
@@ -592,17 +585,15 @@ def decode_frame(contents: tf.Tensor) -> tf.Tensor:
 
 def _scaler(split: _Split) -> Callable:
     """(source frames [n, h, w, 3], video index) -> [n, H, W, 3] on the canvas, by
-    `tfcolor.media.video_io.scale_and_pad` (what colorizing a video does): one branch per distinct
+    `geometry.scale_and_pad` (what colorizing a video does): one branch per distinct
     placement (one per source size), so each branch's sizes are static."""
-    from tfcolor.media import video_io
-
     height, width = split.height, split.width
     placements = list(dict.fromkeys(video.placement for video in split.videos))
     which = tf.constant([placements.index(v.placement) for v in split.videos] or [0], tf.int32)
 
     def place(frames, placement):
         def scaled():
-            picture = video_io.scale_and_pad(frames, placement)
+            picture = geometry.scale_and_pad(frames, placement)
             # Only where frame_size leaves a side free do the canvases differ.
             return tf.image.pad_to_bounding_box(picture, 0, 0, height, width)
 
