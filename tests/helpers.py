@@ -49,38 +49,10 @@ def encode(image: np.ndarray, fmt: str = "JPEG") -> bytes:
 
 
 def smoke_preset(name: str, **train_overrides):
-    """A preset cut to seconds for tests: 32x32 images (video: 32x24 frames, 2 streams of
-    4-frame chunks), batch 4, at most 16 filters per level, a 32x32 global path, a random
-    MobileNetV2 for the backbone, no image metrics or panels, constant learning rate 1e-3.
+    """Preset `name` cut to seconds for tests (`tfcolor.config.smoke`, which see)."""
+    from tfcolor.config import smoke
 
-    The data source is left to the test (shapes for image presets, a placeholder `video:`
-    folder for video presets: pass input_fn and validation_fn to `train`)."""
-    from tfcolor.config import get_preset
-
-    config = get_preset(name)
-    video = config.model.name == "convlstm"
-    config.data.source = "video:unused" if video else "shapes"
-    config.data.validation_source = None
-    config.data.image_size = 32
-    config.data.batch_size = 2 if video else 4
-    config.data.augment = False
-    config.data.gray_threshold = None
-    config.data.frame_size = (32, 24)
-    config.data.chunk_frames = 4
-    config.model.filters = tuple(min(filters, 16) for filters in config.model.filters)
-    config.model.global_size = 32
-    config.model.backbone = "mobilenet_v2"
-    config.model.backbone_weights = None
-    if config.model.classify:
-        config.model.class_names = ("red", "green")
-    config.train.epochs = 1
-    config.train.learning_rate = 1e-3
-    config.train.lr_schedule = "constant"
-    config.train.panel_images = 0
-    config.train.metric_images = 0
-    for key, value in train_overrides.items():
-        setattr(config.train, key, value)
-    return config
+    return smoke(name, **train_overrides)
 
 
 def png_folder(folder, count: int, seed: int = 0):

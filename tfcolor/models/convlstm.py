@@ -23,6 +23,7 @@ import numbers
 import keras
 import tensorflow as tf
 
+from tfcolor.config import GLOBAL_FEATURES
 from tfcolor.models.backbone_fusion import (
     apply_backbone_embedding,
     build_without_backbone_weights,
@@ -37,7 +38,6 @@ from tfcolor.models.blocks import (
     conv_stack_layers,
 )
 from tfcolor.models.iizuka import LOW_LEVEL, apply_global_network, check_global_size
-from tfcolor.models.unet import GLOBAL_FEATURES
 
 __all__ = [
     "DynamicConvLSTM2D",

@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import keras
 
+from tfcolor.config import GLOBAL_FEATURES
 from tfcolor.models.backbone_fusion import (
     apply_backbone_embedding,
     build_without_backbone_weights,
@@ -31,8 +32,6 @@ from tfcolor.models.blocks import (
 from tfcolor.models.iizuka import LOW_LEVEL, apply_global_network, check_global_size
 
 __all__ = ["UNet", "apply_conv_block"]
-
-GLOBAL_FEATURES = (None, "learned", "backbone")
 
 
 @keras.saving.register_keras_serializable(package="tfcolor")

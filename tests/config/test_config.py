@@ -1,0 +1,140 @@
+"""`tfcolor.config`: from_dict round trips, validation naming the field, the codec rule, the
+presets and the smoke preset."""
+
+from __future__ import annotations
+
+import dataclasses
+import json
+import subprocess
+import sys
+
+import pytest
+
+from tfcolor.config import (
+    BACKBONES,
+    PRESETS,
+    CodecConfig,
+    Config,
+    DataConfig,
+    ModelConfig,
+    RefinementConfig,
+    TrainConfig,
+    get_preset,
+    smoke,
+)
+
+SECTIONS = (DataConfig, CodecConfig, ModelConfig, TrainConfig, RefinementConfig)
+
+
+@pytest.mark.parametrize("name", list(PRESETS))
+def test_every_preset_round_trips_and_validates(name):
+    config = get_preset(name)
+    config.validate()
+    assert config.preset == name
+    assert Config.from_dict(json.loads(config.to_json())) == config
+    assert Config.from_dict(config.to_dict()) == config
+    assert get_preset(name) is not get_preset(name)  # fresh each time
+
+
+def test_from_dict_defaults_and_errors():
+    assert Config.from_dict({}).preset == "custom"
+    assert Config.from_dict({"model": {"filters": [4, 8]}}).model.filters == (4, 8)
+    assert Config.from_dict({"data": {"frame_size": [32, 24]}}).data.frame_size == (32, 24)
+    with pytest.raises(ValueError, match=r"unknown ModelConfig keys: \['filter'\]"):
+        Config.from_dict({"model": {"filter": [8]}})
+    with pytest.raises(ValueError, match="CodecConfig takes a dict"):
+        Config.from_dict({"codec": ["grid"]})
+    settings = RefinementConfig(critic_filters=(8, 16), temperature=0.5)
+    assert RefinementConfig.from_dict(json.loads(json.dumps(settings.to_dict()))) == settings
+
+
+def _bad_values(field):
+    """Values that break a field's declared choices or bounds."""
+    meta = field.metadata
+    if "choices" in meta:
+        yield "no_such_choice"
+    if "ge" in meta:
+        yield meta["ge"] - 1
+    if "gt" in meta:
+        yield meta["gt"]
+
+
+@pytest.mark.parametrize("kind", SECTIONS, ids=lambda kind: kind.__name__)
+def test_validation_errors_name_the_field(kind):
+    checked = 0
+    for field in dataclasses.fields(kind):
+        label = field.metadata.get("label", field.name)
+        for value in _bad_values(field):
+            section = dataclasses.replace(kind(), **{field.name: value})
+            with pytest.raises(ValueError, match=rf"{label}.*Received: {label}="):
+                section.validate()
+            checked += 1
+    assert checked >= 3
+
+
+def test_whole_config_validation_names_the_field():
+    for part, key, value, message in [
+        ("data", "image_size", 30, "image_size=30"),
+        ("data", "image_size", 4, "image_size=4"),
+        ("codec", "n_bins", 37, "n_bins=37"),
+        ("model", "output_stride", 3, "output_stride=3"),
+        ("model", "global_size", 100, "global_size=100"),
+        ("train", "epochs", 0, "epochs=0"),
+        ("codec", "temperature", 2.0, "temperature=2.0"),
+    ]:
+        config = get_preset("unet_shapes")
+        setattr(getattr(config, part), key, value)
+        with pytest.raises(ValueError, match=message):
+            config.validate()
+
+
+def test_classify_on_the_video_model_is_refused_once_by_the_model_config():
+    with pytest.raises(ValueError, match="classify is not supported on the convlstm"):
+        ModelConfig(name="convlstm", classify=True).validate()
+    config = get_preset("convlstm")
+    config.model.classify = True
+    with pytest.raises(ValueError, match="classify"):
+        config.validate()
+
+
+def test_switching_to_the_gamut_codec_decodes_as_zhang():
+    thesis = CodecConfig(name="grid", decode="interp", temperature=0.8)
+    assert thesis.updated(name="gamut") == dataclasses.replace(
+        thesis, name="gamut", decode="annealed_mean", temperature=0.38
+    )
+    assert thesis.updated(name="gamut", temperature=0.5).temperature == 0.5
+    kept = thesis.updated(name="gamut", decode="interp")
+    assert (kept.decode, kept.temperature) == ("interp", 0.8)
+    annealed = CodecConfig(decode="annealed_mean", temperature=0.2).updated(name="gamut")
+    assert annealed.temperature == 0.2
+    assert thesis.updated(name="regression").rebalance is None
+    assert CodecConfig.for_codec("gamut") == CodecConfig(
+        name="gamut", decode="annealed_mean", temperature=0.38, rebalance=0.5
+    )
+    assert get_preset("unet_gamut").codec == CodecConfig.for_codec("gamut")
+
+
+def test_smoke_presets_are_small_and_valid():
+    for name in PRESETS:
+        config = smoke(name, epochs=2)
+        config.validate()
+        assert config.preset == name
+        assert config.data.image_size == 32 and max(config.model.filters) <= 16
+        assert config.train.epochs == 2 and config.train.metric_images == 0
+        assert config.model.backbone_weights is None and config.model.backbone in BACKBONES
+    config = get_preset("smoke")
+    config.validate()
+    assert config.preset == "smoke" and config.data.source == "shapes"
+    assert config.train.steps_per_epoch == 20
+
+
+def test_config_imports_no_tensorflow():
+    code = (
+        "import sys, tfcolor.config; "
+        "print(sorted(m for m in sys.modules if m.startswith(('tfcolor', 'tensorflow', 'keras'))))"
+    )
+    result = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True)
+    assert result.returncode == 0, result.stderr
+    loaded = eval(result.stdout)  # noqa: S307 - a list of module names printed above
+    assert not [name for name in loaded if not name.startswith("tfcolor")], loaded
+    assert all(name == "tfcolor" or name.startswith("tfcolor.config") for name in loaded), loaded

@@ -1,0 +1,43 @@
+"""The option lists of the configs, one place each: the config fields validate against them, the
+command lines take them as their flags' choices, and the library (models, training) reads them.
+
+No TensorFlow is imported here: command lines check their flags before it loads.
+"""
+
+from __future__ import annotations
+
+__all__ = [
+    "BACKBONES",
+    "CODECS",
+    "DECODES",
+    "DEFAULT_FRAME_SIZE",
+    "GAMUT_TEMPERATURE",
+    "GLOBAL_FEATURES",
+    "IMAGE_EXTENSIONS",
+    "JIT_COMPILE",
+    "LR_SCHEDULES",
+    "MIXED_PRECISIONS",
+    "MODELS",
+    "NORMALIZATIONS",
+    "STRATEGIES",
+]
+
+CODECS = ("grid", "gamut", "regression")
+# Bin decoding: the thesis's `interp`, Zhang et al.'s `annealed_mean`.
+DECODES = ("interp", "annealed_mean")
+# Zhang et al.'s annealed-mean temperature: the gamut codec decodes at it unless told otherwise.
+GAMUT_TEMPERATURE = 0.38
+NORMALIZATIONS = ("sigmoid", "tanh", "unit")
+MODELS = ("unet", "iizuka", "backbone_fusion", "convlstm")
+GLOBAL_FEATURES = (None, "learned", "backbone")
+# The `keras.applications` embeddings of `tfcolor.models.backbone_fusion`.
+BACKBONES = ("inception_resnet_v2", "mobilenet_v2", "efficientnet_b0")
+LR_SCHEDULES = ("cosine", "constant")
+JIT_COMPILE = ("auto", "on", "off")
+# The settings of tfcolor.training.compile and tfcolor.training.distribute.
+MIXED_PRECISIONS = ("auto", "off", "float16", "bfloat16")
+STRATEGIES = ("auto", "one_device", "mirrored", "multi_worker", "tpu")
+# The video report's frame size, (width, height) as ffmpeg writes sizes: 1/8 of 1920x1080.
+DEFAULT_FRAME_SIZE = (240, 135)
+# The image files a `folder:` source, `colorize` and `preprocess` read (TensorFlow's decoders).
+IMAGE_EXTENSIONS = (".jpg", ".jpeg", ".png", ".bmp", ".gif", ".webp")

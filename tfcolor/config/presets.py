@@ -1,0 +1,336 @@
+"""The named presets: one factory per seed system, and the registry (`PRESETS`, `get_preset`).
+
+Each factory returns a fresh `Config` of one system of ../DESIGN.md, its variants chosen by
+argument; `PRESETS` names each variant (the names `--preset` takes) with a line for `--help`.
+`smoke` cuts any preset down to seconds of training (tests, a first try).
+"""
+
+from __future__ import annotations
+
+from functools import partial
+
+from tfcolor.config.configs import (
+    CodecConfig,
+    Config,
+    DataConfig,
+    ModelConfig,
+    RefinementConfig,
+    TrainConfig,
+)
+
+__all__ = [
+    "PRESETS",
+    "THESIS_CIFAR100_CLASSES",
+    "backbone_fusion",
+    "get_preset",
+    "iizuka",
+    "refinement",
+    "smoke",
+    "thesis_unet",
+    "video_report",
+    "zhang_gamut",
+]
+
+# The thesis's 12 CIFAR-100 classes (nature scenes and plants, colour mostly predictable).
+THESIS_CIFAR100_CLASSES = (
+    "apple",
+    "sunflower",
+    "rose",
+    "cloud",
+    "maple_tree",
+    "oak_tree",
+    "pine_tree",
+    "willow_tree",
+    "palm_tree",
+    "mountain",
+    "forest",
+    "sea",
+)
+
+
+def thesis_unet(variant: str = "shapes") -> Config:
+    """The thesis's U-Net bin classifier: `shapes` (its toy run, the default preset), `cifar`
+    (its 12 CIFAR-100 classes), `128` (the 128x128 U-Net on your photos) or `mse` (its
+    regression variant)."""
+    if variant == "shapes":
+        # 32x32 shapes, 8/16/32 filters, 324 bins. Plain CE at Adam 1e-3 predicted only the
+        # black background for 14 epochs (DESIGN.md, measured); rebalancing (lambda 0.5, Zhang
+        # et al.) with Adam 3e-3 reached 98.5 % of pixels in 12 epochs.
+        return Config(
+            preset="unet_shapes",
+            data=DataConfig(source="shapes", image_size=32, batch_size=32),
+            codec=CodecConfig(
+                name="grid", n_bins=324, decode="interp", temperature=0.0, rebalance=0.5
+            ),
+            model=ModelConfig(name="unet", filters=(8, 16, 32)),
+            train=TrainConfig(epochs=12, learning_rate=3e-3),
+        )
+    if variant == "cifar":
+        # 12 nature classes at 32x32, 324 bins, Adam 1e-3.
+        return Config(
+            preset="unet_cifar",
+            data=DataConfig(
+                source="tfds:cifar100",
+                image_size=32,
+                batch_size=32,
+                augment=True,
+                classes=THESIS_CIFAR100_CLASSES,
+            ),
+            codec=CodecConfig(name="grid", n_bins=324, decode="interp", temperature=0.8),
+            model=ModelConfig(name="unet", filters=(8, 16, 32)),
+            train=TrainConfig(epochs=30, learning_rate=1e-3),
+        )
+    if variant == "128":
+        # The 128x128 U-Net (16-128 filters, down to 8x8) on the user's photos.
+        return Config(
+            preset="unet_128",
+            data=DataConfig(
+                source="folder:images",
+                image_size=128,
+                batch_size=16,
+                augment=True,
+                gray_threshold=1.0,
+            ),
+            codec=CodecConfig(name="grid", n_bins=324, decode="interp", temperature=0.8),
+            model=ModelConfig(name="unet", filters=(16, 32, 64, 128, 128)),
+            train=TrainConfig(epochs=30, learning_rate=1e-3),
+        )
+    if variant == "mse":
+        # The regression variant: (ab + 128) / 255, MSE.
+        config = thesis_unet("shapes")
+        config.preset = "unet_mse"
+        config.codec = CodecConfig.for_codec("regression", normalization="unit")
+        return config
+    raise ValueError(f"thesis_unet variants: shapes, cifar, 128, mse. Received: {variant!r}")
+
+
+def zhang_gamut(data: str = "photos") -> Config:
+    """Zhang et al. 2016's codec (in-gamut bins, soft-encoded, rebalanced, annealed mean at
+    T = 0.38) on the thesis's U-Net, the GAN system's pre-training (`refinement` is its
+    second stage): `photos` (the 128x128 U-Net predicting at 1/4 of the resolution, as
+    Zhang's network does) or `shapes` (the toy data: fast enough for a laptop, or a test)."""
+    if data == "photos":
+        # Zhang trained a 32M-parameter VGG-style net with Adam 3e-5; this 1.4M-parameter
+        # U-Net with batch norm uses the thesis's 1e-3.
+        config = thesis_unet("128")
+        config.preset = "unet_gamut"
+        config.data.gray_threshold = 5.0  # Zhang et al. drop images whose ab is near zero
+        config.model.output_stride = 4
+    elif data == "shapes":
+        config = thesis_unet("shapes")
+        config.preset = "gamut_shapes"
+    else:
+        raise ValueError(f"zhang_gamut data: photos, shapes. Received: {data!r}")
+    config.codec = CodecConfig.for_codec("gamut", rebalance=0.5)
+    return config
+
+
+def refinement() -> RefinementConfig:
+    """The GAN system's second stage: WGAN-GP fine-tuning of a `zhang_gamut` run
+    (`python -m tfcolor.refine`), with the settings of Gulrajani et al. and the project."""
+    return RefinementConfig()
+
+
+def iizuka(classify: bool = False) -> Config:
+    """Iizuka et al. 2016 on 224x224 Places; `classify` adds the simultaneous classification
+    head on the global features (colour loss + alpha * cross-entropy, alpha = 1/300)."""
+    # The paper: 2.3M images of Places205, gray ones removed; MSE on sigmoid-normalized ab,
+    # ab = (2 sigmoid - 1) 100. It trained with Adadelta at batch 128; the course report that
+    # reimplemented it used Adam (Keras' default rate 1e-3 here) and filtered gray images
+    # (|a|, |b| < 1). The global path sees a 224x224 rescale, so predictions run at each
+    # image's own size.
+    config = Config(
+        preset="iizuka",
+        data=DataConfig(
+            source="tfds:places365_small",
+            image_size=224,
+            batch_size=32,
+            augment=False,
+            gray_threshold=1.0,
+        ),
+        codec=CodecConfig.for_codec("regression", normalization="sigmoid"),
+        model=ModelConfig(name="iizuka", global_size=224),
+        train=TrainConfig(epochs=10, learning_rate=1e-3, render_size=0),
+    )
+    if classify:
+        config.preset = "iizuka_cls"
+        config.model.classify = True
+        config.model.classification_weight = 1.0 / 300.0
+    return config
+
+
+def backbone_fusion() -> Config:
+    """The Keras baseline after Emil Wallner's blog: 256x256 Lab, ab / 128 with a tanh head,
+    strided-conv encoder, a frozen ImageNet Inception-ResNet-v2 embedding fused at the
+    bottleneck, upsampling decoder; MSE with Adam (Keras' default rate 1e-3)."""
+    return Config(
+        preset="backbone_fusion",
+        data=DataConfig(source="folder:images", image_size=256, batch_size=16, augment=True),
+        codec=CodecConfig.for_codec("regression", normalization="tanh"),
+        model=ModelConfig(
+            name="backbone_fusion",
+            backbone="inception_resnet_v2",
+            backbone_weights="imagenet",
+        ),
+        train=TrainConfig(epochs=30, learning_rate=1e-3),
+    )
+
+
+def video_report(variant: str = "convlstm") -> Config:
+    """The video report's networks: `convlstm` (U-Net + ConvLSTM, its state carried from chunk
+    to chunk), `stateless` (the state zeroed every chunk), `global` (+ a learned global
+    feature vector per frame), `big` (the bigger U-Net with batch norm), and `unet_global`
+    (its image model: the 128x128 U-Net + a learned global feature vector)."""
+    if variant == "unet_global":
+        # "U-Net CNN + Feature-Vektor": an Iizuka-style global branch on a 224x224 rescale
+        # fused at the bottleneck; MSE on sigmoid-normalized ab, Adam 1e-4 and batch 32.
+        config = thesis_unet("128")
+        config.preset = "unet_global"
+        config.codec = CodecConfig.for_codec("regression", normalization="sigmoid")
+        config.model.global_features = "learned"
+        config.data.batch_size = 32
+        config.train.learning_rate = 1e-4
+        return config
+    # Videos scaled and padded to 240x135 (Lab), a U-Net without batch norm with a ConvLSTM at
+    # its bottleneck whose state is carried from chunk to chunk of a video and zeroed when the
+    # video ends; MSE on sigmoid-normalized ab, Adam 1e-4, batches of 32 streams.
+    config = Config(
+        preset="convlstm",
+        data=DataConfig(
+            source="video:videos",
+            batch_size=32,
+            frame_size=(240, 135),
+            chunk_frames=8,
+        ),
+        codec=CodecConfig.for_codec("regression", normalization="sigmoid"),
+        model=ModelConfig(name="convlstm", filters=(16, 32, 64, 128), batch_norm=False),
+        train=TrainConfig(epochs=20, learning_rate=1e-4, lr_schedule="constant"),
+    )
+    if variant == "convlstm":
+        return config
+    config.preset = f"convlstm_{variant}"
+    if variant == "stateless":
+        config.model.stateful = False
+    elif variant == "global":
+        # "U-Net + Feature-Vektor + LSTM": a learned global vector per frame (on a 224x224
+        # rescale, as unet_global) fused into the bottleneck before the ConvLSTM.
+        config.model.global_features = "learned"
+    elif variant == "big":
+        config.model.filters = (32, 64, 128, 256)
+        config.model.batch_norm = True
+    else:
+        raise ValueError(
+            "video_report variants: convlstm, stateless, global, big, unet_global. "
+            f"Received: {variant!r}"
+        )
+    return config
+
+
+def smoke(name: str = "unet_shapes", **train) -> Config:
+    """Preset `name` cut to seconds of training: 32x32 images (video: 32x24 frames, 2 streams
+    of 4-frame chunks), batch 4, at most 16 filters per level, a 32x32 global path, a random
+    MobileNetV2 for the backbone, no image metrics or panels, one epoch at a constant
+    learning rate of 1e-3; `train` sets TrainConfig fields on top.
+
+    The data is `shapes` for image presets and a placeholder `video:unused` folder for video
+    presets (give the Colorizer its own input functions, or set `data.source`)."""
+    config = get_preset(name)
+    video = config.model.name == "convlstm"
+    config.data.source = "video:unused" if video else "shapes"
+    config.data.validation_source = None
+    config.data.image_size = 32
+    config.data.batch_size = 2 if video else 4
+    config.data.augment = False
+    config.data.gray_threshold = None
+    config.data.frame_size = (32, 24)
+    config.data.chunk_frames = 4
+    config.model.filters = tuple(min(filters, 16) for filters in config.model.filters)
+    config.model.global_size = 32
+    config.model.backbone = "mobilenet_v2"
+    config.model.backbone_weights = None
+    if config.model.classify:
+        config.model.class_names = ("red", "green")
+    config.train.epochs = 1
+    config.train.learning_rate = 1e-3
+    config.train.lr_schedule = "constant"
+    config.train.panel_images = 0
+    config.train.metric_images = 0
+    for key, value in train.items():
+        setattr(config.train, key, value)
+    return config
+
+
+def _smoke_preset() -> Config:
+    # The registry's `smoke`: the default preset in seconds (20 steps of shapes).
+    config = smoke("unet_shapes", steps_per_epoch=20)
+    config.preset = "smoke"
+    return config
+
+
+PRESETS = {
+    "unet_shapes": (
+        partial(thesis_unet, "shapes"),
+        "thesis U-Net, 324 grid bins, 32x32 shapes (the default)",
+    ),
+    "unet_cifar": (
+        partial(thesis_unet, "cifar"),
+        "thesis U-Net, 324 grid bins, 12 CIFAR-100 classes via TFDS",
+    ),
+    "unet_128": (
+        partial(thesis_unet, "128"),
+        "thesis 128x128 U-Net (16-128 filters), 324 bins, your photos",
+    ),
+    "unet_mse": (
+        partial(thesis_unet, "mse"),
+        "thesis U-Net, regression on (ab + 128) / 255 with MSE",
+    ),
+    "unet_gamut": (
+        partial(zhang_gamut, "photos"),
+        "Zhang et al.'s in-gamut bins on the 128x128 U-Net, 1/4 res.",
+    ),
+    "gamut_shapes": (
+        partial(zhang_gamut, "shapes"),
+        "Zhang et al.'s in-gamut bins on the thesis U-Net, shapes",
+    ),
+    "iizuka": (partial(iizuka), "Iizuka et al. 2016 global/local fusion net, 224x224, sigmoid MSE"),
+    "iizuka_cls": (
+        partial(iizuka, classify=True),
+        "Iizuka et al. with the simultaneous classification head",
+    ),
+    "unet_global": (
+        partial(video_report, "unet_global"),
+        "video report's U-Net + learned global feature vector",
+    ),
+    "backbone_fusion": (
+        partial(backbone_fusion),
+        "Keras baseline: encoder + Inception-ResNet-v2 embedding",
+    ),
+    "convlstm": (
+        partial(video_report, "convlstm"),
+        "video report's U-Net + ConvLSTM, stateful, 240x135 videos",
+    ),
+    "convlstm_stateless": (
+        partial(video_report, "stateless"),
+        "the same, state zeroed every chunk",
+    ),
+    "convlstm_global": (
+        partial(video_report, "global"),
+        "video U-Net + global feature vector + ConvLSTM",
+    ),
+    "convlstm_big": (
+        partial(video_report, "big"),
+        "video report's bigger U-Net with batch norm + ConvLSTM",
+    ),
+    "smoke": (_smoke_preset, "the default preset cut to seconds (tests, a first try)"),
+}
+
+
+def get_preset(name: str) -> Config:
+    """Returns a fresh Config for a named preset.
+
+    Raises:
+        ValueError: the name is not a preset.
+    """
+    if name not in PRESETS:
+        raise ValueError(f"unknown preset {name!r}; choose one of {', '.join(PRESETS)}")
+    return PRESETS[name][0]()
