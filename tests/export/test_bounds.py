@@ -254,7 +254,7 @@ def test_constructor_refuses_bounds_it_cannot_serve(trained_run, tmp_path):
 def test_video_frames_through_an_image_export_stay_within_its_budget(small_budget_loaded):
     """colorize's frame-by-frame path sends as many frames per call as the pixel budget takes:
     3 frames of 1.5 megapixels are over the 4-megapixel test budget in one call."""
-    from tfcolor.cli.colorize import ExportClipColorizer
+    from tfcolor.export.client import ExportClipColorizer
 
     frames = np.random.default_rng(5).integers(0, 256, (3, 1000, 1500, 3), dtype=np.uint8)
     with pytest.raises(INVALID, match="over the pixel budget"):
@@ -271,7 +271,7 @@ def test_video_export_takes_its_own_chunk_over_the_default_budget(tmp_path):
     budget is colorized by `ExportClipColorizer` in calls within it, the state carried, with
     the colours of one call."""
     from tests.helpers import smoke_preset
-    from tfcolor.cli.colorize import ExportClipColorizer
+    from tfcolor.export.client import ExportClipColorizer
     from tfcolor.codecs import make_codec
     from tfcolor.export import saved_model as serving
     from tfcolor.models import build_model
