@@ -24,16 +24,9 @@ __all__ = [
     "train_table",
 ]
 
-# How a measurement is timed. Each is ONE `model.fit` call; a callback takes the time at the
-# end of the last warm-up step (tracing, XLA compilation, the pipeline's first batches) and at
-# the end of each timed step, and stops the fit once `steps` steps and `seconds` seconds are
-# timed. Timing whole `fit` calls instead rounded the figures up: with tf.data's autotuning
-# on, dropping an iterator could wait for the autotuner thread's next wake-up (10 * (2^k - 1)
-# ms after the iterator started), so 12.8 images/s came out as 11.7. Both feeds are timed
-# alike: the synthetic batch repeats forever in one epoch (measured: as fast as epochs of 83
-# steps of it); the pipeline runs real epochs, one iterator each as `Colorizer.train` runs
-# them, so what starting an epoch costs (a new iterator, its functions, the shuffle buffer,
-# the first batches) counts where training pays it.
+# How a measurement is timed: ONE `model.fit` call, whose steps after the warm-up a callback
+# times and which it stops; timing whole `fit` calls rounded the figures up (tf.data's
+# autotuner wake-ups: benchmarks/README.md, `bench train`).
 _FOREVER = 10**9  # epochs or steps; the timing callback stops the fit
 
 
