@@ -332,7 +332,7 @@ def run_train_benchmark(
             if jit and row.synthetic.get(False):
                 # A compiled step this much slower than the plain one is being compiled again
                 # (as the gamut codec's was, 24-92 s a step, until its loss was inlined in the
-                # compiled step: `codecs._compile_loss`); a guard, so that a regression shows
+                # compiled step: `codecs.losses.compile_loss`); a guard, so that a regression shows
                 # as a note instead of holding the table up for an hour.
                 give_up = _XLA_GIVE_UP * max(row.synthetic[False][-1].step_seconds) + 1.0
             try:
