@@ -1,5 +1,11 @@
-"""What the command-line entry points (train, evaluate, colorize, bench) share; the library
-never calls it.
+"""What the commands (`tfcolor.cli`: train, refine, evaluate, colorize, preprocess, bench)
+share; the library never calls it.
+
+Flags: `add_config_flags` makes one flag per field of a config dataclass from the field's
+declaration (`tfcolor.config.base.option`: its help, choices, bounds and flag name), and
+`config_values` reads them back; `add_run_flags` adds the flags that are no config field and
+that train and refine share. Argument types: `positive_int`, `non_negative_int`,
+`positive_float`, `frame_size`, `int_list`, `name_list`.
 
 Outputs never destroy inputs: a command checks with `check_not_input` that its output folder
 is not an input and holds none (real paths, so symlinks count as what they point at), checks
@@ -12,14 +18,24 @@ from __future__ import annotations
 
 import argparse
 import contextlib
+import dataclasses
 import os
 import tempfile
-from collections.abc import Iterator, Sequence
+from collections.abc import Callable, Iterator, Sequence
+from typing import Any
+
+from tfcolor.config.base import field_type
 
 __all__ = [
+    "add_config_flags",
+    "add_run_flags",
     "atomic_target",
     "check_not_input",
+    "config_values",
+    "expand_source",
     "frame_size",
+    "int_list",
+    "name_list",
     "non_negative_int",
     "positive_float",
     "positive_int",
@@ -76,6 +92,160 @@ def frame_size(value: str) -> tuple[int, int]:
     if width < 0 or height < 0:
         raise argparse.ArgumentTypeError(f"sides must be >= 0, got {value!r}")
     return width, height
+
+
+def int_list(example: str) -> Callable[[str], tuple[int, ...]]:
+    """argparse type: comma-separated positive integers (`8,16,32`) -> a tuple; `example` is
+    shown when the text is not that."""
+
+    def parse(text: str) -> tuple[int, ...]:
+        try:
+            values = tuple(int(part) for part in text.split(","))
+        except ValueError:
+            values = ()
+        if not values or min(values) < 1:
+            raise argparse.ArgumentTypeError(
+                f"takes positive integers like {example}. Received: {text}"
+            )
+        return values
+
+    return parse
+
+
+def name_list(text: str) -> tuple[str, ...] | None:
+    """argparse type: comma-separated names -> a tuple (blanks dropped); None when there are
+    none (the flag then changes nothing)."""
+    names = tuple(name.strip() for name in text.split(",") if name.strip())
+    return names or None
+
+
+def expand_source(source: str | None) -> str | None:
+    """A data source with `~` expanded in its folder (folder:, video:, tfrecord:)."""
+    if source is None:
+        return None
+    source = os.path.expanduser(source)
+    for kind in ("folder:", "video:", "tfrecord:"):
+        if source.startswith(kind):
+            return kind + os.path.expanduser(source[len(kind) :])
+    return source
+
+
+def _flag(field: dataclasses.Field) -> str:
+    return field.metadata.get("flag", "--" + field.name.replace("_", "-"))
+
+
+def _dest(kind: type, field: dataclasses.Field) -> str:
+    return f"{kind.__name__}.{field.name}"
+
+
+def _argument_type(kind: type, field: dataclasses.Field) -> Callable[[str], Any] | None:
+    """The argparse type of a field, from its type and declared bounds."""
+    base, _ = field_type(kind, field.name)
+    meta = field.metadata
+    if base is int:
+        return {1: positive_int, 0: non_negative_int}.get(meta.get("ge"), int)
+    if base is float:
+        return positive_float if meta.get("gt") == 0 else float
+    if base is str:
+        return None
+    if base == tuple[int, int]:
+        return frame_size
+    if base == tuple[int, ...]:
+        default = field.default if isinstance(field.default, tuple) else (8, 16, 32)
+        return int_list(",".join(str(value) for value in default))
+    if base == tuple[str, ...]:
+        return name_list
+    raise TypeError(f"{kind.__name__}.{field.name}: no command-line type for {base}")
+
+
+def add_config_flags(
+    parser: argparse.ArgumentParser | argparse._ArgumentGroup,
+    kind: type,
+    *,
+    defaults: bool = False,
+) -> None:
+    """Adds one flag per field of the config dataclass `kind` that declares a `help`.
+
+    The flag is `--field-name` (or the field's `flag`), its help the field's, its choices the
+    field's (None spelled as its `none`), its type from the field's type and bounds
+    (`ge=1`: `positive_int`, `ge=0`: `non_negative_int`, `gt=0`: `positive_float`, tuples of
+    integers: `int_list`, (width, height): `frame_size`, tuples of names: `name_list`), a
+    bool a `--name / --no-name` pair. Read the values back with `config_values`.
+
+    Args:
+        parser: the parser or argument group.
+        kind: a config dataclass (`tfcolor.config`).
+        defaults: the flags default to the fields' defaults, shown in the help; without it
+            they default to None, "not given" (a preset's value stays).
+    """
+    for field in dataclasses.fields(kind):
+        meta = field.metadata
+        if "help" not in meta:
+            continue
+        flag = _flag(field)
+        options: dict[str, Any] = {"dest": _dest(kind, field), "help": meta["help"]}
+        options["help"] = options["help"].replace("%", "%%")
+        default = None
+        if field_type(kind, field.name)[0] is bool:
+            options["action"] = argparse.BooleanOptionalAction
+        else:
+            options["type"] = _argument_type(kind, field)
+            if "choices" in meta:
+                none = meta.get("none")
+                options["choices"] = [none if c is None else c for c in meta["choices"]]
+            else:
+                options["metavar"] = flag.lstrip("-").upper().replace("-", "_")
+            if defaults and field.default is not None:
+                default = field.default
+                if isinstance(default, tuple):  # argparse passes a str default through type
+                    default = ",".join(str(value) for value in default)
+                text = options["help"]
+                closing = text.endswith(")")  # "... (Gulrajani et al.: 5; default: 5)"
+                text = text[:-1] + "; " if closing else text + " ("
+                options["help"] = text + "default: %(default)s)"
+        if defaults and "action" in options:
+            default = field.default
+        parser.add_argument(flag, default=default, **options)
+
+
+def config_values(args: argparse.Namespace, kind: type) -> dict[str, Any]:
+    """The values of `kind`'s fields given on the command line (`add_config_flags`'s flags):
+    field name -> value, with a field's `none` spelling turned into None; a flag left out
+    (None) is not in it."""
+    values = {}
+    for field in dataclasses.fields(kind):
+        if "help" not in field.metadata:
+            continue
+        value = getattr(args, _dest(kind, field))
+        if value is None:
+            continue
+        none = field.metadata.get("none")
+        if none is not None and _spells(value, none):
+            value = None
+        values[field.name] = value
+    return values
+
+
+def _spells(value: Any, word: str) -> bool:
+    """Whether a parsed flag value is the word that means None (`none`, `0`)."""
+    if isinstance(value, str):
+        return value.lower() == word.lower()
+    try:
+        return value == type(value)(word)
+    except ValueError:
+        return False
+
+
+def add_run_flags(parser: argparse.ArgumentParser) -> None:
+    """The flags of the commands that train a run (train, refine) that are no config field."""
+    parser.add_argument("--no-export", action="store_true", help="skip the SavedModel export")
+    parser.add_argument(
+        "--verbose",
+        type=int,
+        default=1,
+        choices=[0, 1, 2],
+        help="Keras progress output (0 silent, 1 bar, 2 a line per epoch)",
+    )
 
 
 def within(path: str, folder: str) -> bool:
