@@ -14,14 +14,14 @@ os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
 # `-n 2 --dist loadfile` hands them out before the short ones; in name order a long file
 # started late and kept one worker busy alone for the suite's last minutes.
 _LONGEST_FIRST = (
-    "training/test_mixed_precision.py",
-    "training/test_fusion_presets.py",
+    "training/test_compile_mixed_precision.py",
+    "training/test_colorizer_fusion_presets.py",
     "training/test_distribute.py",
-    "training/test_estimator.py",
-    "training/test_video_training.py",
+    "training/test_colorizer.py",
+    "training/test_video_colorizer.py",
     "cli/test_train_cli.py",
     "models/test_model_options.py",
-    "training/test_refine.py",
+    "training/test_wgan_refine.py",
 )
 
 

@@ -1,38 +1,62 @@
 """tfcolor: colorize grayscale photos and videos with TensorFlow/Keras.
 
-The public API is what this module exports; everything else may change.
-"""
+The public API is what this module exports (`__all__`); everything else may change:
 
-from tfcolor.config import (
-    PRESETS,
-    CodecConfig,
-    Config,
-    DataConfig,
-    ModelConfig,
-    RefinementConfig,
-    TrainConfig,
-    get_preset,
-)
+- `Colorizer`: a run of an image model (train / evaluate / predict / export);
+  `VideoColorizer`: a run of a recurrent video model; `open_run(model_dir)` opens a run as
+  the one its model needs; `TrainingDivergedError`: `train`'s error for a NaN loss.
+- `refine`: the WGAN-GP refinement of a trained image run.
+- `Config` and its parts (`DataConfig`, `CodecConfig`, `ModelConfig`, `TrainConfig`),
+  `RefinementConfig`; `PRESETS` and `get_preset`.
+
+Every name is imported when first used: importing tfcolor costs no TensorFlow, so
+`python -m tfcolor.train --help` and flag errors do not wait for it.
+"""
 
 __version__ = "0.1.0"
 
-__all__ = [
-    "PRESETS",
+_CONFIG_NAMES = (
     "CodecConfig",
-    "Colorizer",
     "Config",
     "DataConfig",
     "ModelConfig",
+    "PRESETS",
     "RefinementConfig",
     "TrainConfig",
     "get_preset",
-]
+)
+
+__all__ = sorted(
+    [
+        *_CONFIG_NAMES,
+        "Colorizer",
+        "TrainingDivergedError",
+        "VideoColorizer",
+        "open_run",
+        "refine",
+    ]
+)
 
 
-def __getattr__(name):
-    # Lazy: `python -m tfcolor.train --help` and flag errors should not wait for TensorFlow.
-    if name == "Colorizer":
-        from tfcolor.training.colorizer import Colorizer
+def __getattr__(name: str):
+    # Each public name's module, imported on first use (written out, so that the import
+    # graph test sees them).
+    if name in _CONFIG_NAMES:
+        from tfcolor import config as module
+    elif name in ("Colorizer", "TrainingDivergedError"):
+        from tfcolor.training import colorizer as module
+    elif name == "VideoColorizer":
+        from tfcolor.training import video as module
+    elif name == "open_run":
+        from tfcolor import training as module
+    elif name == "refine":
+        from tfcolor.training import wgan as module
+    else:
+        raise AttributeError(f"module 'tfcolor' has no attribute {name!r}")
+    value = getattr(module, name)
+    globals()[name] = value  # found directly from now on
+    return value
 
-        return Colorizer
-    raise AttributeError(f"module 'tfcolor' has no attribute {name!r}")
+
+def __dir__() -> list[str]:
+    return sorted({*globals(), *__all__})

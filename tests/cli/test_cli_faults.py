@@ -322,7 +322,7 @@ def test_train_export_failure_is_one_line(tmp_path, monkeypatch, capsys):
     class Trained:
         is_chief, epochs_done = True, 1
 
-        def __init__(self, config, model_dir):
+        def __init__(self, config, model_dir, strategy=None):
             self.model_dir = model_dir
 
         def train(self, verbose=None):

@@ -47,35 +47,6 @@ def test_the_global_batch_must_split_over_the_replicas():
         distribute.check_batch_size(30, FourReplicas())
 
 
-def _rows(dataset):
-    return [element.numpy().tolist() for element in dataset]
-
-
-def test_global_batches_split_rowwise_into_each_pipelines_replicas():
-    # 2 workers x 2 replicas: global batches of 8 rows; replica r gets rows [2r, 2r + 2).
-    batches = tf.data.Dataset.range(24).batch(8)
-    for pipeline, expected in ((0, [[0, 1], [2, 3]]), (1, [[4, 5], [6, 7]])):
-        context = tf.distribute.InputContext(2, pipeline, 4)
-        rows = _rows(distribute.split_global_batches(batches, context))
-        assert rows[:2] == expected
-        assert len(rows) == 6  # 3 global batches, 2 replicas of this pipeline each
-
-
-def test_per_replica_batches_are_shared_step_by_step_between_pipelines():
-    # Per-replica batches 0, 1, 2, ... of 2 rows; a global step takes 4 of them (2 workers x 2
-    # replicas); worker 1 keeps the 3rd and 4th of each step; the incomplete last step is
-    # dropped on every worker alike.
-    per_replica = tf.data.Dataset.range(22).batch(2, drop_remainder=True)  # 11 batches
-    shares = [
-        _rows(distribute.pipeline_share(per_replica, tf.distribute.InputContext(2, pipeline, 4)))
-        for pipeline in (0, 1)
-    ]
-    assert shares[0] == [[0, 1], [2, 3], [8, 9], [10, 11]]
-    assert shares[1] == [[4, 5], [6, 7], [12, 13], [14, 15]]
-    context = tf.distribute.InputContext(2, 0, 4)
-    assert int(distribute.pipeline_share(per_replica, context).cardinality()) == 4
-
-
 @pytest.mark.reliability
 def test_a_resumed_epoch_skips_its_trained_steps_and_the_next_starts_whole():
     # 5 steps an epoch; a backup after step 2: the rest of that epoch, then whole epochs.

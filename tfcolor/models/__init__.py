@@ -6,9 +6,9 @@
   embedding fused into a strided encoder-decoder.
 - `VideoUNet`: the video report's U-Net per frame with a ConvLSTM at its bottleneck, whose
   recurrent state is an explicit input and output (`reset_rows` zeroes it per stream).
-- `gan`: WGAN-GP refinement of a pre-trained image model (`Critic`, `WGANTrainer`, gradual
-  unfreezing), after Zhang et al. 2016 and Nazeri et al. 2018. Not yet behind `Colorizer` or
-  `tfcolor.train`: `WGANTrainer` is a Keras model to `fit` on (lightness, {"colors", "ab"}).
+- `Critic` (`critic`): the Wasserstein critic on Lab images [B, H, W, 3] -> scores [B, 1] of
+  the WGAN-GP refinement, which trains it beside a trained image model
+  (`tfcolor.training.wgan`, `python -m tfcolor.refine`).
 
 Every image model takes L in [0, 1], [B, H, W, 1], and returns [B, H / s, W / s, head_channels]
 (float32, s = its `output_stride`), or with a classification head the dict
@@ -40,12 +40,14 @@ from tfcolor.models.convlstm import (
     VideoUNet,
     reset_rows,
 )
+from tfcolor.models.critic import Critic
 from tfcolor.models.iizuka import IizukaNet
 from tfcolor.models.unet import UNet
 
 __all__ = [
     "BackboneFusionNet",
     "BroadcastConcatenate",
+    "Critic",
     "DynamicConvLSTM2D",
     "FoldTime",
     "IizukaNet",
@@ -87,12 +89,7 @@ def build_model(
         ValueError: an invalid model config, `classify` without a number of classes, or
             `classify` with the video model.
     """
-    model_config.validate()
-    if model_config.classify and model_config.name == "convlstm":
-        raise ValueError(
-            "classify is not supported on the convlstm video model. "
-            "Received: model='convlstm', classify=True"
-        )
+    model_config.validate()  # also refuses classify on the video model
     if model_config.classify:
         if num_classes is None and model_config.class_names is not None:
             num_classes = len(model_config.class_names)

@@ -1,25 +1,12 @@
 """`Colorizer`: the estimator-style API (train / evaluate / predict / export) on top of Keras.
 
-Everything about a run lives under `model_dir`:
-
-    config.json         the resolved Config
-    codec.json, codec_state.npz   the codec and its fitted statistics
-    backup/             the resume backup (weights + optimizer, each file carrying its epoch
-                        and step), written every `backup_every_steps` steps and every epoch,
-                        kept after training: latest.weights.h5, previous.weights.h5 (the
-                        state before) and training_metadata.json
-    best.weights.h5     the weights with the lowest validation loss so far (+ .json record)
-    final.weights.h5    the weights at the end of the last `train` call
-    logs/train, logs/validation   TensorBoard
-    samples/            the fixed validation images of the TensorBoard panel, as PNG
-    export/<version>/   SavedModels
-
-Every weights file and record is written to a temporary file and renamed into place, so a kill
-at any moment leaves the old file or the new one; a file found unreadable anyway (truncated by
-a full disk, spoiled by hand) costs one warning line, and the newest readable state is used.
+Everything about a run lives under its `model_dir`, whose files `training.run_dir` names,
+writes and reads: a run continues from what its model_dir holds (its config, codec, newest
+readable weights and resume backup). `tfcolor.training.open_run(model_dir)` opens a run as
+the estimator its model needs (`VideoColorizer` for a recurrent video model).
 
 A run is built under its distribution strategy (`training.distribute`) and with its Keras dtype
-policy (`training.precision`): the model, its optimizer and its metrics live in the strategy's
+policy (`training.compile`): the model, its optimizer and its metrics live in the strategy's
 scope, and training data reach the replicas per input pipeline. On a multi-worker cluster only
 the chief writes into model_dir.
 """
@@ -38,64 +25,21 @@ from absl import logging
 from tfcolor import codecs as codecs_lib
 from tfcolor import input_pipeline
 from tfcolor.config import Config
+from tfcolor.export import inference
 from tfcolor.export import saved_model as serving
 from tfcolor.models import build_model
 from tfcolor.training import callbacks as callbacks_lib
-from tfcolor.training import distribute, precision
+from tfcolor.training import compile as compile_lib
+from tfcolor.training import distribute
+from tfcolor.training import run_dir as run_dir_lib
 
-__all__ = ["Colorizer", "TrainingDivergedError", "compile_model"]
+__all__ = ["Colorizer", "TrainingDivergedError", "video_frames"]
 
 InputFn = Callable[[], tf.data.Dataset]
 
 
 class TrainingDivergedError(RuntimeError):
     """The loss became NaN or infinite; the backup holds the last finite state."""
-
-
-def _jit_compile(config: Config) -> bool:
-    if config.train.jit_compile != "auto":
-        return config.train.jit_compile == "on"
-    # Measured with `python -m tfcolor.bench train` on 2 CPU cores: XLA slowed training of
-    # both U-Nets (32x32: 188 -> 94-184 images/s; 128x128: 8.0-8.6 -> 3.9-6.8 images/s), so
-    # auto leaves it off on CPUs. On accelerators XLA usually pays for convnets; not yet
-    # measured here.
-    return bool(tf.config.list_physical_devices("GPU") or tf.config.list_physical_devices("TPU"))
-
-
-def compile_model(
-    model: keras.Model,
-    codec,
-    optimizer,
-    *,
-    class_names=None,
-    classification_weight: float = 1.0 / 300.0,
-    jit_compile: bool = False,
-) -> None:
-    """Compiles a colorization model with its codec's loss and metrics.
-
-    With `class_names` the model has a classification head (outputs `colors` and
-    `class_logits`): the loss is the colour loss plus `classification_weight` times the
-    classification cross-entropy (Iizuka et al.: 1/300), and its top-1 accuracy is reported
-    as `class_accuracy`.
-    """
-    loss, metrics, loss_weights = codec.loss, codec.metrics(), None
-    if class_names:
-        loss = {
-            "colors": codec.loss,
-            "class_logits": keras.losses.SparseCategoricalCrossentropy(from_logits=True),
-        }
-        loss_weights = {"colors": 1.0, "class_logits": classification_weight}
-        metrics = {
-            "colors": metrics,
-            "class_logits": [keras.metrics.SparseCategoricalAccuracy(name="class_accuracy")],
-        }
-    model.compile(
-        optimizer=optimizer,
-        loss=loss,
-        loss_weights=loss_weights,
-        metrics=metrics,
-        jit_compile=jit_compile,
-    )
 
 
 def video_frames(frames) -> np.ndarray:
@@ -129,28 +73,20 @@ class Colorizer:
     (`self.dtype_policy`; the global policy is restored afterwards), so a run reopened from its
     model_dir runs with the policy it was trained with.
 
+    A recurrent video model's run (`model.name == "convlstm"`) is a `VideoColorizer`:
+    `tfcolor.training.open_run(model_dir)` opens any run as the class its model needs.
+
     Raises:
         ValueError: a bad config value, a config whose model or codec differs from the one
             already trained in `model_dir`, a model_dir that is a file or cannot be written,
-            or an unreadable `model_dir/config.json` (named).
+            an unreadable `model_dir/config.json` (named), or a video model's run (its
+            `VideoColorizer` named).
         FileNotFoundError: config is None and model_dir holds no run.
         RuntimeError: a strategy that cannot start (`tpu` without a TPU).
     """
 
-    def __new__(
-        cls,
-        config: Config | None = None,
-        model_dir: str = "runs/default",
-        *,
-        strategy: tf.distribute.Strategy | None = None,
-    ):
-        # A recurrent video model's run is a `VideoColorizer`, whether it is started from a
-        # config or opened from its model_dir.
-        if cls is Colorizer and _is_video_run(config, model_dir):
-            from tfcolor.training.video import VideoColorizer
-
-            return super().__new__(VideoColorizer)
-        return super().__new__(cls)
+    # Whether this class runs the recurrent video models (`VideoColorizer`) or the image ones.
+    video = False
 
     def __init__(
         self,
@@ -159,15 +95,17 @@ class Colorizer:
         *,
         strategy: tf.distribute.Strategy | None = None,
     ):
-        self.model_dir = os.path.abspath(model_dir)
+        self.run_dir = run_dir_lib.RunDir(model_dir)
+        self.model_dir = self.run_dir.path
         if os.path.exists(self.model_dir) and not os.path.isdir(self.model_dir):
             raise ValueError(f"model_dir {self.model_dir} is a file, not a folder")
-        config_path = os.path.join(self.model_dir, "config.json")
-        saved = Config.load(config_path) if os.path.exists(config_path) else None
+        saved = run_dir_lib.read_config(self.model_dir)
         reopened = config is None
         if config is None:
             if saved is None:
-                raise FileNotFoundError(f"{self.model_dir} holds no tfcolor run (no config.json)")
+                raise FileNotFoundError(
+                    f"{self.model_dir} holds no tfcolor run (no {run_dir_lib.CONFIG})"
+                )
             config = saved
         elif saved is not None:
             if config.model.class_names is None:
@@ -180,6 +118,7 @@ class Colorizer:
                         f"{self.model_dir} holds a run with {part} {old}; the config asks for "
                         f"{new}. Use a new --model-dir, or the same {part} settings."
                     )
+        self._check_kind(config)
         config.validate()
         # The strategy first: MultiWorkerMirroredStrategy must start before any TF op runs.
         if strategy is None and reopened:
@@ -188,24 +127,16 @@ class Colorizer:
         elif strategy is None:
             strategy = distribute.make_strategy(config.train.strategy)
         self.strategy = strategy
-        self.dtype_policy = precision.policy_name(config.train.mixed_precision, strategy)
+        self.dtype_policy = compile_lib.policy_name(config.train.mixed_precision, strategy)
         if config.model.classify and config.model.class_names is None:
             config.model.class_names = input_pipeline.label_names(config.data)
         self.config = config
         if self.is_chief and not reopened:
             # A reopened run's config is the one on disk: nothing to write (a run opened only
             # to read it, as the refinement reads its trained run, stays untouched).
-            try:
-                os.makedirs(self.model_dir, exist_ok=True)
-                with open(config_path, "w") as f:
-                    f.write(config.to_json())
-            except OSError as error:
-                raise ValueError(
-                    f"cannot write the run into model_dir {self.model_dir} "
-                    f"({error.strerror or error})"
-                ) from None
+            run_dir_lib.write_config(self.model_dir, config)
 
-        if os.path.exists(os.path.join(self.model_dir, "codec.json")):
+        if self.run_dir.has_codec:
             # Decoding settings may change between runs; the fitted statistics stay.
             state = codecs_lib.load_codec(self.model_dir).get_state()
             self.codec = codecs_lib.make_codec(config.codec)
@@ -215,9 +146,29 @@ class Colorizer:
         keras.utils.set_random_seed(config.train.seed)
         # The model's variables (and, in `_compile`, the optimizer's and the metrics') are the
         # strategy's; its layers keep the policy they were made with.
-        with self.strategy.scope(), precision.policy_scope(self.dtype_policy):
+        with self.strategy.scope(), compile_lib.policy_scope(self.dtype_policy):
             self.model = self._build_model()
-            self._restore_weights()
+            # The newest readable weights of the run: the final ones or a later (killed)
+            # backup, whichever is newer (the final ones where they tie), then the backup's
+            # previous state, then the best ones. An unreadable file gets one warning line and
+            # the next one is tried; with none readable the model keeps its initial weights.
+            run_dir_lib.load_first_readable(self.model, self.run_dir.weights_to_restore())
+
+    def _check_kind(self, config: Config) -> None:
+        """Raises ValueError where `config`'s model is not this class's kind (image, video)."""
+        video = config.model.name == "convlstm"
+        if video and not self.video:
+            raise ValueError(
+                f"{self.model_dir}: a recurrent video model ({config.model.name}) runs in a "
+                "VideoColorizer, not a Colorizer: use tfcolor.open_run(model_dir) (or "
+                "tfcolor.VideoColorizer(config, model_dir))"
+            )
+        if self.video and not video:
+            raise ValueError(
+                f"{self.model_dir}: a VideoColorizer runs recurrent video models (convlstm). "
+                f"Received: model={config.model.name!r}; use tfcolor.open_run(model_dir) or "
+                "tfcolor.Colorizer(config, model_dir)"
+            )
 
     @property
     def is_chief(self) -> bool:
@@ -228,10 +179,7 @@ class Colorizer:
         # With `classify`, the head's size is len(config.model.class_names), resolved above.
         return build_model(self.config.model, self.codec)
 
-    # --- paths -----------------------------------------------------------------------------
-
-    def _path(self, *parts: str) -> str:
-        return os.path.join(self.model_dir, *parts)
+    # --- the run -----------------------------------------------------------------------------
 
     @property
     def class_names(self) -> tuple[str, ...] | None:
@@ -240,85 +188,46 @@ class Colorizer:
 
     @property
     def export_dir_base(self) -> str:
-        return self._path("export")
+        """Where `export_saved_model` writes by default: `model_dir/export`."""
+        return self.run_dir.export
 
     @property
     def epochs_done(self) -> int:
         """Finished epochs according to the newest readable state of the run (its resume
-        backup, else its final or best weights)."""
-        states = self._states()
-        return states[0].epoch if states else 0
-
-    def _states(self) -> list[callbacks_lib.BackupState]:
-        """The run's readable training states, newest first (`callbacks.backup_states`)."""
-        return callbacks_lib.backup_states(
-            self._path("backup"), self._fallback_weights, self._preferred_weights
-        )
-
-    @property
-    def _fallback_weights(self) -> list[str]:
-        return [self._path("final.weights.h5"), self._path("best.weights.h5")]
-
-    @property
-    def _preferred_weights(self) -> list[str]:
-        # The final weights win a tie with the backup: written after it, or the weights a
-        # callback restored (EarlyStopping's restore_best_weights).
-        return [self._path("final.weights.h5")]
-
-    def _restore_weights(self) -> None:
-        """Loads the newest readable weights of the run: the final ones or a later (killed)
-        backup, whichever is newer (the final ones where they tie), then the backup's
-        previous state, then the best ones.
-
-        An unreadable file (truncated by a kill or a full disk) gets one warning line and the
-        next one is tried; with none readable the model keeps its initial weights.
-        """
-        paths = [state.path for state in self._states()]
-        # Weights from before the files carried their state, newest first.
-        paths += sorted(
-            (path for path in self._fallback_weights if os.path.exists(path) and path not in paths),
-            key=os.path.getmtime,
-            reverse=True,
-        )
-        callbacks_lib.load_first_readable(self.model, paths)
+        backup, else its final or best weights): `RunDir.epochs_done`."""
+        return self.run_dir.epochs_done
 
     # --- training --------------------------------------------------------------------------
 
     def _compile(self, total_steps: int | None = None) -> None:
-        """Compiles with Adam; a cosine decay over `total_steps` when the config asks for it."""
-        # Always a schedule (alpha=1 keeps it constant), so the optimizer has the same
-        # variables whatever the schedule and a backup always restores its state. Extending a
-        # finished run continues on the cosine of the longer run (the rate rises again).
-        cosine = self.config.train.lr_schedule == "cosine" and bool(total_steps)
-        learning_rate = keras.optimizers.schedules.CosineDecay(
-            self.config.train.learning_rate,
-            decay_steps=max(int(total_steps or 1), 1),
-            alpha=0.0 if cosine else 1.0,
-        )
+        """Compiles as the config says, in the strategy's scope (`compile.compile_run`)."""
         with self.strategy.scope():
             # A model built with `mixed_float16` gets Keras' LossScaleOptimizer around Adam.
-            compile_model(
-                self.model,
-                self.codec,
-                keras.optimizers.Adam(learning_rate),
-                class_names=self.class_names,
-                classification_weight=self.config.model.classification_weight,
-                jit_compile=_jit_compile(self.config),
-            )
+            compile_lib.compile_run(self.model, self.codec, self.config, total_steps)
 
     def _training_input_fn(self) -> InputFn:
         """The training pipeline over `config.data`, built per input pipeline of the strategy
-        at the per-replica batch size (`distribute.image_input_fn`)."""
-        return distribute.image_input_fn(
+        at the per-replica batch size (`input_pipeline.image_input_fn`)."""
+        return input_pipeline.image_input_fn(
             self.config.data,
             self.codec,
             target_stride=self.config.model.output_stride,
             class_names=self.class_names,
         )
 
-    def _input_fn(self, training: bool, true_ab: bool = False) -> InputFn:
-        """This model's pipeline over `config.data`: its output stride, its classes (with
-        `true_ab` also the images' own ab, for the refinement's critic)."""
+    def input_fn(self, training: bool, true_ab: bool = False) -> InputFn:
+        """This run's input pipeline over `config.data` (on one device).
+
+        Args:
+            training: the training split, shuffled and augmented, and its last smaller batch
+                dropped; False: the validation split as it is.
+            true_ab: with the images' own ab beside the codec's target (the targets are then
+                `{"colors", "ab"}`), for the refinement's critic.
+
+        Returns:
+            A function returning a `tf.data.Dataset` of (lightness, target) batches at the
+            model's output stride, with the class labels of a classification head.
+        """
         return input_pipeline.make_input_fn(
             self.config.data,
             self.codec,
@@ -328,12 +237,20 @@ class Colorizer:
             true_ab=true_ab,
         )
 
-    def _own_epochs(
+    def repeat_epochs(
         self, dataset: tf.data.Dataset, steps_per_epoch: int | None
     ) -> tuple[tf.data.Dataset, int | None]:
-        """The own pipeline's training data repeated epoch after epoch
-        (`input_pipeline.repeat_epochs`), an epoch's steps counted from the source where the
-        dataset's cardinality is unknown."""
+        """The training data of this run's own pipeline (`input_fn(training=True)()`) repeated
+        epoch after epoch, with one iterator for every epoch (`input_pipeline.repeat_epochs`).
+
+        Args:
+            dataset: a dataset of `input_fn(training=True)`.
+            steps_per_epoch: steps of an epoch; None: the whole dataset, its steps counted
+                from the source where the dataset's cardinality is unknown.
+
+        Returns:
+            (the repeated dataset, the steps of an epoch or None where unknown).
+        """
         expected = None
         if not steps_per_epoch and int(dataset.cardinality()) < 0:
             expected = self._count_training_steps()
@@ -371,7 +288,7 @@ class Colorizer:
         Args:
             input_fn: the training batches of (lightness, target); None builds them from
                 `config.data`. `input_fn()` returns a `tf.data.Dataset` of global batches
-                (split over the replicas row-wise by `distribute.split_global_batches`), or
+                (split over the replicas row-wise by `sharding.split_global_batches`), or
                 `input_fn(input_context)` returns this worker's per-replica batches (a
                 `tf.distribute.InputContext`, called once per worker; see
                 `tfcolor.training.distribute`).
@@ -412,7 +329,7 @@ class Colorizer:
         elif self.is_chief:
             self.codec.save(self.model_dir)
         if validation_fn is None:
-            validation_fn = self._input_fn(training=False)
+            validation_fn = self.input_fn(training=False)
         if own_pipeline:
             input_fn = self._training_input_fn()
         dataset, steps_known, element_spec = self._epochs_of(
@@ -431,8 +348,11 @@ class Colorizer:
             distribute.prepare_model(self.model, element_spec)
         with self.strategy.scope():
             # Every worker restores the chief's backup: the newest state that reads whole.
-            resumed = callbacks_lib.restore_backup(
-                self.model, self._path("backup"), self._fallback_weights, self._preferred_weights
+            resumed = run_dir_lib.restore_backup(
+                self.model,
+                self.run_dir.backup,
+                self.run_dir.fallback_weights,
+                self.run_dir.preferred_weights,
             )
         done = resumed.epoch if resumed else 0
         # A backup from inside an epoch: the rest of that epoch first, on data that skip the
@@ -446,11 +366,8 @@ class Colorizer:
                 # A kill after the last step's backup (in validation or at the epoch's end):
                 # the run is finished. Its epoch-end state says so (epochs_done, train.py).
                 with distribute.scratch_dir(self.strategy) as scratch:
-                    callbacks_lib.save_weights(
-                        self.model,
-                        os.path.join(scratch or self.model_dir, "final.weights.h5"),
-                        epoch=done,
-                    )
+                    root = run_dir_lib.RunDir(scratch or self.model_dir)
+                    run_dir_lib.save_weights(self.model, root.final_weights, epoch=done)
         if done >= epochs:
             return {}
         # (data, first epoch, steps an epoch, steps trained before, whether it ends after
@@ -463,29 +380,28 @@ class Colorizer:
             phases = [(rest, done, remaining, skip, True)]
             if done + 1 < epochs:
                 phases.append((dataset, done + 1, steps_known, 0, False))
-        self.model.tfcolor_nan = None
         stop_on_nan = callbacks_lib.StopOnNaN()
         validation = validation_fn() if validation_fn else None
         histories, trained = [], 0
         # Every worker writes the weights files (reading distributed variables may need all
         # of them); the chief into model_dir, the others into a scratch folder, removed after.
         with distribute.scratch_dir(self.strategy) as scratch:
-            root = scratch or self.model_dir
+            root = run_dir_lib.RunDir(scratch or self.model_dir)
             for phase_data, first, phase_steps, steps_done, one_epoch in phases:
                 backup = callbacks_lib.Backup(
-                    os.path.join(root, "backup"),
+                    root.backup,
                     self.config.train.backup_every_steps,
                     restore=False,  # restored above
                     steps_done=steps_done,
+                    stop_on_nan=stop_on_nan,  # nothing backed up once the loss is NaN
                 )
                 run_callbacks = [stop_on_nan, backup]
                 if self.is_chief:
-                    run_callbacks += self._chief_callbacks(validation is not None)
+                    run_callbacks += self.logging_callbacks(validation is not None)
                 if validation is not None:
                     run_callbacks.append(
                         callbacks_lib.BestCheckpoint(
-                            os.path.join(root, "best.weights.h5"),
-                            record_path=self._path("best.weights.h5.json"),
+                            root.best_weights, record_path=self.run_dir.best_record
                         )
                     )
                 if one_epoch:
@@ -526,9 +442,9 @@ class Colorizer:
             # after its last step's backup, on data of unknown length).
             progressed = trained > 0 or backup.position > (done, skip)
             if stop_on_nan.where is None and progressed:
-                callbacks_lib.save_weights(
+                run_dir_lib.save_weights(
                     self.model,
-                    os.path.join(root, "final.weights.h5"),
+                    root.final_weights,
                     # Where training stands (an epoch inside where a callback stopped early).
                     *backup.position,
                 )
@@ -536,7 +452,7 @@ class Colorizer:
             epoch, step = stop_on_nan.where
             raise TrainingDivergedError(
                 f"training stopped: the loss became NaN or infinite at epoch {epoch}, step "
-                f"{step}. The backup in {self._path('backup')} holds the last finite state; "
+                f"{step}. The backup in {self.run_dir.backup} holds the last finite state; "
                 "lower the learning rate and run again to continue from it."
             )
         if not progressed:
@@ -564,7 +480,7 @@ class Colorizer:
             # One iterator for every epoch (`input_pipeline.repeat_epochs`): a new iterator per
             # epoch restarted the pipeline and cost each epoch's first step about 230 ms.
             if own_pipeline:
-                dataset, steps = self._own_epochs(input_fn(), steps_per_epoch)
+                dataset, steps = self.repeat_epochs(input_fn(), steps_per_epoch)
             else:
                 dataset, steps = input_pipeline.repeat_epochs(input_fn(), steps_per_epoch)
             return (dataset.skip(skip) if skip else dataset), steps, None
@@ -592,13 +508,24 @@ class Colorizer:
             "smaller --batch-size"
         )
 
-    def _chief_callbacks(self, validating: bool) -> list[keras.callbacks.Callback]:
-        """The callbacks that only write files (TensorBoard, image panels, samples/): the
-        chief's, in the order they must run."""
+    def logging_callbacks(self, validating: bool) -> list[keras.callbacks.Callback]:
+        """The callbacks that only report, into the run's logs/ and samples/: throughput,
+        hyperparameters, the validation image metrics, TensorBoard and its image panel, in the
+        order they must run. Only the chief (`is_chief`) runs them.
+
+        Args:
+            validating: whether the `fit` they join validates: then the image metrics (added
+                to the epoch logs as `val_<name>`) and the image panel come too.
+
+        Returns:
+            Keras callbacks for the `fit` of `self.model` (or of a trainer around it: the
+            refinement's `WGANTrainer`).
+        """
+        logs = self.run_dir.logs
         callbacks = [
-            callbacks_lib.Throughput(self._path("logs", "train"), self.config.data.batch_size),
+            callbacks_lib.Throughput(os.path.join(logs, "train"), self.config.data.batch_size),
             callbacks_lib.HyperParameters(
-                self._path("logs"),
+                logs,
                 callbacks_lib.flat_hparams(self.config.to_dict()),
                 trial_id=os.path.basename(self.model_dir),
             ),
@@ -606,13 +533,13 @@ class Colorizer:
         if validating:
             # Before the TensorBoard callback, which writes the val_ values they add.
             callbacks.extend(self._metric_callbacks())
-        callbacks.append(keras.callbacks.TensorBoard(self._path("logs"), write_graph=False))
+        callbacks.append(keras.callbacks.TensorBoard(logs, write_graph=False))
         if validating:
             panel = self._panel_images()
             if len(panel):
                 callbacks.append(
                     callbacks_lib.ImagePanel(
-                        self._path("logs", "validation"), panel, self._colorize_same_size
+                        os.path.join(logs, "validation"), panel, self._colorize_same_size
                     )
                 )
         return callbacks
@@ -640,7 +567,7 @@ class Colorizer:
         images = self._panel_truth(count) if count > 0 else []
         if not images:
             return np.zeros((0, 1, 1, 3), np.uint8)
-        samples = self._path("samples")
+        samples = self.run_dir.samples
         os.makedirs(samples, exist_ok=True)
         for index, image in enumerate(images):
             tf.io.write_file(os.path.join(samples, f"{index:03d}.png"), tf.io.encode_png(image))
@@ -668,7 +595,7 @@ class Colorizer:
             then the image metrics.
         """
         if input_fn is None:
-            input_fn = self._input_fn(training=False)
+            input_fn = self.input_fn(training=False)
         self._compile()
         dataset = input_fn()
         if not distribute.is_default(self.strategy):
@@ -716,7 +643,7 @@ class Colorizer:
 
     def _colorize_same_size(self, images, render_size=None, temperature=None):
         render_size = self.config.render_size if render_size is None else render_size
-        return serving.colorize_batch(
+        return inference.colorize_batch(
             self.model,
             self.codec,
             tf.convert_to_tensor(images),
@@ -842,13 +769,6 @@ class Colorizer:
         return None if scratch else path
 
 
-def backup_epochs_done(backup_dir: str) -> int:
-    """Finished epochs according to the newest readable state of the resume backup in
-    `backup_dir` (`callbacks.Backup`); 0 where there is none."""
-    states = callbacks_lib.backup_states(backup_dir)
-    return states[0].epoch if states else 0
-
-
 def _uint8_images(images: np.ndarray, name: str) -> np.ndarray:
     """A batch [N, H, W, C] of images as uint8, checked (see `Colorizer.predict`).
 
@@ -884,18 +804,6 @@ def _uint8_images(images: np.ndarray, name: str) -> np.ndarray:
             f"{name} are integers, which must lie in 0-255; these span {low} to {high}. " + received
         )
     return images.astype(np.uint8)
-
-
-def _is_video_run(config: Config | None, model_dir: str) -> bool:
-    """Whether `config` (or, for None, the run saved in model_dir) is a recurrent video model.
-
-    Raises:
-        ValueError: an unreadable `model_dir/config.json`, named.
-    """
-    if config is None:
-        path = os.path.join(os.path.abspath(model_dir), "config.json")
-        return os.path.isfile(path) and Config.load(path).model.name == "convlstm"
-    return config.model.name == "convlstm"
 
 
 def _metric_name(name: str) -> str:

@@ -24,11 +24,12 @@ error. `distribute_input_fn` feeds an `input_fn` per input pipeline (one per wor
 - an input_fn with an `input_context` parameter (a `tf.distribute.InputContext`, as the
   Estimator's) is called once per worker and returns per-replica batches
   (`input_context.get_per_replica_batch_size(global_batch)`) of its own shard
-  (`input_pipeline_id` of `num_input_pipelines`): `image_input_fn` is tfcolor's own;
+  (`input_pipeline_id` of `num_input_pipelines`): `input_pipeline.image_input_fn` is
+  tfcolor's own;
 - an input_fn without one returns global batches; each worker keeps its share of every
   global batch's rows, and each replica a contiguous slice of `batch_size / replicas` rows
-  (`split_global_batches`). The recurrent video models take this path, so that a stream is
-  always on the same replica, which keeps its state.
+  (`input_pipeline.sharding.split_global_batches`). The recurrent video models take this
+  path, so that a stream is always on the same replica, which keeps its state.
 
 A TF_CONFIG that is set must describe a valid cluster (`cluster_from_tf_config` states the
 rules), whatever the strategy: a malformed one is a ValueError naming the problem, never a
@@ -63,6 +64,8 @@ from typing import Any
 import tensorflow as tf
 
 from tfcolor.config import STRATEGIES
+from tfcolor.input_pipeline import repeat_epochs
+from tfcolor.input_pipeline.sharding import global_step_rows, split_global_batches
 
 __all__ = [
     "STRATEGIES",
@@ -70,14 +73,11 @@ __all__ = [
     "check_batch_size",
     "cluster_from_tf_config",
     "distribute_input_fn",
-    "image_input_fn",
     "is_chief",
     "is_default",
     "make_strategy",
-    "pipeline_share",
     "prepare_model",
     "scratch_dir",
-    "split_global_batches",
     "takes_input_context",
 ]
 
@@ -361,7 +361,7 @@ def distribute_input_fn(
     found = []
 
     def dataset_fn(input_context):
-        replicas, local, _ = _global_step_rows(input_context)
+        replicas, local, _ = global_step_rows(input_context)
         if takes_input_context(input_fn):
             dataset = input_fn(input_context=input_context)
             steps = _cardinality(dataset, per_step=local)
@@ -369,12 +369,8 @@ def distribute_input_fn(
             dataset = input_fn()
             steps = _cardinality(dataset, per_step=1)
             dataset = split_global_batches(dataset, input_context)
-        from tfcolor import input_pipeline
-
         # The rule of one-device training: repeated where an epoch's steps are known.
-        dataset, steps = input_pipeline.repeat_epochs(
-            dataset, steps_per_epoch or steps, expected_steps
-        )
+        dataset, steps = repeat_epochs(dataset, steps_per_epoch or steps, expected_steps)
         if skip_steps:
             dataset = dataset.skip(skip_steps * local)  # a step takes one batch per replica
         if not steps:
@@ -466,109 +462,3 @@ def _unknown_length(dataset: tf.data.Dataset) -> tf.data.Dataset:
     # A filter that keeps everything: the dataset's cardinality becomes unknown, so Keras counts
     # an epoch's steps as it runs them instead of taking the per-replica batch count.
     return dataset.filter(lambda *_: True)
-
-
-def _global_step_rows(input_context: tf.distribute.InputContext) -> tuple[int, int, int]:
-    replicas = input_context.num_replicas_in_sync
-    pipelines = input_context.num_input_pipelines
-    if replicas % pipelines:
-        raise ValueError(
-            f"{replicas} replicas do not split over {pipelines} input pipelines evenly"
-        )
-    local = replicas // pipelines
-    return replicas, local, input_context.input_pipeline_id * local
-
-
-def split_global_batches(
-    dataset: tf.data.Dataset, input_context: tf.distribute.InputContext
-) -> tf.data.Dataset:
-    """Global batches -> this input pipeline's per-replica batches, in replica order.
-
-    Every pipeline builds the same global batches; replica r (over all workers) gets rows
-    [r * B / R, (r + 1) * B / R) of each (B the global batch, R the replicas), so a row
-    position, a video stream, stays on one replica. The pipeline yields, per global batch, the
-    slices of its own replicas in turn, as `distribute_datasets_from_function` hands them out.
-
-    Raises:
-        ValueError: a static batch size that the replicas do not divide (a dynamic one fails
-            when it is read).
-    """
-    replicas, local, first = _global_step_rows(input_context)
-    if replicas == 1:
-        return dataset
-    batch = tf.nest.flatten(dataset.element_spec)[0].shape[0]
-    if batch is not None and batch % replicas:
-        raise ValueError(
-            f"the global batch of {batch} does not split evenly over {replicas} replicas"
-        )
-    rows = -1 if batch is None else batch // replicas
-
-    def per_replica(tensor):
-        shape = tf.shape(tensor)
-        tf.debugging.assert_equal(
-            shape[0] % replicas, 0, "the global batch must split evenly over the replicas"
-        )
-        grouped = tf.reshape(tensor, tf.concat([[replicas, rows], shape[1:]], axis=0))
-        return grouped[first : first + local]
-
-    def slices(*element):
-        element = element[0] if len(element) == 1 else element
-        return tf.data.Dataset.from_tensor_slices(tf.nest.map_structure(per_replica, element))
-
-    return dataset.flat_map(slices)
-
-
-def pipeline_share(
-    dataset: tf.data.Dataset, input_context: tf.distribute.InputContext
-) -> tf.data.Dataset:
-    """A sequence of per-replica batches -> this input pipeline's share of it.
-
-    Every pipeline builds the same sequence (the same seed); global step s takes the R
-    batches [s * R, (s + 1) * R) (R replicas), and this pipeline keeps those of its own
-    replicas. Every pipeline thus has the same number of steps (a last incomplete step is
-    dropped), and a run's global batches hold the same images in the same order on any
-    number of replicas and workers.
-    """
-    replicas, local, first = _global_step_rows(input_context)
-    if replicas == 1:
-        return dataset
-    steps = dataset.batch(replicas, drop_remainder=True)
-
-    def mine(*element):
-        element = element[0] if len(element) == 1 else element
-        return tf.nest.map_structure(lambda tensor: tensor[first : first + local], element)
-
-    shared = steps.map(mine).unbatch()
-    count = int(steps.cardinality())
-    if count >= 0:  # unbatch forgets it
-        shared = shared.apply(tf.data.experimental.assert_cardinality(count * local))
-    return shared
-
-
-def image_input_fn(data, codec, *, target_stride: int = 1, class_names=None) -> Callable:
-    """tfcolor's training input_fn for image models, built per input pipeline.
-
-    `input_fn(input_context=None)` builds `tfcolor.input_pipeline.make_dataset`'s training
-    batches at the per-replica batch size (`data.batch_size` / replicas) and keeps this
-    pipeline's share (`pipeline_share`). Without a context (one device) it is
-    `make_input_fn(data, ...)()` unchanged.
-
-    Every worker reads and decodes the whole training set and keeps its share: correct and
-    simple; sharding the sources by `input_pipeline_id` would spare the other workers' decoding.
-    """
-    from tfcolor import input_pipeline
-
-    def input_fn(input_context: tf.distribute.InputContext | None = None) -> tf.data.Dataset:
-        context = input_context or tf.distribute.InputContext()
-        per_replica = context.get_per_replica_batch_size(data.batch_size)
-        per_replica_data = dataclasses.replace(data, batch_size=per_replica)
-        dataset = input_pipeline.make_input_fn(
-            per_replica_data,
-            codec,
-            training=True,
-            target_stride=target_stride,
-            class_names=class_names,
-        )()
-        return pipeline_share(dataset, context)
-
-    return input_fn

@@ -1,6 +1,6 @@
 """Training recurrent video colorizers: per-stream state carried from chunk to chunk.
 
-The loader (`tfcolor.input_pipeline.video`) yields batches of B streams: row b of step s is the
+The loader (`input_pipeline.video_streams`) yields batches of B streams: row b of step s is the
 next chunk of the video playing in stream b, with `reset` set where that chunk starts a new
 video. `StreamingTrainer` wraps a `VideoUNet` (explicit state in, final state out) in a Keras
 model whose train and test steps
@@ -24,7 +24,9 @@ import numpy as np
 import tensorflow as tf
 
 from tfcolor import color
+from tfcolor.export import inference
 from tfcolor.export import saved_model as serving
+from tfcolor.media.geometry import canvas_size
 from tfcolor.models import build_model
 from tfcolor.models.convlstm import fold_time, reset_rows
 from tfcolor.training import distribute
@@ -33,7 +35,6 @@ from tfcolor.training.colorizer import Colorizer, video_frames
 __all__ = [
     "StreamingTrainer",
     "VideoColorizer",
-    "canvas_size",
     "iter_clips",
     "limit_frames",
 ]
@@ -55,7 +56,7 @@ class StreamingTrainer(keras.Model):
 
     Under a distribution strategy of R replicas (build the trainer in its scope), each replica
     trains B / R of the streams, always the same ones (the rows of the global batch that
-    `training.distribute.split_global_batches`, and Keras' own split of evaluation batches, give
+    `input_pipeline.sharding.split_global_batches`, and Keras' own split of evaluation batches, give
     it), and keeps their state in its own copy of the variables (`synchronization=ON_READ`,
     `aggregation=NONE`: per-replica values that are never summed or averaged).
 
@@ -166,17 +167,10 @@ def _unscale(loss):
     return loss * tf.cast(replicas, loss.dtype) if replicas > 1 else loss
 
 
-def canvas_size(frame_size, multiple: int) -> tuple[int, int]:
-    """(height, width) of the padded frames: frame_size (width, height) rounded up to a
-    multiple of the model's down-sampling."""
-    width, height = (int(v) for v in frame_size)
-    return -(-height // multiple) * multiple, -(-width // multiple) * multiple
-
-
 class VideoColorizer(Colorizer):
     """The `Colorizer` of a recurrent video model (`config.model.name == "convlstm"`).
 
-    `Colorizer(config, model_dir)` returns one for such a config (or model_dir). Its data is a
+    `tfcolor.training.open_run(model_dir)` returns one for such a run. Its data is a
     video source (`video:DIR`, `tfrecord:DIR`) streamed as `data.batch_size` streams of
     chunks of `data.chunk_frames` frames; `self.model` is the `StreamingTrainer` and
     `self.network` the `VideoUNet` inside it. On top of the image API (an image is a one-frame
@@ -185,10 +179,12 @@ class VideoColorizer(Colorizer):
     per epoch, and exports the streaming signature `colorize_video_chunk`.
     """
 
+    video = True
+
     def _training_input_fn(self):
         # Global batches of all B streams, split row-wise over the replicas: a stream stays on
         # one replica, which keeps its state (`StreamingTrainer`).
-        return self._input_fn(training=True)
+        return self.input_fn(training=True)
 
     def _build_model(self) -> keras.Model:
         network = build_model(self.config.model, self.codec)
@@ -207,11 +203,23 @@ class VideoColorizer(Colorizer):
         return self.model.network
 
     def _video_pipeline(self):
-        from tfcolor.input_pipeline import video as video_pipeline
+        from tfcolor.input_pipeline import video_streams as video_pipeline
 
         return video_pipeline
 
-    def _input_fn(self, training: bool):
+    def input_fn(self, training: bool, true_ab: bool = False):
+        """This run's video pipeline over `config.data`: batches of `data.batch_size` streams
+        of chunks (`input_pipeline.video_streams.make_video_input_fn`), on one device.
+
+        Args:
+            training: the training split (shuffled, augmented); False: validation.
+            true_ab: not for video runs (the refinement takes images only).
+
+        Raises:
+            ValueError: true_ab.
+        """
+        if true_ab:
+            raise ValueError("true_ab is for image runs: the refinement takes images only")
         return self._video_pipeline().make_video_input_fn(
             self.config.data,
             self.codec,
@@ -266,8 +274,8 @@ class VideoColorizer(Colorizer):
         for start in range(0, len(frames), chunk_frames):
             chunk = tf.convert_to_tensor(frames[None, start : start + chunk_frames])
             if state is None:
-                state = serving.zero_video_state(self.network, chunk, frame_size, self._multiple)
-            colorized, state = serving.colorize_chunk(
+                state = inference.zero_video_state(self.network, chunk, frame_size, self._multiple)
+            colorized, state = inference.colorize_chunk(
                 self.network, self.codec, chunk, state, frame_size, self._multiple, temperature
             )
             outputs.append(colorized[0].numpy())
@@ -277,8 +285,8 @@ class VideoColorizer(Colorizer):
         del render_size  # frames are placed in the training canvas
         frames = tf.convert_to_tensor(images)[:, tf.newaxis]
         frame_size = self.config.data.frame_size
-        state = serving.zero_video_state(self.network, frames, frame_size, self._multiple)
-        colorized, _ = serving.colorize_chunk(
+        state = inference.zero_video_state(self.network, frames, frame_size, self._multiple)
+        colorized, _ = inference.colorize_chunk(
             self.network, self.codec, frames, state, frame_size, self._multiple, temperature
         )
         return colorized[:, 0].numpy()
@@ -337,7 +345,7 @@ def iter_clips(data, split: str, multiple: int = 1, limit: int | None = None):
         multiple: the canvas multiple.
         limit: at most this many clips.
     """
-    from tfcolor.input_pipeline import video as video_pipeline
+    from tfcolor.input_pipeline import video_streams as video_pipeline
 
     if limit is not None and limit <= 0:
         return

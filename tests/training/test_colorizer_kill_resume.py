@@ -291,7 +291,7 @@ class _KillInValidation(keras.callbacks.Callback):
 
 @pytest.mark.reliability
 def test_a_kill_after_the_last_steps_backup_leaves_a_finished_run(tmp_path):
-    from tfcolor.training import callbacks as callbacks_lib
+    from tfcolor.training import run_dir
     from tfcolor.training.colorizer import Colorizer
 
     model_dir = tmp_path / "run"
@@ -307,9 +307,9 @@ def test_a_kill_after_the_last_steps_backup_leaves_a_finished_run(tmp_path):
         assert steps == {}
         # The epoch-end state written: the run reads as finished, and stays so.
         assert colorizer.epochs_done == 2
-        state = callbacks_lib.backup_states(str(model_dir / "backup"))[0]
+        state = run_dir.backup_states(str(model_dir / "backup"))[0]
         assert (state.epoch, state.steps) == (1, 6)
-        assert colorizer._states()[0] == (str(model_dir / "final.weights.h5"), 2, 0)
+        assert colorizer.run_dir.states()[0] == (str(model_dir / "final.weights.h5"), 2, 0)
         assert _iterations(model_dir / "final.weights.h5") == 12
 
 
@@ -364,7 +364,7 @@ def test_final_weights_win_a_tie_with_the_backup(tmp_path):
     colorizer.train(verbose=0, callbacks=[stop])
     assert stop.stopped_epoch == 1
     final = str(model_dir / "final.weights.h5")
-    assert colorizer._states()[0] == (final, 2, 0)
+    assert colorizer.run_dir.states()[0] == (final, 2, 0)
     _assert_same_weights(colorizer.model.get_weights(), Colorizer(None, str(model_dir)).model)
 
 
@@ -384,7 +384,7 @@ def test_a_stop_inside_an_epoch_gives_the_final_weights_its_position(tmp_path):
     colorizer = Colorizer(config, str(model_dir))
     colorizer.train(verbose=0, callbacks=[StopAtStep3()])
     # Newer than the backup of step 2: the run resumes after step 3.
-    assert colorizer._states()[0] == (str(model_dir / "final.weights.h5"), 0, 3)
+    assert colorizer.run_dir.states()[0] == (str(model_dir / "final.weights.h5"), 0, 3)
     _, steps = _resume(config, model_dir)
     assert steps == {0: 3, 1: 6}
     assert _iterations(model_dir / "final.weights.h5") == 12
@@ -392,7 +392,7 @@ def test_a_stop_inside_an_epoch_gives_the_final_weights_its_position(tmp_path):
 
 @pytest.mark.reliability
 def test_an_unreadable_latest_state_is_not_kept_as_the_previous(tmp_path):
-    from tfcolor.training import callbacks as callbacks_lib
+    from tfcolor.training import run_dir
 
     model_dir = tmp_path / "run"
     config = _interrupted_run(model_dir, epoch=1, step=3)
@@ -402,7 +402,7 @@ def test_an_unreadable_latest_state_is_not_kept_as_the_previous(tmp_path):
 
     with pytest.raises(_Interrupt):
         Colorizer(config, str(model_dir)).train(verbose=0, callbacks=[_StopAt(1, 1)])
-    states = callbacks_lib.backup_states(str(model_dir / "backup"))
+    states = run_dir.backup_states(str(model_dir / "backup"))
     # The good state it resumed from (step 2) stays as the previous one.
     assert [(os.path.basename(s.path), s.epoch, s.steps) for s in states] == [
         ("latest.weights.h5", 1, 3),
@@ -414,7 +414,7 @@ def test_an_unreadable_latest_state_is_not_kept_as_the_previous(tmp_path):
 def test_final_weights_from_before_the_state_take_the_metadata_epoch(tmp_path):
     """A run folder written before the weights files carried their state: its final weights,
     written after its last backup, stand for the backup metadata's epoch."""
-    from tfcolor.training import callbacks as callbacks_lib
+    from tfcolor.training import run_dir
 
     model = keras.Sequential([keras.Input((2,)), keras.layers.Dense(1)])
     backup = tmp_path / "backup"
@@ -429,7 +429,7 @@ def test_final_weights_from_before_the_state_take_the_metadata_epoch(tmp_path):
     os.utime(best, (old, old))
 
     def states():
-        found = callbacks_lib.backup_states(str(backup), [final, best], [final])
+        found = run_dir.backup_states(str(backup), [final, best], [final])
         return [(os.path.basename(s.path), s.epoch, s.steps) for s in found]
 
     assert states() == [("final.weights.h5", 2, 0)]

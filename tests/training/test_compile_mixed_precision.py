@@ -24,7 +24,8 @@ from tests.video_helpers import moving_shapes
 from tfcolor import codecs, color, input_pipeline
 from tfcolor.config import PRESETS, get_preset
 from tfcolor.models import build_model
-from tfcolor.training import precision
+from tfcolor.training import compile as compile_lib
+from tfcolor.training import open_run
 from tfcolor.training.colorizer import Colorizer
 
 POLICIES = {"float16": "mixed_float16", "bfloat16": "mixed_bfloat16"}
@@ -32,12 +33,12 @@ STEPS = 8
 
 
 def test_mixed_precision_settings_resolve_to_keras_policies():
-    assert precision.policy_name("off") == "float32"
-    assert precision.policy_name("float16") == "mixed_float16"
-    assert precision.policy_name("bfloat16") == "mixed_bfloat16"
-    assert precision.policy_name("auto") == "float32"  # no GPU here
+    assert compile_lib.policy_name("off") == "float32"
+    assert compile_lib.policy_name("float16") == "mixed_float16"
+    assert compile_lib.policy_name("bfloat16") == "mixed_bfloat16"
+    assert compile_lib.policy_name("auto") == "float32"  # no GPU here
     with pytest.raises(ValueError, match="Received: mixed_precision='half'"):
-        precision.policy_name("half")
+        compile_lib.policy_name("half")
     config = get_preset("unet_shapes")
     assert config.train.mixed_precision == "auto"
     config.train.mixed_precision = "half"
@@ -48,7 +49,7 @@ def test_mixed_precision_settings_resolve_to_keras_policies():
 def test_policy_scope_restores_the_global_policy_even_on_errors():
     before = keras.config.dtype_policy().name
     with pytest.raises(RuntimeError, match="inside"):
-        with precision.policy_scope("mixed_bfloat16"):
+        with compile_lib.policy_scope("mixed_bfloat16"):
             assert keras.config.dtype_policy().name == "mixed_bfloat16"
             raise RuntimeError("inside")
     assert keras.config.dtype_policy().name == before
@@ -65,7 +66,7 @@ def test_every_preset_computes_low_precision_with_float32_heads_and_outputs(mixe
     policy = POLICIES[mixed_precision]
     for name in PRESETS:
         config = smoke_preset(name)
-        with precision.policy_scope(policy):
+        with compile_lib.policy_scope(policy):
             model = build_model(config.model, codecs.make_codec(config.codec))
         assert keras.config.dtype_policy().name == "float32", name
         assert model.dtype_policy.name == policy, name
@@ -157,7 +158,7 @@ def train_and_export(
 ) -> Colorizer:
     """Trains a shrunk preset STEPS steps on one fixed batch under the policy (the loss must
     fall), exports it and checks the export's dtypes; returns the Colorizer."""
-    colorizer = Colorizer(smoke_preset(name, mixed_precision=mixed_precision), str(model_dir))
+    colorizer = open_run(str(model_dir), smoke_preset(name, mixed_precision=mixed_precision))
     assert colorizer.dtype_policy == POLICIES[mixed_precision]
     assert colorizer.model.dtype_policy.name == POLICIES[mixed_precision]
     video = colorizer.config.model.name == "convlstm"

@@ -45,7 +45,7 @@ def smoke_config(preset: str, codec: str | None = None, steps: int = 6):
 
 
 # Every fusion network with a bin codec, and each bin codec on two of them: their presets'
-# own codec (regression, for all four) trains in test_mixed_precision.py, and what a codec
+# own codec (regression, for all four) trains in test_compile_mixed_precision.py, and what a codec
 # changes in a network is its head's channels and activation, set the same way for every
 # network (`build_model`; tests/models/test_build_model.py), and the loss. (The full product
 # of networks and codecs took 7 minutes of the suite.) iizuka_cls's case: the classification

@@ -83,8 +83,8 @@ def test_the_critic_learns_and_every_loss_is_logged(runs):
 
 
 def test_only_the_unfrozen_groups_changed(runs):
-    from tfcolor.models.gan import generator_groups
     from tfcolor.training.colorizer import Colorizer
+    from tfcolor.training.wgan import generator_groups
 
     trained, refined, _ = runs
     before = generator_groups(Colorizer(None, trained).model)
@@ -205,9 +205,8 @@ def test_the_critic_judges_an_annealed_mean_whatever_the_run_decodes_by():
 
 
 def test_a_float16_refinement_scales_the_generators_loss(runs, tmp_path):
-    from tfcolor.models.gan import generator_groups
     from tfcolor.training.colorizer import Colorizer
-    from tfcolor.training.wgan import refine
+    from tfcolor.training.wgan import generator_groups, refine
 
     trained, _, _ = runs
     seen = {}
