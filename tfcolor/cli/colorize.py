@@ -21,105 +21,22 @@ a temporary file in its folder and renamed into place (a symlink already there i
 not followed); --output is checked to be writable before the first image is computed.
 
 --model is an export (a directory holding saved_model.pb) or a model_dir: its newest export
-that loads (a broken newer one is named in a warning and passed over). Only TensorFlow and
-PyAV are needed to run an export.
+that loads (a broken newer one is named in a warning and passed over;
+`tfcolor.export.client`). Only TensorFlow and PyAV are needed to run an export.
 """
 
 from __future__ import annotations
 
 import argparse
 import os
-import re
 import sys
 
 from tfcolor.cli import common as cli
 from tfcolor.config import IMAGE_EXTENSIONS
 
-
-def _export_candidates(path: str) -> list[str]:
-    """`path` itself if it is an export, else a model_dir's complete exports, newest first.
-
-    Raises:
-        FileNotFoundError: neither form holds a SavedModel.
-    """
-    from tfcolor.export.saved_model import export_versions
-
-    if os.path.exists(os.path.join(path, "saved_model.pb")):
-        return [path]
-    for base in (os.path.join(path, "export"), path):
-        if os.path.isdir(base):
-            versions = export_versions(base)
-            if versions:
-                return versions
-    raise FileNotFoundError(
-        f"{path} is neither a SavedModel nor a model_dir with an export "
-        "(train with `python -m tfcolor.train`, which exports at the end)"
-    )
-
-
-# The PNG output of the bytes signatures: `colorized_png_bytes` (TF Serving's REST API sends a
-# string output as {"b64": ...} only when its name ends in `_bytes`); exports written before
-# that name it `colorized_png`.
-PNG_OUTPUTS = ("colorized_png_bytes", "colorized_png")
 # Written into an --output that lies inside an input folder: the results there are colorize's
 # own, which a later run may replace (without it, a file in the way is the user's).
 OUTPUT_MARKER = ".tfcolor-colorize"
-# What each caller runs, by signature: its input names and the outputs it reads (any one).
-COLORIZE_SIGNATURES = {"serving_default": ({"image_bytes"}, PNG_OUTPUTS)}
-
-
-def load_export(path: str, signatures: dict | None = None):
-    """Loads a tfcolor export, or a model_dir's newest export that loads.
-
-    Args:
-        path: an export or a model_dir.
-        signatures: name -> (input names, output names of which one is needed) (default
-            `COLORIZE_SIGNATURES`); an export without them is not a tfcolor export.
-
-    Returns:
-        `(loaded, export, passed_over)`: the loaded SavedModel, its folder, and
-        `(export, reason)` for each newer export of a model_dir that could not be used.
-
-    Raises:
-        FileNotFoundError: no SavedModel there.
-        ValueError: no export there can be used (one line: the newest one's reason).
-    """
-    signatures = COLORIZE_SIGNATURES if signatures is None else signatures
-    passed_over = []
-    for export in _export_candidates(path):
-        try:
-            return _load_checked(export, signatures), export, passed_over
-        except ValueError as error:
-            passed_over.append((export, str(error)))
-    newest, reason = passed_over[0]
-    if len(passed_over) == 1:
-        raise ValueError(f"{newest}: {reason}")
-    raise ValueError(f"none of the {len(passed_over)} exports of {path} loads; {newest}: {reason}")
-
-
-def _load_checked(export: str, signatures: dict):
-    import tensorflow as tf
-
-    try:
-        loaded = tf.saved_model.load(export)
-    except Exception as error:  # noqa: BLE001 - protobuf, OS and TF errors alike: one line
-        reason = _reason(error) if str(error).strip() else type(error).__name__
-        raise ValueError(f"not a loadable SavedModel ({type(error).__name__}: {reason})") from None
-    for name, (inputs, output) in signatures.items():
-        if name not in loaded.signatures:
-            raise ValueError(
-                f"not a tfcolor export: it has no {name} signature (it has: "
-                f"{', '.join(sorted(loaded.signatures)) or 'none'})"
-            )
-        function = loaded.signatures[name]
-        given = set(function.structured_input_signature[1])
-        outputs = (output,) if isinstance(output, str) else tuple(output)
-        if not inputs <= given or not set(outputs) & set(function.structured_outputs):
-            raise ValueError(
-                f"not a tfcolor export: its {name} signature takes {sorted(given)} and gives "
-                f"{sorted(function.structured_outputs)}, not {sorted(inputs)} -> {outputs[0]}"
-            )
-    return loaded
 
 
 def collect_inputs(
@@ -226,19 +143,6 @@ def output_names(relatives: list[str]) -> list[str]:
     return unique
 
 
-def _reason(error: Exception) -> str:
-    """The informative line of a TensorFlow error ("Input is empty.", "Unknown image ...")."""
-    lines = [line.strip() for line in getattr(error, "message", str(error)).splitlines()]
-    noise = ("Graph execution error", "Detected at node", "<stack traces", "[[")
-    useful = [line for line in lines if line and not line.startswith(noise)]
-    line = useful[0] if useful else (lines[0] if lines else type(error).__name__)
-    # tf.debugging.Assert's "assertion failed: [message] [value] ...": the message and the
-    # values it names ("image over the pixel budget. Received: ... = 16000 16000 ...").
-    if line.startswith("assertion failed: ["):
-        return " ".join(re.findall(r"\[([^\[\]]*)\]", line))
-    return line
-
-
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
         prog="python -m tfcolor.colorize",
@@ -267,92 +171,6 @@ def build_parser() -> argparse.ArgumentParser:
     return parser
 
 
-class ExportClipColorizer:
-    """Colorizes the consecutive chunks of one video with a loaded export, in order.
-
-    A recurrent export (`colorize_video_chunk`) starts from its `video_state` and carries the
-    state from call to call, splitting a chunk into calls within its render budget
-    (`max_render_pixels`: frames x the network's canvas); any other colorizes each frame on its
-    own (`colorize_images`), as many frames per call as its pixel budget takes.
-    Call it with uint8 frames [T, H, W, C]; make a new one for the next video.
-    """
-
-    def __init__(self, loaded):
-        self._signatures = loaded.signatures
-        self.recurrent = "colorize_video_chunk" in self._signatures
-        # An image export has no chunk length: any works, frames are independent.
-        self.chunk_frames = int(loaded.chunk_frames.numpy()) if self.recurrent else 8
-        # The export's pixel budget per call (exports before it had none).
-        budget = getattr(loaded, "max_pixels", None)
-        self._max_pixels = int(budget.numpy()) if budget is not None else None
-        # A recurrent export's network budget per call (frames x canvas), and its canvas box.
-        render_budget = getattr(loaded, "max_render_pixels", None) if self.recurrent else None
-        self._max_render_pixels = int(render_budget.numpy()) if render_budget is not None else None
-        frame_size = getattr(loaded, "frame_size", None) if self.recurrent else None
-        self._frame_size = (
-            tuple(int(v) for v in frame_size.numpy()) if frame_size is not None else None
-        )
-        self._state = None
-
-    def _canvas_estimate(self, height: int, width: int) -> int:
-        """About the pixels of the network's canvas for a frame (`serving.frame_placement`
-        without the rounding to the network's down-sampling, which the export does not
-        record)."""
-        box_width, box_height = self._frame_size or (0, 0)
-        scales = [box / side for box, side in ((box_width, width), (box_height, height)) if box > 0]
-        scale = min(scales) if scales else 1.0
-        canvas_height = box_height if box_height > 0 else max(round(height * scale), 1)
-        canvas_width = box_width if box_width > 0 else max(round(width * scale), 1)
-        return max(canvas_height * canvas_width, 1)
-
-    def _recurrent(self, chunk):
-        """The chunk through `colorize_video_chunk` in calls within the export's render budget
-        (frames x canvas): the state is carried from call to call, so the colours are those
-        of one call. A call refused for the render budget (the canvas estimate was short by
-        the rounding) is retried with half the frames."""
-        import numpy as np
-        import tensorflow as tf
-
-        step = len(chunk)
-        if self._max_render_pixels:
-            canvas = self._canvas_estimate(int(chunk.shape[1]), int(chunk.shape[2]))
-            step = max(min(self._max_render_pixels // canvas, len(chunk)), 1)
-        if self._state is None:
-            self._state = self._signatures["video_state"](frames=tf.constant(chunk[None, :1]))
-        results, start = [], 0
-        while start < len(chunk):
-            frames = tf.constant(chunk[None, start : start + step])
-            try:
-                result = self._signatures["colorize_video_chunk"](frames=frames, **self._state)
-            except tf.errors.InvalidArgumentError as error:
-                if step == 1 or "render budget" not in str(error):
-                    raise
-                step //= 2
-                continue
-            self._state = {"state_h": result["state_h"], "state_c": result["state_c"]}
-            results.append(result["colorized"][0].numpy())
-            start += step
-        return np.concatenate(results)
-
-    def __call__(self, chunk):
-        import numpy as np
-        import tensorflow as tf
-
-        if not self.recurrent:
-            # As many frames per call as the export's pixel budget takes (8 frames of a 4K
-            # video are over the default 50 megapixels).
-            frame_pixels = max(int(chunk.shape[1]) * int(chunk.shape[2]), 1)
-            step = max(self._max_pixels // frame_pixels, 1) if self._max_pixels else len(chunk)
-            serve = self._signatures["colorize_images"]
-            return np.concatenate(
-                [
-                    serve(images=tf.constant(chunk[i : i + step]))["colorized"].numpy()
-                    for i in range(0, len(chunk), max(step, 1))
-                ]
-            )
-        return self._recurrent(chunk)
-
-
 def colorize_video_file(
     loaded,
     path: str,
@@ -375,6 +193,7 @@ def colorize_video_file(
     import numpy as np
     from tqdm import tqdm
 
+    from tfcolor.export.client import ExportClipColorizer
     from tfcolor.media import video_io
 
     info = video_io.probe(path)
@@ -415,8 +234,10 @@ def main(argv: list[str] | None = None) -> int:
     parser = build_parser()
     args = parser.parse_args(argv)
     cli.quiet_tensorflow()
+    from tfcolor.export import client
+
     try:
-        _export_candidates(args.model)  # a mistyped --model is named before the inputs
+        client.export_candidates(args.model)  # a mistyped --model is named before the inputs
         pairs, skipped = collect_inputs(args.inputs, args.output)
         cli.check_not_input(args.output, args.inputs, "--output", results_checked=True)
     except (FileNotFoundError, ValueError) as error:
@@ -449,11 +270,11 @@ def main(argv: list[str] | None = None) -> int:
                 f"--output {args.output} lies inside the input {holder} and already holds "
                 f"{existing}, which colorize did not write; choose a new or empty folder"
             )
-    signatures = dict(COLORIZE_SIGNATURES)
+    signatures = dict(client.COLORIZE_SIGNATURES)
     if args.render_size is not None:
-        signatures["colorize_bytes_at_size"] = ({"image_bytes", "render_size"}, PNG_OUTPUTS)
+        signatures["colorize_bytes_at_size"] = ({"image_bytes", "render_size"}, client.PNG_OUTPUTS)
     try:
-        loaded, export, passed_over = load_export(args.model, signatures)
+        loaded, export, passed_over = client.load_export(args.model, signatures)
         cli.prepare_output_folder(args.output, "--output")
     except (FileNotFoundError, ValueError) as error:
         return _error(str(error))
@@ -493,16 +314,18 @@ def main(argv: list[str] | None = None) -> int:
             )
             tqdm.write(f"{path}: {frames} frames -> {target}")
         except (tf.errors.OpError, OSError, ValueError) as error:
-            message = _reason(error) if isinstance(error, tf.errors.OpError) else str(error)
+            message = (
+                client.error_reason(error) if isinstance(error, tf.errors.OpError) else str(error)
+            )
             failed.append((path, message))
             tqdm.write(f"skipped {path}: cannot colorize it ({message})", file=sys.stderr)
     for path, target_name in tqdm(images, unit="image", desc="colorizing", disable=not images):
         try:
             data = _read_input(path)
             result = call(tf.constant([data]))
-            png = next(result[name] for name in PNG_OUTPUTS if name in result)[0].numpy()
+            png = next(result[name] for name in client.PNG_OUTPUTS if name in result)[0].numpy()
         except (tf.errors.OpError, OSError) as error:
-            message = _reason(error)
+            message = client.error_reason(error)
             failed.append((path, message))
             tqdm.write(f"skipped {path}: cannot colorize it ({message})", file=sys.stderr)
             continue

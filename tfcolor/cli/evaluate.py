@@ -38,6 +38,7 @@ import os
 import sys
 
 from tfcolor.cli import common as cli
+from tfcolor.training import run_dir as run_dir_lib
 
 __all__ = ["main"]
 
@@ -98,20 +99,9 @@ def _run_dir(path: str) -> str | None:
     """The model_dir of a model_dir, or of an export inside its export/ folder."""
     path = os.path.abspath(path)
     for candidate in (path, os.path.dirname(os.path.dirname(path))):
-        if os.path.exists(os.path.join(candidate, "config.json")):
+        if run_dir_lib.is_run(candidate):
             return candidate
     return None
-
-
-def _expanded(source: str | None) -> str | None:
-    """A source string with `~` expanded in its folder (folder:, video:, tfrecord:)."""
-    if source is None:
-        return None
-    source = os.path.expanduser(source)
-    for kind in ("folder:", "video:", "tfrecord:"):
-        if source.startswith(kind):
-            return kind + os.path.expanduser(source[len(kind) :])
-    return source
 
 
 def _same_source(first: str | None, second: str | None) -> bool:
@@ -120,7 +110,7 @@ def _same_source(first: str | None, second: str | None) -> bool:
     path or a symlink to it); other sources (shapes, tfds:NAME) by their text."""
     if first is None or second is None:
         return False
-    first, second = _expanded(first), _expanded(second)
+    first, second = cli.expand_source(first), cli.expand_source(second)
     kind, separator, folder = first.partition(":")
     other_kind, _, other_folder = second.partition(":")
     if separator and kind in ("folder", "video", "tfrecord") and kind == other_kind:
@@ -160,7 +150,7 @@ def main(argv: list[str] | None = None) -> int:
     import tensorflow as tf
 
     from tfcolor import input_pipeline
-    from tfcolor.config import Config, DataConfig
+    from tfcolor.config import DataConfig
     from tfcolor.evaluation import measure as evaluation
 
     run_dir = _run_dir(args.model)
@@ -168,11 +158,11 @@ def main(argv: list[str] | None = None) -> int:
     config = None
     if run_dir is not None:
         try:
-            config = Config.load(os.path.join(run_dir, "config.json"))
+            config = run_dir_lib.read_config(run_dir)
         except ValueError as error:
             return _error(str(error))
     data = config.data if config is not None else DataConfig()
-    source = _expanded(args.data) if args.data else None
+    source = cli.expand_source(args.data) if args.data else None
     if source is None and config is None:
         parser.error(f"--data is needed: {args.model} is an export outside a model_dir")
     own = source is None or (
@@ -186,10 +176,12 @@ def main(argv: list[str] | None = None) -> int:
     if args.image_size:
         data.image_size = args.image_size
     data.batch_size = args.batch_size
-    output = args.output or (os.path.join(run_dir, "eval") if run_dir else "tfcolor_eval")
+    output = args.output or (
+        os.path.join(run_dir, run_dir_lib.EVAL_DIR) if run_dir else "tfcolor_eval"
+    )
     data_folders = [
         text.partition(":")[2]
-        for text in map(_expanded, (data.source, data.validation_source))
+        for text in map(cli.expand_source, (data.source, data.validation_source))
         if text and text.partition(":")[0] in ("folder", "video", "tfrecord")
     ]
     try:
@@ -241,9 +233,9 @@ def main(argv: list[str] | None = None) -> int:
         curves["gray"] = measured.gray_curve
     except (ValueError, FileNotFoundError, tf.errors.OpError) as error:
         if isinstance(error, tf.errors.OpError):
-            from tfcolor.cli.colorize import _reason
+            from tfcolor.export.client import error_reason
 
-            return _error(_reason(error))
+            return _error(error_reason(error))
         return _error((str(error).strip().splitlines() or [type(error).__name__])[0])
 
     report = {
@@ -282,62 +274,6 @@ def main(argv: list[str] | None = None) -> int:
     return 0
 
 
-class _ExportColorizer:
-    """Colorizes uint8 batches with an export's `colorize_images_at` signature."""
-
-    def __init__(self, loaded):
-        self._loaded = loaded
-        self._serve = loaded.signatures["colorize_images_at"]
-        self.render_size = int(loaded.render_size.numpy())
-        self._temperature = float(loaded.temperature.numpy())
-
-    def __call__(self, truth, render_size=None, temperature=None):
-        import tensorflow as tf
-
-        result = self._serve(
-            images=tf.constant(truth),
-            render_size=tf.constant(self.render_size if render_size is None else render_size),
-            temperature=tf.constant(
-                self._temperature if temperature is None else temperature, tf.float32
-            ),
-        )
-        return result["colorized"].numpy()
-
-    def clip(self, clip, temperature=None):
-        """A whole clip: streamed with the state carried by a recurrent export, frame by
-        frame (in chunks of `ExportClipColorizer.chunk_frames`) otherwise.
-
-        Raises:
-            ValueError: a temperature for a recurrent export, whose streaming signature
-                decodes at the export's own temperature.
-        """
-        import numpy as np
-
-        from tfcolor.cli.colorize import ExportClipColorizer
-
-        colorize = ExportClipColorizer(self._loaded)
-        if not colorize.recurrent:
-            # Frame by frame in chunks: a whole clip in one call would pass the export's
-            # pixel budget (N x H x W) on any long video.
-            step = colorize.chunk_frames
-            return np.concatenate(
-                [self(clip[i : i + step], None, temperature) for i in range(0, len(clip), step)]
-            )
-        if temperature is not None:
-            raise ValueError(
-                "--temperature: a video export's colorize_video_chunk decodes at the "
-                "temperature it was exported with; sweep it on the model_dir instead"
-            )
-        step = colorize.chunk_frames
-        return np.concatenate([colorize(clip[i : i + step]) for i in range(0, len(clip), step)])
-
-
-# The signature the measurement runs: its input names and the output it reads.
-_EVALUATE_SIGNATURES = {
-    "colorize_images_at": ({"images", "render_size", "temperature"}, "colorized"),
-}
-
-
 def _export_colorizer(path: str):
     """The colorizer, codec name and codec (None outside a model_dir) of an export, or of a
     model_dir's newest export that loads (a broken newer one is named in a warning).
@@ -345,24 +281,24 @@ def _export_colorizer(path: str):
     Raises:
         FileNotFoundError, ValueError: no usable export (one line).
     """
-    from tfcolor.cli.colorize import load_export
+    from tfcolor.export.client import MEASURE_SIGNATURES, ExportImageColorizer, load_export
 
-    loaded, export, passed_over = load_export(path, _EVALUATE_SIGNATURES)
+    loaded, export, passed_over = load_export(path, MEASURE_SIGNATURES)
     for broken, reason in passed_over:
         print(f"tfcolor.evaluate: warning: {broken}: {reason}; using {export}", file=sys.stderr)
     codec = None
     run_dir = _run_dir(export)
-    if run_dir is not None and os.path.exists(os.path.join(run_dir, "codec.json")):
+    if run_dir is not None and run_dir_lib.RunDir(run_dir).has_codec:
         from tfcolor import codecs
 
         codec = codecs.load_codec(run_dir)
-    return _ExportColorizer(loaded), loaded.codec_name.numpy().decode(), codec
+    return ExportImageColorizer(loaded), loaded.codec_name.numpy().decode(), codec
 
 
 def _run_colorizer(run_dir: str):
-    from tfcolor.training.colorizer import Colorizer
+    from tfcolor.training import open_run
 
-    colorizer = Colorizer(None, run_dir)
+    colorizer = open_run(run_dir)
 
     def colorize(truth, render_size=None, temperature=None):
         return colorizer.predict(truth, render_size=render_size, temperature=temperature)

@@ -27,9 +27,7 @@ import sys
 
 from tfcolor import config as config_lib
 from tfcolor.cli import common as cli
-
-# The flags' defaults are the settings' own (no TensorFlow is imported for --help).
-_DEFAULTS = config_lib.RefinementConfig()
+from tfcolor.training import run_dir as run_dir_lib
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -50,110 +48,10 @@ def build_parser() -> argparse.ArgumentParser:
         "--data",
         help="training source in place of the run's: shapes | folder:DIR | tfds:NAME[:SPLIT]",
     )
-    parser.add_argument(
-        "--epochs",
-        type=cli.positive_int,
-        default=_DEFAULTS.epochs,
-        help="total epochs of the refinement (%(default)s)",
-    )
-    parser.add_argument(
-        "--steps-per-epoch", type=cli.positive_int, help="default: one pass over the data"
-    )
-    parser.add_argument(
-        "--critic-steps",
-        type=cli.positive_int,
-        default=_DEFAULTS.critic_steps,
-        help="critic updates per generator update (%(default)s; Gulrajani et al.: 5)",
-    )
-    parser.add_argument(
-        "--gradient-penalty",
-        type=cli.positive_float,
-        default=_DEFAULTS.gradient_penalty,
-        help="weight of the gradient penalty (%(default)s; Gulrajani et al.: 10)",
-    )
-    parser.add_argument(
-        "--adversarial-weight",
-        type=cli.positive_float,
-        default=_DEFAULTS.adversarial_weight,
-        help="weight of the critic's term beside the codec loss in the generator's (%(default)s)",
-    )
-    parser.add_argument(
-        "--critic-border",
-        type=cli.non_negative_int,
-        default=_DEFAULTS.critic_border,
-        help="pixels on every side the critic ignores (%(default)s)",
-    )
-    parser.add_argument(
-        "--critic-filters",
-        default=",".join(str(filters) for filters in _DEFAULTS.critic_filters),
-        help="filters of the critic's strided convolutions (%(default)s)",
-    )
-    parser.add_argument(
-        "--learning-rate",
-        type=cli.positive_float,
-        default=_DEFAULTS.learning_rate,
-        help="the generator's Adam rate (%(default)s: it fine-tunes a trained network)",
-    )
-    parser.add_argument(
-        "--critic-learning-rate",
-        type=cli.positive_float,
-        default=_DEFAULTS.critic_learning_rate,
-        help="the critic's Adam rate (%(default)s; WGAN-GP: 1e-4; both Adams beta_1 0, beta_2 0.9)",
-    )
-    parser.add_argument(
-        "--unfreeze-start",
-        type=cli.non_negative_int,
-        default=_DEFAULTS.unfreeze_start,
-        help="generator groups trained from the first epoch (%(default)s; 1: the head)",
-    )
-    parser.add_argument(
-        "--unfreeze-every",
-        type=cli.positive_int,
-        default=_DEFAULTS.unfreeze_every,
-        help="epochs between unfreezing the next generator group, head to encoder (%(default)s)",
-    )
-    parser.add_argument(
-        "--validation-steps",
-        type=cli.non_negative_int,
-        help="validation batches per epoch (default: all; 0: none)",
-    )
-    parser.add_argument(
-        "--backup-every-steps",
-        type=cli.positive_int,
-        default=_DEFAULTS.backup_every_steps,
-        help="resume backup interval in steps (%(default)s; it is also written every epoch)",
-    )
-    parser.add_argument(
-        "--temperature",
-        type=cli.positive_float,
-        help="annealed-mean temperature of the generated colours the critic judges (default: "
-        "the run's annealed-mean temperature, else 0.38; the argmax has no gradient)",
-    )
-    parser.add_argument(
-        "--mixed-precision",
-        choices=config_lib.MIXED_PRECISIONS,
-        help="the generator's dtype policy (default: the run's own; auto = float16 on a GPU)",
-    )
-    parser.add_argument("--seed", type=int, default=_DEFAULTS.seed)
-    parser.add_argument("--no-export", action="store_true", help="skip the SavedModel export")
-    parser.add_argument(
-        "--verbose",
-        type=int,
-        default=1,
-        choices=[0, 1, 2],
-        help="Keras progress output (0 silent, 1 bar, 2 a line per epoch)",
-    )
+    # The flags' defaults are the settings' own (no TensorFlow is imported for --help).
+    cli.add_config_flags(parser, config_lib.RefinementConfig, defaults=True)
+    cli.add_run_flags(parser)
     return parser
-
-
-def _filters(text: str) -> tuple[int, ...]:
-    try:
-        filters = tuple(int(part) for part in text.split(","))
-    except ValueError:
-        filters = ()
-    if not filters or min(filters) < 1:
-        raise ValueError(f"--critic-filters takes positive integers like 64,128. Received: {text}")
-    return filters
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -163,43 +61,20 @@ def main(argv: list[str] | None = None) -> int:
     model_dir = os.path.expanduser(args.model_dir)
     output_dir = os.path.expanduser(args.output_dir)
     # Checked before TensorFlow is imported: a mistyped run fails at once.
-    if not os.path.isfile(os.path.join(model_dir, "config.json")):
-        parser.error(f"--model-dir {model_dir}: no tfcolor run there (no config.json)")
+    if not run_dir_lib.is_run(model_dir):
+        parser.error(f"--model-dir {model_dir}: no tfcolor run there (no {run_dir_lib.CONFIG})")
     try:
         cli.check_not_input(output_dir, [model_dir], "--output-dir")
         cli.prepare_output_folder(output_dir, "--output-dir")
     except ValueError as error:
         print(f"tfcolor.refine: error: {error}", file=sys.stderr)
         return 2
-    try:
-        critic_filters = _filters(args.critic_filters)
-    except ValueError as error:
-        parser.error(str(error))
+    settings = config_lib.RefinementConfig(**cli.config_values(args, config_lib.RefinementConfig))
 
     from tfcolor.training import wgan as refinement
     from tfcolor.training.colorizer import Colorizer
 
-    settings = config_lib.RefinementConfig(
-        epochs=args.epochs,
-        steps_per_epoch=args.steps_per_epoch,
-        critic_steps=args.critic_steps,
-        gradient_penalty=args.gradient_penalty,
-        adversarial_weight=args.adversarial_weight,
-        critic_border=args.critic_border,
-        critic_filters=critic_filters,
-        learning_rate=args.learning_rate,
-        critic_learning_rate=args.critic_learning_rate,
-        unfreeze_start=args.unfreeze_start,
-        unfreeze_every=args.unfreeze_every,
-        validation_steps=args.validation_steps,
-        backup_every_steps=args.backup_every_steps,
-        seed=args.seed,
-        temperature=args.temperature,
-        mixed_precision=args.mixed_precision,
-    )
-    data = args.data
-    if data and data.startswith("folder:"):
-        data = "folder:" + os.path.expanduser(data[len("folder:") :])
+    data = cli.expand_source(args.data)
     try:
         history = refinement.refine(
             model_dir, output_dir, settings, data_source=data, verbose=args.verbose
@@ -208,9 +83,9 @@ def main(argv: list[str] | None = None) -> int:
     except (ValueError, FileNotFoundError) as error:
         print(f"tfcolor.refine: error: {error}", file=sys.stderr)
         return 2
-    print(f"refined run: {refined.model_dir}  (tensorboard --logdir {refined.model_dir}/logs)")
-    with open(os.path.join(refined.model_dir, "refinement.json")) as f:
-        print(f"settings (refinement.json): {json.load(f)}")
+    print(f"refined run: {refined.model_dir}  (tensorboard --logdir {refined.run_dir.logs})")
+    with open(refined.run_dir.join(run_dir_lib.REFINEMENT_SETTINGS)) as f:
+        print(f"settings ({run_dir_lib.REFINEMENT_SETTINGS}): {json.load(f)}")
     if history:
         last = {name: values[-1] for name, values in history.items()}
         print("last epoch: " + "  ".join(f"{name} {value:.4f}" for name, value in last.items()))
