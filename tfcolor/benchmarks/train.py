@@ -382,10 +382,13 @@ def _timing_line(label: str, timing: FitTiming) -> str:
 
 def image_presets() -> tuple[str, ...]:
     """The presets `run_train_benchmark` measures: every preset but the video ones (those
-    have their own benchmark, `video_pipeline`), in the registry's order."""
+    have their own benchmark, `video_pipeline`) and `smoke` (the default preset cut short), in
+    the registry's order."""
     from tfcolor.config import PRESETS, get_preset
 
-    return tuple(name for name in PRESETS if get_preset(name).model.name != "convlstm")
+    return tuple(
+        name for name in PRESETS if name != "smoke" and get_preset(name).model.name != "convlstm"
+    )
 
 
 def train_table(rows: list[TrainBenchRow]) -> list[str]:
