@@ -8,6 +8,7 @@ import shutil
 
 import numpy as np
 import pytest
+import tensorflow as tf
 
 from tfcolor.export import client
 
@@ -92,4 +93,17 @@ def test_error_reason_is_the_informative_line():
     budget = _Error("assertion failed: [image over the pixel budget. Received:] [16000] [16000]")
     assert client.error_reason(budget) == "image over the pixel budget. Received: 16000 16000"
     assert client.error_reason(_Error("")) == "_Error"
+    # An eager op's error, as the Beam pipeline's image decoding meets it: the op's decoration
+    # goes, the reason stays.
+    eager = _Error(
+        "{{function_node __wrapped__DecodeImage}} Unknown image file format. [Op:DecodeImage]"
+    )
+    assert client.error_reason(eager) == "Unknown image file format."
+    try:
+        tf.io.decode_image(b"not an image")
+    except tf.errors.OpError as real:
+        assert client.error_reason(real).startswith("Unknown image file format")
+        assert "Op:" not in client.error_reason(real) and "{{" not in client.error_reason(real)
+    else:
+        raise AssertionError("decode_image took bytes that are no image")
     assert os.path.basename(client.EXPORT_DIR) == "export"

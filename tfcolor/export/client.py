@@ -111,16 +111,19 @@ def _load_checked(export: str, signatures: dict):
 
 
 def error_reason(error: Exception) -> str:
-    """The informative line of a TensorFlow error ("Input is empty.", "Unknown image ...")."""
+    """The informative line of a TensorFlow error ("Input is empty.", "Unknown image ..."),
+    without the op's decoration ("{{function_node ...}}", "[Op:DecodeImage]")."""
     lines = [line.strip() for line in getattr(error, "message", str(error)).splitlines()]
-    noise = ("Graph execution error", "Detected at node", "<stack traces", "[[")
+    noise = ("Graph execution error", "Detected at", "<stack traces", "[[")
     useful = [line for line in lines if line and not line.startswith(noise)]
-    line = useful[0] if useful else (lines[0] if lines else type(error).__name__)
+    line = useful[0] if useful else (lines[0] if lines else "")
+    line = re.sub(r"\{\{function_node [^}]*\}\}\s*", "", line)
+    line = re.sub(r"\s*\[Op:\w+\]$", "", line)
     # tf.debugging.Assert's "assertion failed: [message] [value] ...": the message and the
     # values it names ("image over the pixel budget. Received: ... = 16000 16000 ...").
     if line.startswith("assertion failed: ["):
         return " ".join(re.findall(r"\[([^\[\]]*)\]", line))
-    return line
+    return line or type(error).__name__
 
 
 class ExportClipColorizer:

@@ -16,7 +16,6 @@ from __future__ import annotations
 
 import itertools
 import os
-import re
 import time
 import uuid
 from collections.abc import Iterable, Iterator, Sequence
@@ -88,17 +87,6 @@ def _join(folder: str, relative: str) -> str:
 
 def _one_line(text: str) -> str:
     return " ".join(str(text).split())
-
-
-def _tf_reason(error: Exception) -> str:
-    """The informative line of a TensorFlow error ("Unknown image file format. ..."), without
-    the op's decoration ("{{function_node ...}}", "[Op:DecodeImage]")."""
-    lines = [line.strip() for line in getattr(error, "message", str(error)).splitlines()]
-    useful = [line for line in lines if line and not line.startswith(("[[", "Detected at"))]
-    if not useful:
-        return type(error).__name__
-    reason = re.sub(r"\{\{function_node [^}]*\}\}\s*", "", useful[0])
-    return re.sub(r"\s*\[Op:\w+\]$", "", reason) or type(error).__name__
 
 
 def _remove_quietly(path: str) -> None:
@@ -264,6 +252,7 @@ class _ReadImage(_DoFn):
     def process(self, relative: str):
         import tensorflow as tf
 
+        from tfcolor.export.client import error_reason
         from tfcolor.input_pipeline import records as video_records
 
         try:
@@ -271,7 +260,7 @@ class _ReadImage(_DoFn):
                 data = f.read()
             image = tf.io.decode_image(data, channels=3, expand_animations=False)
         except tf.errors.OpError as error:
-            reason = f"cannot be decoded ({_tf_reason(error)})"
+            reason = f"cannot be decoded ({error_reason(error)})"
             _failures.inc()
             logging.warning("skipped %s: %s", relative, reason)
             yield beam.pvalue.TaggedOutput(_FAILED_TAG, (relative, reason))
