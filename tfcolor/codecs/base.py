@@ -204,7 +204,7 @@ def make_codec(codec_config: CodecConfig) -> Codec:
 def load_codec(directory: str) -> Codec:
     """Reads a codec written by `Codec.save` (config and fitted state)."""
     with tf.io.gfile.GFile(os.path.join(directory, CONFIG_FILENAME)) as f:
-        codec = make_codec(CodecConfig(**json.load(f)))
+        codec = make_codec(CodecConfig.from_dict(json.load(f)))
     state_path = os.path.join(directory, STATE_FILENAME)
     if tf.io.gfile.exists(state_path):
         with tf.io.gfile.GFile(state_path, "rb") as f:
