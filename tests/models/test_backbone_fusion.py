@@ -101,3 +101,12 @@ def test_a_few_training_steps_reduce_the_loss():
     history = model.fit(lightness, ab, batch_size=4, epochs=10, verbose=0)
     losses = history.history["loss"]
     assert min(losses[-3:]) < 0.85 * losses[0]
+
+
+def test_the_networks_backbones_are_the_configs():
+    # The config's option list (flags, validation) and the network's table name the same
+    # backbones, in the same order.
+    from tfcolor import config
+    from tfcolor.models import backbone_fusion
+
+    assert tuple(backbone_fusion.BACKBONES) == config.BACKBONES
