@@ -271,9 +271,9 @@ def test_video_export_takes_its_own_chunk_over_the_default_budget(tmp_path):
     budget is colorized by `ExportClipColorizer` in calls within it, the state carried, with
     the colours of one call."""
     from tests.helpers import smoke_preset
-    from tfcolor.export.client import ExportClipColorizer
     from tfcolor.codecs import make_codec
     from tfcolor.export import saved_model as serving
+    from tfcolor.export.client import ExportClipColorizer
     from tfcolor.models import build_model
 
     config = smoke_preset("convlstm")

@@ -16,7 +16,7 @@ input-bound run shows.
 of one frame, state zeroed) on the same clips and frames per step, and measures both on the
 same held-out clips: CDC and warp error beside PSNR, SSIM, AuC and colourfulness.
 
-`video-pipeline` measures frames/s of the stateful video loader (`input_pipeline.video`) on one
+`video-pipeline` measures frames/s of the video loader (`input_pipeline.video_streams`) on one
 collection: (a) decoding the stored frames alone, then for each number of streams B the raw
 streams (read, decode, pad, batch) and the full pipeline (+ Lab and a 324-bin grid encoding).
 Without `--data` it writes a small collection of synthetic clips first, so it runs anywhere.
