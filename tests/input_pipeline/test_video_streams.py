@@ -230,9 +230,7 @@ def test_frame_size_is_the_canvas(collection, caplog):
     assert dataset.element_spec["frames"].shape == (2, T, HEIGHT, WIDTH, 3)
     # Frames written at a larger frame size are kept whole, with a warning.
     with caplog.at_level(logging.WARNING):
-        dataset = video_streams.make_video_streams(
-            config(collection, frame_size=(16, 16)), "train"
-        )
+        dataset = video_streams.make_video_streams(config(collection, frame_size=(16, 16)), "train")
     assert "32x24 frames, larger than frame_size 16x16" in caplog.text
     assert dataset.element_spec["frames"].shape == (2, T, HEIGHT, WIDTH, 3)
 
