@@ -28,8 +28,8 @@ are cores (at most 16), and a prefetch buffer grows while its consumer waits.
 The Lab conversion, the codec and the augmentation run once per batch, vectorized and compiled
 with XLA; the augmentation resamples Lab rather than RGB, so that the cache can keep Lab.
 Training runs each pass through `repeat_epochs` (one iterator, epoch after epoch). The
-measurements behind each of these choices are in benchmarks/README.md ("The input pipeline's
-choices, measured").
+measurements behind each of these choices are in benchmarks/README.md ("History: the input
+pipeline's choices, measured").
 """
 
 from __future__ import annotations
