@@ -154,15 +154,13 @@ class ExportClipColorizer:
         self._state = None
 
     def _canvas_estimate(self, height: int, width: int) -> int:
-        """About the pixels of the network's canvas for a frame (`geometry.frame_placement`
-        without the rounding to the network's down-sampling, which the export does not
-        record)."""
-        box_width, box_height = self._frame_size or (0, 0)
-        scales = [box / side for box, side in ((box_width, width), (box_height, height)) if box > 0]
-        scale = min(scales) if scales else 1.0
-        canvas_height = box_height if box_height > 0 else max(round(height * scale), 1)
-        canvas_width = box_width if box_width > 0 else max(round(width * scale), 1)
-        return max(canvas_height * canvas_width, 1)
+        """The pixels of the network's canvas for a frame: `geometry.placement`, as the export
+        places it, without the rounding up to the network's down-sampling (which the export
+        does not record; a call refused for it is retried smaller)."""
+        from tfcolor.media import geometry
+
+        place = geometry.placement(height, width, self._frame_size or (0, 0), multiple=1)
+        return max(place.height * place.width, 1)
 
     def _recurrent(self, chunk):
         """The chunk through `colorize_video_chunk` in calls within the export's render budget
