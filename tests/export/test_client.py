@@ -107,3 +107,18 @@ def test_error_reason_is_the_informative_line():
     else:
         raise AssertionError("decode_image took bytes that are no image")
     assert os.path.basename(client.EXPORT_DIR) == "export"
+
+
+def test_client_loads_without_tensorflow():
+    # The commands import the client before they know they will run anything: TensorFlow
+    # comes with the first call that needs it, not with the package.
+    import subprocess
+    import sys
+
+    code = (
+        "import sys; import tfcolor.export, tfcolor.export.client; "
+        "assert 'tensorflow' not in sys.modules, 'TensorFlow imported'; "
+        "from tfcolor.export import export_saved_model, colorize_batch; "
+        "assert 'tensorflow' in sys.modules"
+    )
+    subprocess.run([sys.executable, "-c", code], check=True)

@@ -1,30 +1,35 @@
 """Inference and its export: `inference` (colorize_batch, colorize_chunk: shared by predict,
-the TensorBoard panels, video colorization and the export) and `saved_model` (the SavedModel
-for TF Serving and the command line)."""
+the TensorBoard panels, video colorization and the export), `saved_model` (the SavedModel for
+TF Serving and the command line) and `client` (using an export: finding, loading, running).
 
-from tfcolor.export.inference import colorize_batch, colorize_chunk
-from tfcolor.export.saved_model import (
-    DEFAULT_MAX_PIXELS,
-    DEFAULT_MAX_RENDER_PIXELS,
-    ColorizerModule,
-    VideoColorizerModule,
-    encoded_image_size,
-    export_saved_model,
-    export_versions,
-    export_video_saved_model,
-    latest_export,
-)
+The names below load their module when first used, so that `tfcolor.export.client` (which needs
+TensorFlow only when it runs) does not import TensorFlow with the package.
+"""
 
-__all__ = [
-    "DEFAULT_MAX_PIXELS",
-    "DEFAULT_MAX_RENDER_PIXELS",
-    "ColorizerModule",
-    "VideoColorizerModule",
-    "colorize_batch",
-    "colorize_chunk",
-    "encoded_image_size",
-    "export_saved_model",
-    "export_versions",
-    "export_video_saved_model",
-    "latest_export",
-]
+import importlib
+
+_MODULES = {
+    "colorize_batch": "inference",
+    "colorize_chunk": "inference",
+    "DEFAULT_MAX_PIXELS": "saved_model",
+    "DEFAULT_MAX_RENDER_PIXELS": "saved_model",
+    "ColorizerModule": "saved_model",
+    "VideoColorizerModule": "saved_model",
+    "encoded_image_size": "saved_model",
+    "export_saved_model": "saved_model",
+    "export_versions": "saved_model",
+    "export_video_saved_model": "saved_model",
+    "latest_export": "saved_model",
+}
+
+__all__ = sorted(_MODULES)
+
+
+def __getattr__(name):
+    if name in _MODULES:
+        return getattr(importlib.import_module(f"{__name__}.{_MODULES[name]}"), name)
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
+
+
+def __dir__():
+    return sorted(set(globals()) | set(_MODULES))
