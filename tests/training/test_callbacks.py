@@ -44,3 +44,31 @@ def test_the_backup_saves_nothing_once_its_stop_on_nan_has_seen_a_nan(tmp_path):
     _fit(str(tmp_path / "alone"), [1.0, 2.0], save_freq=100)
     (state,) = run_dir.backup_states(str(tmp_path / "alone"))
     assert (state.epoch, state.steps) == (1, 0)
+
+
+def test_reporting_callbacks_run_in_order_and_write_the_panels_samples(tmp_path):
+    panel = [np.full((8, 8, 3), value, np.uint8) for value in (10, 200)]
+    common = dict(batch_size=4, hparams={"model.name": "unet"}, trial_id="run")
+    callbacks = callbacks_lib.reporting_callbacks(
+        str(tmp_path / "logs"),
+        **common,
+        measure=lambda: {"psnr": 30.0},
+        panel=panel,
+        colorize=lambda images: images,
+        samples_dir=str(tmp_path / "samples"),
+    )
+    # The image metrics before TensorBoard, which writes the val_ values they add.
+    assert [type(callback).__name__ for callback in callbacks] == [
+        "Throughput",
+        "HyperParameters",
+        "ImageMetrics",
+        "TensorBoard",
+        "ImagePanel",
+    ]
+    assert sorted(os.listdir(tmp_path / "samples")) == ["000.png", "001.png"]
+    bare = callbacks_lib.reporting_callbacks(str(tmp_path / "bare"), **common)
+    assert [type(callback).__name__ for callback in bare] == [
+        "Throughput",
+        "HyperParameters",
+        "TensorBoard",
+    ]

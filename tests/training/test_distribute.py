@@ -87,7 +87,7 @@ MIRRORED_SCRIPT = textwrap.dedent(
     import keras
     from tests.helpers import small_config, smoke_preset
     from tests.video_helpers import moving_shapes, write_clip
-    from tfcolor.training import distribute
+    from tfcolor.training import distribute, open_run
     from tfcolor.training.colorizer import Colorizer
 
     out_dir = sys.argv[1]
@@ -107,7 +107,7 @@ MIRRORED_SCRIPT = textwrap.dedent(
         model_dir = os.path.join(out_dir, name)
         if codec_from is not None:  # the first run's fitted codec: one fit fewer
             shutil.copytree(codec_from, model_dir)
-        colorizer = Colorizer(config, model_dir)
+        colorizer = open_run(model_dir, config)  # a VideoColorizer for the video runs
         recorder = StepLosses()
         history = colorizer.train(verbose=0, callbacks=[recorder], **train_args)
         return colorizer, {

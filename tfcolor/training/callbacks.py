@@ -10,6 +10,7 @@ import json
 import math
 import os
 import time
+from collections.abc import Sequence
 
 import keras
 import numpy as np
@@ -28,6 +29,7 @@ __all__ = [
     "StopOnNaN",
     "Throughput",
     "flat_hparams",
+    "reporting_callbacks",
 ]
 
 
@@ -346,3 +348,45 @@ def flat_hparams(values: dict, prefix: str = "") -> dict:
         else:
             flat[name] = ",".join(str(item) for item in value)
     return flat
+
+
+def reporting_callbacks(
+    log_dir: str,
+    *,
+    batch_size: int,
+    hparams: dict,
+    trial_id: str,
+    measure=None,
+    panel: Sequence[np.ndarray] = (),
+    colorize=None,
+    samples_dir: str | None = None,
+) -> list[keras.callbacks.Callback]:
+    """The callbacks of a run that only report, in the order they must run: `Throughput`,
+    `HyperParameters`, `ImageMetrics` (before TensorBoard, which writes the `val_` values it
+    adds), Keras' `TensorBoard`, then `ImagePanel`.
+
+    Args:
+        log_dir: the run's TensorBoard folder (`logs/`, with `train/` and `validation/`).
+        batch_size: images (or streams) per step, for the throughput.
+        hparams: the run's settings (`flat_hparams`), trial_id its name in the dashboard.
+        measure: a function returning validation image metrics; None leaves them out.
+        panel: fixed uint8 RGB truth images of one size [S, S, 3] for the image panel (none:
+            no panel), colorized by `colorize` (uint8 [N, S, S, 3] -> the same).
+        samples_dir: where the panel's images are also written, as 000.png, 001.png, ...
+    """
+    callbacks = [
+        Throughput(os.path.join(log_dir, "train"), batch_size),
+        HyperParameters(log_dir, hparams, trial_id=trial_id),
+    ]
+    if measure is not None:
+        callbacks.append(ImageMetrics(measure))
+    callbacks.append(keras.callbacks.TensorBoard(log_dir, write_graph=False))
+    if len(panel):
+        if samples_dir is not None:
+            os.makedirs(samples_dir, exist_ok=True)
+            for index, image in enumerate(panel):
+                path = os.path.join(samples_dir, f"{index:03d}.png")
+                tf.io.write_file(path, tf.io.encode_png(image))
+        images = np.stack(panel)
+        callbacks.append(ImagePanel(os.path.join(log_dir, "validation"), images, colorize))
+    return callbacks

@@ -346,28 +346,7 @@ class Colorizer:
             self.model.optimizer.build(self.model.trainable_variables)
         if not distribute.is_default(self.strategy):
             distribute.prepare_model(self.model, element_spec)
-        with self.strategy.scope():
-            # Every worker restores the chief's backup: the newest state that reads whole.
-            resumed = run_dir_lib.restore_backup(
-                self.model,
-                self.run_dir.backup,
-                self.run_dir.fallback_weights,
-                self.run_dir.preferred_weights,
-            )
-        done = resumed.epoch if resumed else 0
-        # A backup from inside an epoch: the rest of that epoch first, on data that skip the
-        # steps it had trained (its optimizer step count and learning rate come with it).
-        skip = resumed.steps if resumed else 0
-        if steps_known and skip >= steps_known:
-            # Backed up after the epoch's last step (or the epochs were shorter then): the
-            # epoch is finished.
-            done, skip = done + 1, 0
-            if done >= epochs:
-                # A kill after the last step's backup (in validation or at the epoch's end):
-                # the run is finished. Its epoch-end state says so (epochs_done, train.py).
-                with distribute.scratch_dir(self.strategy) as scratch:
-                    root = run_dir_lib.RunDir(scratch or self.model_dir)
-                    run_dir_lib.save_weights(self.model, root.final_weights, epoch=done)
+        done, skip = self._resume(epochs, steps_known)
         if done >= epochs:
             return {}
         # (data, first epoch, steps an epoch, steps trained before, whether it ends after
@@ -466,6 +445,36 @@ class Colorizer:
             for name in dict.fromkeys(name for history in histories for name in history)
         }
 
+    def _resume(self, epochs: int, steps_known: int | None) -> tuple[int, int]:
+        """Restores the newest readable state of the run into the compiled model (optimizer
+        included) and returns where training stands: (epochs done, steps of the next epoch
+        already trained).
+
+        A backup from inside an epoch resumes with the rest of that epoch, on data that skip
+        the steps it had trained (its optimizer step count and learning rate come with it).
+        """
+        with self.strategy.scope():
+            # Every worker restores the chief's backup: the newest state that reads whole.
+            resumed = run_dir_lib.restore_backup(
+                self.model,
+                self.run_dir.backup,
+                self.run_dir.fallback_weights,
+                self.run_dir.preferred_weights,
+            )
+        done = resumed.epoch if resumed else 0
+        skip = resumed.steps if resumed else 0
+        if steps_known and skip >= steps_known:
+            # Backed up after the epoch's last step (or the epochs were shorter then): the
+            # epoch is finished.
+            done, skip = done + 1, 0
+            if done >= epochs:
+                # A kill after the last step's backup (in validation or at the epoch's end):
+                # the run is finished. Its epoch-end state says so (epochs_done, train.py).
+                with distribute.scratch_dir(self.strategy) as scratch:
+                    root = run_dir_lib.RunDir(scratch or self.model_dir)
+                    run_dir_lib.save_weights(self.model, root.final_weights, epoch=done)
+        return done, skip
+
     def _epochs_of(
         self, input_fn: InputFn, own_pipeline: bool, steps_per_epoch: int | None, skip: int = 0
     ):
@@ -509,69 +518,42 @@ class Colorizer:
         )
 
     def logging_callbacks(self, validating: bool) -> list[keras.callbacks.Callback]:
-        """The callbacks that only report, into the run's logs/ and samples/: throughput,
-        hyperparameters, the validation image metrics, TensorBoard and its image panel, in the
-        order they must run. Only the chief (`is_chief`) runs them.
+        """The callbacks that only report, into the run's logs/ and samples/
+        (`callbacks.reporting_callbacks`): throughput, hyperparameters, the validation image
+        metrics, TensorBoard and its image panel. Only the chief (`is_chief`) runs them.
 
         Args:
-            validating: whether the `fit` they join validates: then the image metrics (added
-                to the epoch logs as `val_<name>`) and the image panel come too.
+            validating: whether the `fit` they join validates: then the image metrics
+                (`train.metric_images` of them, added to the epoch logs as `val_<name>`) and
+                the image panel (`train.panel_images`, also written to samples/) come too.
 
         Returns:
             Keras callbacks for the `fit` of `self.model` (or of a trainer around it: the
             refinement's `WGANTrainer`).
         """
-        logs = self.run_dir.logs
-        callbacks = [
-            callbacks_lib.Throughput(os.path.join(logs, "train"), self.config.data.batch_size),
-            callbacks_lib.HyperParameters(
-                logs,
-                callbacks_lib.flat_hparams(self.config.to_dict()),
-                trial_id=os.path.basename(self.model_dir),
-            ),
-        ]
-        if validating:
-            # Before the TensorBoard callback, which writes the val_ values they add.
-            callbacks.extend(self._metric_callbacks())
-        callbacks.append(keras.callbacks.TensorBoard(logs, write_graph=False))
-        if validating:
-            panel = self._panel_images()
-            if len(panel):
-                callbacks.append(
-                    callbacks_lib.ImagePanel(
-                        os.path.join(logs, "validation"), panel, self._colorize_same_size
-                    )
-                )
-        return callbacks
+        train = self.config.train
+        metric_images = train.metric_images if validating else 0
+        panel_images = train.panel_images if validating else 0
+        return callbacks_lib.reporting_callbacks(
+            self.run_dir.logs,
+            batch_size=self.config.data.batch_size,
+            hparams=callbacks_lib.flat_hparams(self.config.to_dict()),
+            trial_id=os.path.basename(self.model_dir),
+            measure=(lambda: self._image_metrics(metric_images)) if metric_images > 0 else None,
+            panel=self._panel_truth(panel_images) if panel_images > 0 else [],
+            colorize=self._colorize_same_size,
+            samples_dir=self.run_dir.samples,
+        )
 
     def _count_training_steps(self) -> int | None:
         """Batches in one epoch of the own training pipeline; None when unknown."""
         count = input_pipeline.num_examples(self.config.data, "train")
         return None if count is None else count // self.config.data.batch_size
 
-    def _metric_callbacks(self) -> list[keras.callbacks.Callback]:
-        """The callbacks that add validation image metrics to the epoch logs."""
-        if self.config.train.metric_images <= 0:
-            return []
-        images = self.config.train.metric_images
-        return [callbacks_lib.ImageMetrics(lambda: self._image_metrics(images))]
-
     def _panel_truth(self, count: int) -> list[np.ndarray]:
         """The first `count` validation images, uint8 RGB."""
         dataset = input_pipeline.load_images(self.config.data, split="validation", limit=count)
         return [element["image"] for element in dataset.as_numpy_iterator()]
-
-    def _panel_images(self) -> np.ndarray:
-        """Fixed validation images for the TensorBoard panel, also written to samples/."""
-        count = self.config.train.panel_images
-        images = self._panel_truth(count) if count > 0 else []
-        if not images:
-            return np.zeros((0, 1, 1, 3), np.uint8)
-        samples = self.run_dir.samples
-        os.makedirs(samples, exist_ok=True)
-        for index, image in enumerate(images):
-            tf.io.write_file(os.path.join(samples, f"{index:03d}.png"), tf.io.encode_png(image))
-        return np.stack(images)
 
     # --- evaluation and prediction -----------------------------------------------------------
 
