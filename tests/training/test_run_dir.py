@@ -45,8 +45,8 @@ def test_the_names_on_disk_never_change():
 
 
 def test_names_the_lower_layers_use_are_the_same():
-    # The export client (below training) finds a model_dir's exports by the same folder name,
-    # and the codec writes its own files; both without importing this module.
+    # The export client (below training) owns the exports' folder name, which run_dir takes;
+    # the codec names and writes its own files.
     from tfcolor import codecs
     from tfcolor.export import client
 

@@ -42,6 +42,7 @@ from typing import TYPE_CHECKING, NamedTuple
 from absl import logging
 
 from tfcolor.config import Config
+from tfcolor.export import client
 
 if TYPE_CHECKING:
     import keras
@@ -96,7 +97,7 @@ BEST_RECORD = BEST_WEIGHTS + ".json"  # `callbacks.BestCheckpoint`'s record besi
 FINAL_WEIGHTS = "final.weights.h5"
 LOGS_DIR = "logs"  # TensorBoard: logs/train, logs/validation
 SAMPLES_DIR = "samples"
-EXPORT_DIR = "export"
+EXPORT_DIR = client.EXPORT_DIR  # "export": the export client finds a run's exports there
 EVAL_DIR = "eval"
 # A refined run's own files.
 REFINE_BACKUP_DIR = "refine_backup"
