@@ -99,16 +99,13 @@ def make_tf_batch(config):
     Returns:
         (codec, lightness float32 [B, H, W, 1] in [0, 1], bin index int32 [B, H, W]).
     """
-    import tensorflow as tf
+    from tfcolor import codecs
+    from tfcolor.benchmarks.data import synthetic_batch
 
-    from tfcolor import codecs, color, input_pipeline
-
-    size, batch = config.data.image_size, config.data.batch_size
     codec = codecs.make_codec(config.codec)
-    # Random colours, so the codec sees a spread of targets (as the bench's synthetic batch).
-    rgb = tf.random.Generator.from_seed(0).uniform([batch, size, size, 3])
-    codec.fit([color.lightness_and_ab(rgb)[1]])
-    lightness, targets = input_pipeline.inputs_and_targets(codec, config.model.output_stride)(rgb)
+    lightness, targets = synthetic_batch(
+        codec, config.data.batch_size, config.data.image_size, config.model.output_stride
+    )
     return codec, lightness, targets
 
 
@@ -119,8 +116,8 @@ class TfTrainer:
         import keras
         import tensorflow as tf
 
-        from tfcolor.estimator import compile_model
         from tfcolor.models import build_model
+        from tfcolor.training.compile import compile_model
 
         keras.utils.set_random_seed(config.train.seed)
         self.model = build_model(config.model, codec)
