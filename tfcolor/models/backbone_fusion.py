@@ -23,7 +23,8 @@ from tfcolor.models.blocks import (
     check_head_arguments,
     check_output_stride,
 )
-from tfcolor.models.iizuka import LOW_LEVEL, MID_LEVEL
+from tfcolor.models.global_features import LOW_LEVEL
+from tfcolor.models.iizuka import MID_LEVEL
 
 __all__ = [
     "BACKBONES",

@@ -37,7 +37,7 @@ from tfcolor.models.blocks import (
     check_output_stride,
     conv_stack_layers,
 )
-from tfcolor.models.iizuka import LOW_LEVEL, apply_global_network, check_global_size
+from tfcolor.models.global_features import LOW_LEVEL, apply_global_network, check_global_size
 
 __all__ = [
     "DynamicConvLSTM2D",

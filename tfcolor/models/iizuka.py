@@ -19,7 +19,6 @@ from __future__ import annotations
 import keras
 
 from tfcolor.models.blocks import (
-    Resize,
     apply_classifier,
     apply_conv_stack,
     apply_fusion,
@@ -33,74 +32,16 @@ from tfcolor.models.blocks import (
     conv_stack_layers,
     model_outputs,
 )
+from tfcolor.models.global_features import LOW_LEVEL, apply_global_network, check_global_size
 
-__all__ = [
-    "COLORIZATION",
-    "LOW_LEVEL",
-    "MID_LEVEL",
-    "IizukaNet",
-    "apply_global_network",
-    "check_global_size",
-]
+__all__ = ["COLORIZATION", "MID_LEVEL", "IizukaNet"]
 
-# (filters, stride) per convolution, from the paper's Table 1.
-LOW_LEVEL = ((64, 2), (128, 1), (128, 2), (256, 1), (256, 2), (512, 1))
+# (filters, stride) per convolution, from the paper's Table 1 (the low level: global_features).
 MID_LEVEL = ((512, 1), (256, 1))
-GLOBAL_CONVS = ((512, 2), (512, 1), (512, 2), (512, 1))
-GLOBAL_DENSE = (1024, 512, 256)
 # Colorization network: filters per level at 1/8, 1/4 and 1/2 of the input's resolution.
 COLORIZATION = ((128,), (64, 64), (32,))
 # Fusion output channels (the paper's fusion layer).
 FUSION_FILTERS = 256
-# Iizuka's low-level network down-samples by 8 before the global network's two strides.
-_GLOBAL_DOWNSAMPLING = 32
-
-
-def check_global_size(global_size: int) -> None:
-    """Raises ValueError for a global rescale size the global network cannot take."""
-    if global_size < _GLOBAL_DOWNSAMPLING or global_size % 16:
-        raise ValueError(
-            "global_size must be a multiple of 16, at least 32. "
-            f"Received: global_size={global_size}"
-        )
-
-
-def apply_global_network(
-    lightness,
-    global_size: int,
-    simple_global: bool,
-    low_level_layers: list[keras.layers.Layer],
-    name: str = "global",
-):
-    """Iizuka et al.'s global features from a fixed-size rescale of the input.
-
-    Args:
-        lightness: L in [0, 1], [B, H, W, 1], any size.
-        global_size: side of the square rescale (the paper: 224).
-        simple_global: the course report's memory-saving simplification: one stride-2
-            convolution and a global average pool in place of the four convolutions and the
-            flatten (whose dense layer alone holds 7 * 7 * 512 * 1024 = 25.7M weights at 224).
-        low_level_layers: the low-level network's layers (`conv_stack_layers(LOW_LEVEL)`);
-            IizukaNet passes the local path's own, so the two paths share their weights.
-        name: layer name prefix.
-
-    Returns:
-        `(vector, features)`: the 256-d global vector [B, 256] that the fusion layer takes,
-        and the 512-d layer before it [B, 512] that the classification network takes.
-    """
-    x = Resize(global_size, global_size, name=f"{name}_rescale")(lightness)
-    x = apply_layers(x, low_level_layers)
-    if simple_global:
-        x = apply_conv_stack(x, GLOBAL_CONVS[:1], name=name, batch_norm=True)
-        x = keras.layers.GlobalAveragePooling2D(name=f"{name}_pool")(x)
-    else:
-        x = apply_conv_stack(x, GLOBAL_CONVS, name=name, batch_norm=True)
-        x = keras.layers.Flatten(name=f"{name}_flatten")(x)
-    outputs = []
-    for index, units in enumerate(GLOBAL_DENSE, start=1):
-        x = keras.layers.Dense(units, activation="relu", name=f"{name}_dense{index}")(x)
-        outputs.append(x)
-    return outputs[-1], outputs[-2]
 
 
 @keras.saving.register_keras_serializable(package="tfcolor")

@@ -29,7 +29,7 @@ from tfcolor.models.blocks import (
     conv_stack_layers,
     model_outputs,
 )
-from tfcolor.models.iizuka import LOW_LEVEL, apply_global_network, check_global_size
+from tfcolor.models.global_features import LOW_LEVEL, apply_global_network, check_global_size
 
 __all__ = ["UNet", "apply_conv_block"]
 
