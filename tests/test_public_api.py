@@ -21,7 +21,6 @@ PUBLIC = {
     "VideoColorizer",
     "get_preset",
     "open_run",
-    "refine",
 }
 
 
@@ -62,6 +61,29 @@ def test_the_estimators_are_the_training_layers():
     assert tfcolor.VideoColorizer is VideoColorizer
     assert issubclass(tfcolor.VideoColorizer, tfcolor.Colorizer)
     assert tfcolor.open_run is open_run
+
+
+def test_refine_is_the_commands_module_not_a_function(tmp_path):
+    # `python -m tfcolor.refine` keeps its module; the refinement itself is
+    # tfcolor.training.wgan.refine, so `tfcolor.refine` never means two things.
+    code = (
+        "import types, tfcolor\n"
+        "assert 'refine' not in tfcolor.__all__\n"
+        "try:\n"
+        "    tfcolor.refine\n"
+        "except AttributeError:\n"
+        "    pass\n"
+        "else:\n"
+        "    raise AssertionError('tfcolor.refine resolved before its module was imported')\n"
+        "import tfcolor.refine\n"
+        "assert isinstance(tfcolor.refine, types.ModuleType)\n"
+        "from tfcolor.training.wgan import refine\n"
+        "assert callable(refine)\n"
+        "print('ok')\n"
+    )
+    result = run_python(["-c", code], timeout=300)
+    assert result.returncode == 0, result.stderr
+    assert result.stdout.strip().endswith("ok")
 
 
 def test_an_unknown_name_is_an_attribute_error():

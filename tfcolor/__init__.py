@@ -5,9 +5,12 @@ The public API is what this module exports (`__all__`); everything else may chan
 - `Colorizer`: a run of an image model (train / evaluate / predict / export);
   `VideoColorizer`: a run of a recurrent video model; `open_run(model_dir)` opens a run as
   the one its model needs; `TrainingDivergedError`: `train`'s error for a NaN loss.
-- `refine`: the WGAN-GP refinement of a trained image run.
-- `Config` and its parts (`DataConfig`, `CodecConfig`, `ModelConfig`, `TrainConfig`),
-  `RefinementConfig`; `PRESETS` and `get_preset`.
+- `RefinementConfig`: the settings of the WGAN-GP refinement of a trained image run, which
+  `tfcolor.training.wgan.refine` runs. (`tfcolor.refine` is the module of the
+  `python -m tfcolor.refine` command: importing it sets that attribute of this package, so a
+  function of that name here would change meaning with what a process has imported.)
+- `Config` and its parts (`DataConfig`, `CodecConfig`, `ModelConfig`, `TrainConfig`);
+  `PRESETS` and `get_preset`.
 
 Every name is imported when first used: importing tfcolor costs no TensorFlow, so
 `python -m tfcolor.train --help` and flag errors do not wait for it.
@@ -33,7 +36,6 @@ __all__ = sorted(
         "TrainingDivergedError",
         "VideoColorizer",
         "open_run",
-        "refine",
     ]
 )
 
@@ -49,8 +51,6 @@ def __getattr__(name: str):
         from tfcolor.training import video as module
     elif name == "open_run":
         from tfcolor import training as module
-    elif name == "refine":
-        from tfcolor.training import wgan as module
     else:
         raise AttributeError(f"module 'tfcolor' has no attribute {name!r}")
     value = getattr(module, name)
