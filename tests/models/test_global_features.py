@@ -26,10 +26,15 @@ def test_the_vector_does_not_depend_on_the_input_size(simple_global):
     vector, features = apply_global_network(lightness, 64, simple_global, low_level)
     model = keras.Model(lightness, [vector, features])
     assert (vector.shape[-1], features.shape[-1]) == (GLOBAL_DENSE[-1], GLOBAL_DENSE[-2])
-    small, large = (np.random.default_rng(0).random((1, side, side, 1)) for side in (40, 96))
-    for batch in (small, large):
-        outputs = model.predict(batch, verbose=0)
-        assert [output.shape for output in outputs] == [(1, 256), (1, 512)]
+    # Any input size: the network sees only the fixed rescale, so an image and the same image
+    # already at the rescale's size give the same vector, value for value.
+    large = np.random.default_rng(0).random((1, 96, 96, 1)).astype("float32")
+    rescaled = keras.layers.Resizing(64, 64)(large).numpy()
+    outputs = model.predict(large, verbose=0)
+    assert [output.shape for output in outputs] == [(1, 256), (1, 512)]
+    for theirs, mine in zip(model.predict(rescaled, verbose=0), outputs, strict=True):
+        np.testing.assert_allclose(mine, theirs, rtol=1e-5, atol=1e-6)
+    assert np.abs(outputs[1]).sum() > 0  # not a vector of zeros that anything would equal
     # The paper's global network flattens 2x2x512 at 64 into its first dense layer; the
     # report's simplification pools, which leaves that layer 4x smaller.
     first_dense = model.get_layer("global_dense1").kernel.shape

@@ -140,3 +140,26 @@ def test_a_weights_file_that_does_not_read_leaves_the_model_as_it_was(tmp_path):
     assert run_dir.load_first_readable(model, [str(spoiled)]) is None
     np.testing.assert_array_equal(model.get_weights()[0], np.full((2, 1), 5.0))
     assert run_dir.restore_backup(model, str(tmp_path / "backup")) is None
+
+
+def test_a_write_cut_short_leaves_the_old_config(tmp_path, monkeypatch):
+    # config.json (and refinement.json, critic.json) go through write_text: a kill between
+    # the write and the rename leaves the previous file whole, never a truncated one that the
+    # next resume cannot read.
+    from tfcolor.config import get_preset
+    from tfcolor.training import run_dir
+
+    model_dir = str(tmp_path / "run")
+    first = get_preset("unet_shapes")
+    run_dir.write_config(model_dir, first)
+
+    def killed(_):
+        raise KeyboardInterrupt("killed before the rename")
+
+    monkeypatch.setattr(run_dir.os, "fsync", killed)
+    with pytest.raises(KeyboardInterrupt):
+        run_dir.write_config(model_dir, get_preset("unet_128"))
+    monkeypatch.undo()
+    assert run_dir.read_config(model_dir) == first
+    run_dir.write_json(str(tmp_path / "settings.json"), {"epochs": 5}, indent=2)
+    assert (tmp_path / "settings.json").read_text() == '{\n  "epochs": 5\n}'

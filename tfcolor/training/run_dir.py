@@ -78,6 +78,7 @@ __all__ = [
     "warn_unreadable",
     "write_config",
     "write_json",
+    "write_text",
 ]
 
 # === File names ===
@@ -135,8 +136,7 @@ def write_config(model_dir: str, config: Config) -> None:
     """
     try:
         os.makedirs(model_dir, exist_ok=True)
-        with open(os.path.join(model_dir, CONFIG), "w") as f:
-            f.write(config.to_json())
+        write_text(os.path.join(model_dir, CONFIG), config.to_json())
     except OSError as error:
         raise ValueError(
             f"cannot write the run into model_dir {model_dir} ({error.strerror or error})"
@@ -318,14 +318,20 @@ def save_backup(model: keras.Model, backup_dir: str, epoch: int, steps: int) -> 
     write_json(metadata, {**state, "batch": max(int(steps) - 1, 0)})
 
 
-def write_json(path: str, value) -> None:
-    """Writes `value` as JSON to `path` through a temporary file and a rename."""
+def write_text(path: str, text: str) -> None:
+    """Writes `text` to `path` through a temporary file and a rename: a kill leaves the old
+    file or the new one, never half of one (every JSON file a resume reads goes this way)."""
     incomplete = f"{path}.incomplete"
     with open(incomplete, "w") as f:
-        json.dump(value, f)
+        f.write(text)
         f.flush()
         os.fsync(f.fileno())
     os.replace(incomplete, path)
+
+
+def write_json(path: str, value, indent: int | None = None) -> None:
+    """Writes `value` as JSON to `path`, whole (`write_text`)."""
+    write_text(path, json.dumps(value, indent=indent))
 
 
 def _read_state(

@@ -391,8 +391,11 @@ def refine(
         optimizer=keras.optimizers.SGD(0.0),
     )
     trainer.optimizer.build([])
-    with open(out.join(run_dir.REFINEMENT_SETTINGS), "w") as f:
-        json.dump({"model_dir": model_dir, **dataclasses.asdict(settings)}, f, indent=2)
+    run_dir.write_json(
+        out.join(run_dir.REFINEMENT_SETTINGS),
+        {"model_dir": model_dir, **dataclasses.asdict(settings)},
+        indent=2,
+    )
 
     backup_dir = out.join(run_dir.REFINE_BACKUP_DIR)
     done = run_dir.epochs_done(backup_dir)
@@ -464,8 +467,7 @@ def _critic(output_dir: str, settings: RefinementConfig, image_size: int) -> Cri
                 f"{output_dir} holds a critic with {saved}; the settings ask for {config}. "
                 "Use a new output directory, or the same critic settings."
             )
-    with open(path, "w") as f:
-        json.dump(config, f)
+    run_dir.write_json(path, config)
     # float32 whatever the global policy: the gradient penalty's norms and the Wasserstein
     # estimate are small differences of scores.
     with compile_lib.policy_scope("float32"):
