@@ -41,6 +41,7 @@ TRAIN_FLAGS = {
     "--decode": ("str", ("interp", "annealed_mean"), None),
     "--temperature": ("float", None, None),
     "--rebalance": ("float", None, None),
+    "--gamut": ("str", ("chroma", "clip"), None),
     "--epochs": ("positive_int", None, None),
     "--steps-per-epoch": ("positive_int", None, None),
     "--learning-rate": ("positive_float", None, None),

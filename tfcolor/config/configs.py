@@ -19,6 +19,7 @@ from tfcolor.config.options import (
     CODECS,
     DECODES,
     DEFAULT_FRAME_SIZE,
+    GAMUT_MAPPINGS,
     GAMUT_TEMPERATURE,
     GLOBAL_FEATURES,
     JIT_COMPILE,
@@ -141,6 +142,10 @@ class CodecConfig(Section):
             T -> 0 gives the mode, T = 1 the mean).
         temperature: decoding temperature T.
         rebalance: class-rebalancing lambda (Zhang et al. 2016 use 0.5); None trains plain CE.
+        gamut: how a decoded colour outside the sRGB gamut is rendered (predict, the
+            export, video, panels, evaluation): `chroma` lowers its chroma at constant L and
+            hue until it fits, so the output keeps the input's lightness; `clip` clips R, G
+            and B separately (the former behaviour, for comparison; it shifts L).
     """
 
     name: str = option(
@@ -165,6 +170,12 @@ class CodecConfig(Section):
         0.5,
         none="0",
         help="class-rebalancing lambda (0.5 in Zhang et al.); 0 turns it off",
+    )
+    gamut: str = option(
+        "chroma",
+        choices=GAMUT_MAPPINGS,
+        help="out-of-gamut colours: chroma (lower the chroma, keeping L and hue) or clip "
+        "(clip R, G, B separately: shifts L; the former behaviour)",
     )
 
     def updated(self, **values) -> CodecConfig:

@@ -11,6 +11,7 @@ __all__ = [
     "CODECS",
     "DECODES",
     "DEFAULT_FRAME_SIZE",
+    "GAMUT_MAPPINGS",
     "GAMUT_TEMPERATURE",
     "GLOBAL_FEATURES",
     "IMAGE_EXTENSIONS",
@@ -25,6 +26,10 @@ __all__ = [
 CODECS = ("grid", "gamut", "regression")
 # Bin decoding: the thesis's `interp`, Zhang et al.'s `annealed_mean`.
 DECODES = ("interp", "annealed_mean")
+# How a decoded colour outside sRGB becomes RGB (`tfcolor.color.lab_to_rgb`): `chroma` (the
+# default) lowers its chroma at constant L and hue until it fits, `clip` clips R, G and B
+# one by one (the former behaviour, which shifts L by 3 to 5 on over-saturated predictions).
+GAMUT_MAPPINGS = ("chroma", "clip")
 # Zhang et al.'s annealed-mean temperature: the gamut codec decodes at it unless told otherwise.
 GAMUT_TEMPERATURE = 0.38
 NORMALIZATIONS = ("sigmoid", "tanh", "unit")
