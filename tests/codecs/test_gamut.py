@@ -453,3 +453,34 @@ def test_a_tiny_model_learns_chelsea():
     assert set(history) == {"loss"} | {metric.name for metric in codec.metrics()}
     decoded = codec.decode(model.predict(lightness, verbose=0)).numpy()
     assert decoded.shape == (1, 16, 16, 2) and np.all(np.isfinite(decoded))
+
+
+def test_bins_of_its_own_replace_the_computed_ones(tmp_path):
+    # Zhang et al.'s released network carries its 313 bins; any centres work.
+    centers = np.random.default_rng(5).uniform(-100, 100, (13, 2)).astype(np.float32)
+    codec = gamut_codec(neighbours=3)
+    assert codec.get_state() == {}
+    codec.set_state({"bin_centers": centers})
+    assert codec.channels == codec.n_bins == 13 and not codec.fitted
+    np.testing.assert_array_equal(codec.bin_centers, centers)
+    np.testing.assert_array_equal(codec.get_state()["bin_centers"], centers)
+    ab = np.random.default_rng(6).uniform(-110, 110, (1, 6, 6, 2)).astype(np.float32)
+    nearest = np.argmin(((ab[..., None, :] - centers) ** 2).sum(-1), axis=-1)
+    np.testing.assert_array_equal(codec.bin_index(ab).numpy(), nearest)
+    np.testing.assert_array_equal(codec.encode(ab).numpy()[..., 0], nearest)
+    # One logit per bin: the annealed mean at T -> 0 is the argmax bin's centre.
+    logits = tf.one_hot(nearest, 13) * 50.0
+    np.testing.assert_allclose(codec.decode(logits, temperature=0.0), centers[nearest])
+    # Saved, loaded and fitted, the bins stay.
+    codec.save(str(tmp_path))
+    loaded = codecs.load_codec(str(tmp_path))
+    np.testing.assert_array_equal(loaded.bin_centers, centers)
+    loaded.fit([ab])
+    assert loaded.fitted and loaded.bin_counts.sum() == 36
+    np.testing.assert_array_equal(loaded.bin_counts, np.bincount(nearest.ravel(), minlength=13))
+    refitted = gamut_codec(neighbours=3)
+    refitted.set_state(loaded.get_state())
+    np.testing.assert_array_equal(refitted.bin_counts, loaded.bin_counts)
+    assert gamut_codec().channels == GAMUT_BINS  # other codecs keep the computed bins
+    with pytest.raises(ValueError, match=r"bin_centers must be finite.*shape=\(2, 2\)"):
+        gamut_codec(neighbours=3).set_state({"bin_centers": centers[:2]})

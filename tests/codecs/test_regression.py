@@ -10,7 +10,8 @@ from tfcolor import codecs
 
 
 @pytest.mark.parametrize(
-    "normalization, activation", [("sigmoid", "sigmoid"), ("tanh", "tanh"), ("unit", None)]
+    "normalization, activation",
+    [("sigmoid", "sigmoid"), ("tanh", "tanh"), ("unit", None), ("tanh110", "tanh")],
 )
 def test_regression_round_trip(normalization, activation):
     codec = regression_codec(normalization)
@@ -21,7 +22,7 @@ def test_regression_round_trip(normalization, activation):
     target = codec.encode(ab)
     assert target.dtype == tf.float32 and target.shape == ab.shape
     np.testing.assert_allclose(codec.decode(target).numpy(), ab, atol=1e-4)
-    low, high = {"sigmoid": (0, 1), "tanh": (-1, 1), "unit": (0, 1)}[normalization]
+    low, high = {"sigmoid": (0, 1), "tanh": (-1, 1), "unit": (0, 1)}.get(normalization, (-2, 2))
     assert target.numpy().min() >= low and target.numpy().max() <= high
 
 
@@ -34,6 +35,9 @@ def test_regression_normalization_values():
     )
     np.testing.assert_allclose(regression_codec("tanh").encode(ab), ab.numpy() / 128)
     np.testing.assert_allclose(regression_codec("unit").encode(ab), (ab.numpy() + 128) / 255)
+    # Zhang et al. 2017's regression: ab / 110 (their ab_norm), decoded back exactly.
+    np.testing.assert_allclose(regression_codec("tanh110").encode(ab), ab.numpy() / 110)
+    np.testing.assert_allclose(regression_codec("tanh110").decode([[1.0, -0.5]]), [[110, -55]])
     # A linear head can overshoot; decoding keeps ab inside [-128, 127].
     np.testing.assert_allclose(regression_codec("unit").decode([[-0.5, 2.0]]), [[-128, 127]])
 

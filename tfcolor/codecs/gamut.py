@@ -81,8 +81,14 @@ class _NeighbourTable:
 
 
 @functools.lru_cache(maxsize=8)
-def _neighbour_table(grid_size: float, neighbours: int) -> _NeighbourTable:
+def _neighbour_table(
+    grid_size: float, neighbours: int, custom_centers: bytes | None = None
+) -> _NeighbourTable:
     """Prunes the bins per cell so that nearest-bin search compares a few, not all Q, centres.
+
+    The bins are `gamut_bin_centers(grid_size)`, or `custom_centers` (float32 [Q, 2] as
+    bytes, hashable for the cache) where a codec holds bins of its own; `grid_size` is then
+    only the side of the table's cells, and the pruning holds for centres anywhere.
 
     For a cell C and a bin j, every point of C is at most far_j and at least near_j from the
     centre c_j. With r the k-th smallest far_j over the bins, every point of C has k bins
@@ -92,7 +98,10 @@ def _neighbour_table(grid_size: float, neighbours: int) -> _NeighbourTable:
     candidates per cell for k = 5 (Q = 261); 4.5 times faster than all centres on 16 x 128 x
     128 pixels under XLA on 2 CPU cores (70 against 320 ms), and identical results.
     """
-    centers = gamut_bin_centers(grid_size).astype(np.float64)
+    if custom_centers is None:
+        centers = gamut_bin_centers(grid_size).astype(np.float64)
+    else:
+        centers = np.frombuffer(custom_centers, np.float32).reshape(-1, 2).astype(np.float64)
     first_cell = int(np.floor(AB_MIN / grid_size + 0.5))
     last_cell = int(np.floor(AB_MAX / grid_size + 0.5))
     cells_per_side = last_cell - first_cell + 1
@@ -148,6 +157,11 @@ class GamutCodec(BinCodec):
     rebalancing) and measures per-bin mean and mode colours, as the grid codec's. Encoding and
     annealed-mean decoding need no fit.
 
+    Bins of its own: `set_state({"bin_centers": float32 [Q, 2]})` replaces the computed bins
+    by any Q ab centres (Zhang et al.'s released networks carry their 313 in their last
+    layer: `tfcolor.pretrained.zhang`); `get_state` then holds them, so a run's saved codec
+    keeps them, and the head's size (`channels`) is Q. The fitted statistics start afresh.
+
     Decodings (`CodecConfig.decode`, `CodecConfig.temperature` T):
         `annealed_mean` (Zhang et al., who use T = 0.38): expectation of the bin centres under
             softmax(log_softmax(logits) / T); T = 1 the mean of the predicted distribution,
@@ -184,14 +198,50 @@ class GamutCodec(BinCodec):
             )
         self.neighbours = neighbours
         self.target_channels = 2 * neighbours  # k bin indices and their k weights
+        self._custom_centers: bytes | None = None  # bins of its own (`set_state`)
         self._set_bins(centers)
+
+    def _table(self) -> _NeighbourTable:
+        return _neighbour_table(self.grid_size, self.neighbours, self._custom_centers)
+
+    def get_state(self) -> dict[str, np.ndarray]:
+        """`BinCodec.get_state`, and `bin_centers` float32 [Q, 2] where the codec holds bins
+        of its own (even unfitted)."""
+        state = super().get_state()
+        if self._custom_centers is not None:
+            state["bin_centers"] = self.bin_centers
+        return state
+
+    def set_state(self, state: dict[str, np.ndarray]) -> None:
+        """Restores `get_state`'s statistics; `bin_centers` first replaces the bins.
+
+        Raises:
+            ValueError: bin_centers not finite float [Q, 2] with Q >= neighbours, or
+                statistics of another number of bins.
+        """
+        state = dict(state)
+        if "bin_centers" in state:
+            centers = np.asarray(state.pop("bin_centers"), np.float32)
+            if (
+                centers.ndim != 2
+                or centers.shape[1] != 2
+                or len(centers) < self.neighbours
+                or not np.isfinite(centers).all()
+            ):
+                raise ValueError(
+                    "bin_centers must be finite ab centres [Q, 2] with Q >= neighbours "
+                    f"({self.neighbours}). Received: shape={centers.shape}"
+                )
+            self._custom_centers = np.ascontiguousarray(centers).tobytes()
+            self._set_bins(centers)
+        super().set_state(state)
 
     def _annealed_mean_values(self) -> np.ndarray:
         return self._bin_centers
 
     def _bin_index_numpy(self, ab: np.ndarray) -> np.ndarray:
         """The nearest bin, searched as `_nearest_bins` does (same pruning, same ties)."""
-        table = _neighbour_table(self.grid_size, self.neighbours)
+        table = self._table()
         pixels = np.clip(np.asarray(ab, np.float32).reshape(-1, 2), AB_MIN, AB_MAX)
         bins = np.empty(len(pixels), np.int64)
         chunk = 1 << 16  # bounds the [chunk, M] distance arrays to a few MB
@@ -218,7 +268,7 @@ class GamutCodec(BinCodec):
         Returns:
             int32 bin indices and float32 squared distances, both [..., H, W, k].
         """
-        table = _neighbour_table(self.grid_size, self.neighbours)
+        table = self._table()
         ab = tf.clip_by_value(tf.cast(ab, tf.float32), AB_MIN, AB_MAX)
         pixels = tf.reshape(ab, [-1, 2])
         cell = tf.cast(tf.floor(pixels / self.grid_size + 0.5), tf.int32) - table.first_cell

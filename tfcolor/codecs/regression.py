@@ -19,7 +19,9 @@ from tfcolor.config import CodecConfig
 
 __all__ = ["NORMALIZATIONS", "AbMeanAbsoluteError", "RegressionCodec"]
 
-NORMALIZATIONS = ("sigmoid", "tanh", "unit")
+NORMALIZATIONS = ("sigmoid", "tanh", "unit", "tanh110")
+# Zhang et al.'s ab_norm: their networks regress ab / 110 (colorization/base_color.py).
+ZHANG_AB_NORM = 110.0
 
 
 def _check_normalization(normalization: str) -> None:
@@ -37,6 +39,8 @@ def _regression_encode(ab: tf.Tensor, normalization: str) -> tf.Tensor:
         return tf.clip_by_value((ab / 100.0 + 1.0) / 2.0, 0.0, 1.0)
     if normalization == "tanh":
         return ab / 128.0
+    if normalization == "tanh110":
+        return ab / ZHANG_AB_NORM
     return (ab - AB_MIN) / AB_SPAN
 
 
@@ -46,6 +50,8 @@ def _regression_decode(output: tf.Tensor, normalization: str) -> tf.Tensor:
         return (2.0 * output - 1.0) * 100.0
     if normalization == "tanh":
         return output * 128.0
+    if normalization == "tanh110":
+        return output * ZHANG_AB_NORM
     # A linear head can leave the range; the clip keeps decoded ab inside 8-bit Lab.
     return tf.clip_by_value(output * AB_SPAN + AB_MIN, AB_MIN, AB_MAX)
 
@@ -61,6 +67,8 @@ class RegressionCodec(Codec):
             Wallner's blog).
         `unit`: target (ab + 128) / 255, linear head, ab = clip(255 out - 128, -128, 127) (the
             thesis's MSE variant).
+        `tanh110`: target ab / 110, tanh head, ab = 110 out (Zhang et al. 2017's user-guided
+            network; its tanh head reaches |ab| = 110).
     """
 
     name = "regression"
@@ -71,9 +79,12 @@ class RegressionCodec(Codec):
         super().__init__(config)
         _check_normalization(config.normalization)
         self.normalization = config.normalization
-        self.output_activation = {"sigmoid": "sigmoid", "tanh": "tanh", "unit": None}[
-            self.normalization
-        ]
+        self.output_activation = {
+            "sigmoid": "sigmoid",
+            "tanh": "tanh",
+            "unit": None,
+            "tanh110": "tanh",
+        }[self.normalization]
 
     def encode(self, ab: tf.Tensor) -> tf.Tensor:
         """Normalizes ab: float32 [..., H, W, 2] -> float32 target [..., H, W, 2]."""
