@@ -214,14 +214,21 @@ class CodecConfig(Section):
             )
 
 
+# Zhang et al.'s released networks (tfcolor.models.zhang): their levels of filters and the
+# output stride of their head.
+_ZHANG_NETWORKS = {"zhang_eccv16": (8, 4), "zhang_siggraph17": (10, 1)}
+
+
 @dataclasses.dataclass
 class ModelConfig(Section):
     """The network body. The head's size comes from the codec, never from here.
 
     Attributes:
-        name: `unet` (the thesis), `iizuka` (Iizuka et al. 2016) or `backbone_fusion` (the
-            Keras baseline: strided encoder + a `keras.applications` embedding).
-        filters: filters per U-Net level; len(filters) - 1 max-pools.
+        name: `unet` (the thesis), `iizuka` (Iizuka et al. 2016), `backbone_fusion` (the
+            Keras baseline: strided encoder + a `keras.applications` embedding), or Zhang et
+            al.'s released `zhang_eccv16` and `zhang_siggraph17` (`tfcolor.models.zhang`).
+        filters: filters per U-Net level; len(filters) - 1 max-pools. The Zhang networks:
+            filters per block (8 and 10 of them).
         output_stride: the head predicts at 1 / output_stride of the input's resolution (Zhang
             et al. predict at 1/4); the targets are average-pooled to match, and decoded ab is
             upsampled to full resolution.
@@ -318,6 +325,17 @@ class ModelConfig(Section):
                 "global_size must be a multiple of 16, at least 32. "
                 f"Received: global_size={self.global_size}"
             )
+        zhang = _ZHANG_NETWORKS.get(self.name)
+        if zhang is not None:
+            levels, zhang_stride = zhang
+            if stride != zhang_stride or len(self.filters) != levels:
+                raise ValueError(
+                    f"the {self.name} model has {levels} levels of filters and predicts at "
+                    f"output_stride {zhang_stride}. Received: filters={self.filters}, "
+                    f"output_stride={stride}"
+                )
+            if self.classify:
+                raise ValueError(f"classify is not supported on the {self.name} model")
         if self.classify and self.name == "convlstm":
             raise ValueError(
                 "classify is not supported on the convlstm video model. "

@@ -32,8 +32,10 @@ DECODES = ("interp", "annealed_mean")
 GAMUT_MAPPINGS = ("chroma", "clip")
 # Zhang et al.'s annealed-mean temperature: the gamut codec decodes at it unless told otherwise.
 GAMUT_TEMPERATURE = 0.38
-NORMALIZATIONS = ("sigmoid", "tanh", "unit")
-MODELS = ("unet", "iizuka", "backbone_fusion", "convlstm")
+# tanh110: ab / 110 with a tanh head, Zhang et al. 2017's regression.
+NORMALIZATIONS = ("sigmoid", "tanh", "unit", "tanh110")
+# zhang_eccv16, zhang_siggraph17: Zhang et al.'s released networks (tfcolor.models.zhang).
+MODELS = ("unet", "iizuka", "backbone_fusion", "convlstm", "zhang_eccv16", "zhang_siggraph17")
 GLOBAL_FEATURES = (None, "learned", "backbone")
 # The `keras.applications` embeddings of `tfcolor.models.backbone_fusion`.
 BACKBONES = ("inception_resnet_v2", "mobilenet_v2", "efficientnet_b0")

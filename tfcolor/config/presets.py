@@ -29,6 +29,7 @@ __all__ = [
     "thesis_unet",
     "video_report",
     "zhang_gamut",
+    "zhang_released",
 ]
 
 # The thesis's 12 CIFAR-100 classes (nature scenes and plants, colour mostly predictable).
@@ -123,6 +124,53 @@ def zhang_gamut(data: str = "photos") -> Config:
         raise ValueError(f"zhang_gamut data: photos, shapes. Received: {data!r}")
     config.codec = CodecConfig.for_codec("gamut", rebalance=0.5)
     return config
+
+
+def zhang_released(network: str = "eccv16") -> Config:
+    """Zhang et al.'s released colorizers, as `python -m tfcolor.convert` writes their runs:
+    `eccv16` ("Colorful Image Colorization", ECCV 2016: 313 bins at 1/4 resolution, decoded
+    as the reference does, by the expectation over the bins: annealed mean at T = 1;
+    `--temperature 0.38` is the paper's annealed mean) or `siggraph17` (the user-guided
+    network of SIGGRAPH 2017 in automatic mode: ab / 110 regressed through tanh).
+
+    Both predict at 256x256 as the reference's demo does; training from scratch or on (a run
+    converted from the released weights: fine-tuning) uses the authors' Adam 3e-5 on your
+    photos, gray images (|ab| < 5) dropped as Zhang et al. did. The ECCV 2016 network trains
+    with the gamut codec (soft encoding over 5 bins, rebalancing lambda 0.5) on its own 313
+    bins once converted (on the 261 computed ones from scratch).
+    """
+    data = DataConfig(
+        source="folder:images", image_size=256, batch_size=16, augment=True, gray_threshold=5.0
+    )
+    # Adam 3e-5 (Zhang et al. 2016, section 3.1), a few epochs: fine-tuning, not training.
+    train = TrainConfig(epochs=5, learning_rate=3e-5)
+    if network == "eccv16":
+        return Config(
+            preset="zhang_eccv16",
+            data=data,
+            codec=CodecConfig.for_codec("gamut", temperature=1.0, rebalance=0.5),
+            # The reference's filters of blocks 1-8 (tfcolor.models.zhang.ECCV16_FILTERS).
+            model=ModelConfig(
+                name="zhang_eccv16",
+                filters=(64, 128, 256, 512, 512, 512, 512, 256),
+                output_stride=4,
+            ),
+            train=train,
+        )
+    if network == "siggraph17":
+        return Config(
+            preset="zhang_siggraph17",
+            data=data,
+            codec=CodecConfig.for_codec("regression", normalization="tanh110"),
+            # The reference's filters of blocks 1-10 (tfcolor.models.zhang.SIGGRAPH17_FILTERS).
+            model=ModelConfig(
+                name="zhang_siggraph17",
+                filters=(64, 128, 256, 512, 512, 512, 512, 256, 128, 128),
+                output_stride=1,
+            ),
+            train=train,
+        )
+    raise ValueError(f"zhang_released networks: eccv16, siggraph17. Received: {network!r}")
 
 
 def refinement() -> RefinementConfig:
@@ -291,6 +339,14 @@ PRESETS = {
     "gamut_shapes": (
         partial(zhang_gamut, "shapes"),
         "Zhang et al.'s in-gamut bins on the thesis U-Net, shapes",
+    ),
+    "zhang_eccv16": (
+        partial(zhang_released, "eccv16"),
+        "Zhang et al. 2016's released network, 313 bins (python -m tfcolor.convert)",
+    ),
+    "zhang_siggraph17": (
+        partial(zhang_released, "siggraph17"),
+        "Zhang et al. 2017's user-guided network, automatic mode (tfcolor.convert)",
     ),
     "iizuka": (partial(iizuka), "Iizuka et al. 2016 global/local fusion net, 224x224, sigmoid MSE"),
     "iizuka_cls": (

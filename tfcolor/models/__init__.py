@@ -6,6 +6,8 @@
   embedding fused into a strided encoder-decoder.
 - `VideoUNet`: the video report's U-Net per frame with a ConvLSTM at its bottleneck, whose
   recurrent state is an explicit input and output (`reset_rows` zeroes it per stream).
+- `ZhangECCV16`, `ZhangSIGGRAPH17` (`zhang`): Zhang et al.'s released colorizers, layer for
+  layer as their PyTorch reference, so that `tfcolor.pretrained` loads the released weights.
 - `Critic` (`critic`): the Wasserstein critic on Lab images [B, H, W, 3] -> scores [B, 1] of
   the WGAN-GP refinement, which trains it beside a trained image model
   (`tfcolor.training.wgan`, `python -m tfcolor.refine`).
@@ -43,6 +45,7 @@ from tfcolor.models.convlstm import (
 from tfcolor.models.critic import Critic
 from tfcolor.models.iizuka import IizukaNet
 from tfcolor.models.unet import UNet
+from tfcolor.models.zhang import ZhangECCV16, ZhangSIGGRAPH17
 
 __all__ = [
     "BackboneFusionNet",
@@ -57,6 +60,8 @@ __all__ = [
     "UNet",
     "UnfoldTime",
     "VideoUNet",
+    "ZhangECCV16",
+    "ZhangSIGGRAPH17",
     "apply_backbone_embedding",
     "apply_conv_block",
     "apply_fusion",
@@ -83,7 +88,8 @@ def build_model(
         name: the model's name.
 
     Returns:
-        A `UNet`, `IizukaNet`, `BackboneFusionNet` or `VideoUNet`.
+        A `UNet`, `IizukaNet`, `BackboneFusionNet`, `VideoUNet`, `ZhangECCV16` or
+        `ZhangSIGGRAPH17`.
 
     Raises:
         ValueError: an invalid model config, `classify` without a number of classes, or
@@ -143,7 +149,12 @@ def build_model(
             **head,
             **backbone,
         )
+    if model_config.name == "zhang_eccv16":
+        return ZhangECCV16(filters=model_config.filters, name=name, **head)
+    if model_config.name == "zhang_siggraph17":
+        return ZhangSIGGRAPH17(filters=model_config.filters, name=name, **head)
     raise ValueError(
-        "model must be one of unet, iizuka, backbone_fusion, convlstm. "
+        "model must be one of unet, iizuka, backbone_fusion, convlstm, zhang_eccv16, "
+        "zhang_siggraph17. "
         f"Received: model={model_config.name!r}"
     )
