@@ -23,10 +23,11 @@ LAYERS = (
     ("export",),
     ("evaluation",),
     ("training",),
-    ("preprocessing", "benchmarks"),
+    # Beside training's users: `pretrained` writes runs from released weights.
+    ("preprocessing", "benchmarks", "pretrained"),
     ("cli",),
     # The public API and the `python -m tfcolor.<command>` entry points.
-    ("__init__", "train", "evaluate", "colorize", "refine", "preprocess", "bench"),
+    ("__init__", "train", "evaluate", "colorize", "refine", "preprocess", "bench", "convert"),
 )
 LEVEL = {part: level for level, parts in enumerate(LAYERS) for part in parts}
 
