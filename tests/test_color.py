@@ -122,3 +122,63 @@ def test_gradients_are_finite():
         tape.watch(rgb)
         total = tf.reduce_sum(color.lab_to_rgb(color.rgb_to_lab(rgb)))
     assert np.all(np.isfinite(tape.gradient(total, rgb).numpy()))
+
+
+# --- gamut mapping -----------------------------------------------------------------------------
+
+# L from near black to near white; every whole degree of hue; chroma beyond sRGB almost
+# everywhere (150) and a moderate one (60) that fits at mid L and not at the ends.
+GAMUT_LIGHTNESS = np.array([2.0, 10.0, 30.0, 50.0, 70.0, 90.0, 98.0])
+HUES = np.deg2rad(np.arange(360.0))
+
+
+def _hue_grid(chroma):
+    """Lab [len(GAMUT_LIGHTNESS), 360, 3] (float64) at one chroma, and the hues [.., 360]."""
+    lightness, hue = np.meshgrid(GAMUT_LIGHTNESS, HUES, indexing="ij")
+    return np.stack([lightness, chroma * np.cos(hue), chroma * np.sin(hue)], axis=-1), hue
+
+
+def _hue_error_degrees(lab, hue):
+    return np.abs(np.rad2deg(np.angle(np.exp(1j * (np.arctan2(lab[..., 2], lab[..., 1]) - hue)))))
+
+
+@pytest.mark.parametrize("chroma", [60.0, 150.0])
+def test_chroma_mapping_keeps_lightness_and_hue_on_every_hue(chroma):
+    lab, hue = _hue_grid(chroma)
+    mapped = color.map_chroma_into_gamut(lab.astype(np.float32)).numpy().astype(np.float64)
+    # In gamut by scikit-image's own matrices: its linear RGB, unclipped, within [0, 1].
+    linear = skcolor.lab2xyz(mapped) @ skcolor.colorconv.rgb_from_xyz.T
+    assert linear.min() >= -1e-4 and linear.max() <= 1 + 1e-4
+    rgb = color.lab_to_rgb(lab.astype(np.float32), gamut="chroma").numpy()
+    rendered = skcolor.rgb2lab(rgb.astype(np.float64))
+    assert np.abs(rendered[..., 0] - lab[..., 0]).max() <= 0.5
+    colourful = np.hypot(rendered[..., 1], rendered[..., 2]) > 1.0  # hue defined
+    assert colourful.mean() > 0.9
+    assert _hue_error_degrees(rendered, hue)[colourful].max() <= 1.0
+    # The old per-channel clip moves L far more on the same colours: the test can fail.
+    clipped = skcolor.rgb2lab(color.lab_to_rgb(lab.astype(np.float32), gamut="clip").numpy())
+    assert np.abs(clipped[..., 0] - lab[..., 0]).max() > 5.0
+
+
+def test_chroma_mapping_leaves_in_gamut_colours_unchanged(random_rgb):
+    lab = skcolor.rgb2lab(random_rgb).astype(np.float32)
+    np.testing.assert_array_equal(color.map_chroma_into_gamut(lab).numpy(), lab)
+    rgb = color.lab_to_rgb(lab, gamut="chroma").numpy()
+    np.testing.assert_allclose(rgb, skcolor.lab2rgb(lab.astype(np.float64)), atol=1e-4)
+    np.testing.assert_array_equal(rgb, color.lab_to_rgb(lab, gamut="clip").numpy())
+
+
+def test_chroma_mapping_in_xla_shapes_and_dtypes():
+    lab, _ = _hue_grid(150.0)
+    eager = color.lab_from_parts(lab[..., :1] / 100.0, lab[..., 1:]).numpy()
+    xla = tf.function(color.lab_from_parts, jit_compile=True)
+    # One bisection step apart at most where XLA rounds a boundary test the other way.
+    np.testing.assert_allclose(
+        xla(tf.constant(lab[..., :1] / 100.0, tf.float32), tf.constant(lab[..., 1:], tf.float32)),
+        eager,
+        atol=2e-3,
+    )
+    half = color.lab_to_rgb(tf.constant(lab[:2, :5], tf.float16), gamut="chroma")
+    assert half.dtype == tf.float32 and half.shape == (2, 5, 3)
+    with pytest.raises(ValueError, match="gamut"):
+        color.lab_to_rgb(lab, gamut="hue")

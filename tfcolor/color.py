@@ -19,18 +19,25 @@ XLA (`input_pipeline`). Three choices, measured on 32 x 128 x 128 batches on 2 C
 The error against scikit-image stays below 0.001 in L, a and b.
 
 `lightness_and_ab` is the one function that turns RGB into model inputs and targets; training,
-evaluation, predict and the export all call it, so they cannot drift apart.
+evaluation, predict and the export all call it, so they cannot drift apart. `lab_from_parts` is
+its inverse, and every rendering path calls it: a predicted ab outside the sRGB gamut at the
+input's L is brought in by lowering its chroma at constant L and hue (`map_chroma_into_gamut`,
+the `chroma` setting, the default), or by clipping R, G and B one by one (`clip`, as
+scikit-image; it moves L by several units on saturated colours).
 """
 
 from __future__ import annotations
 
 import tensorflow as tf
 
+from tfcolor.config.options import GAMUT_MAPPINGS
+
 __all__ = [
     "denormalize_lightness",
     "lab_from_parts",
     "lab_to_rgb",
     "lightness_and_ab",
+    "map_chroma_into_gamut",
     "normalize_lightness",
     "rgb_to_lab",
 ]
@@ -58,6 +65,14 @@ _SRGB_ENCODE_THRESHOLD = 0.0031308
 _LAB_EPSILON = 0.008856
 _LAB_KAPPA = 7.787
 _LAB_INVERSE_THRESHOLD = 0.2068966
+
+# Gamut mapping (`map_chroma_into_gamut`). 10 bisection steps leave s within 2^-10 of the
+# largest in-gamut scale: under 0.2 in chroma for the largest ab (about 180), far below a
+# visible difference (about 2); L and hue are exact whatever the steps.
+_GAMUT_STEPS = 10
+# Linear RGB this far outside [0, 1] counts as inside: float32 rounding of colours read from
+# sRGB (measured up to about 1e-6); 1e-5 linear is at most 0.04 of an 8-bit level (near black).
+_GAMUT_TOLERANCE = 1e-5
 
 # Largest L of the Lab space; the model sees L / 100 in [0, 1].
 _L_MAX = 100.0
@@ -153,31 +168,102 @@ def _lab_channels(rgb: tf.Tensor) -> list[tf.Tensor]:
     return [116.0 * fy - 16.0, 500.0 * (fx - fy), 200.0 * (fy - fz)]
 
 
-def lab_to_rgb(lab: tf.Tensor) -> tf.Tensor:
-    """Converts CIE Lab (D65, 2 degree observer) to sRGB, as `skimage.color.lab2rgb`.
+def _linear_rgb(lightness: tf.Tensor, a: tf.Tensor, b: tf.Tensor) -> list[tf.Tensor]:
+    """Lab channels, each float32 [...] -> linear sRGB [R, G, B], unclipped (outside [0, 1]
+    for a colour outside the gamut). A negative Z is clipped to 0 first, as scikit-image does."""
+    fy = (lightness + 16.0) / 116.0
+    fx = a / 500.0 + fy
+    fz = tf.maximum(fy - b / 200.0, 0.0)
+    xyz = [white * _lab_f_inverse(f) for f, white in zip((fx, fy, fz), _D65_WHITE, strict=True)]
+    return _apply_matrix(_RGB_FROM_XYZ, xyz)
 
-    Colours outside the sRGB gamut are clipped to [0, 1] (and a negative Z is clipped to 0
-    first, as scikit-image does).
+
+def _lab_f_inverse(f: tf.Tensor) -> tf.Tensor:
+    """The inverse of Lab's f: t = f^3 above 6/29, the linear segment below (skimage's)."""
+    return tf.where(f > _LAB_INVERSE_THRESHOLD, f * f * f, (f - 16.0 / 116.0) / _LAB_KAPPA)
+
+
+def map_chroma_into_gamut(lab: tf.Tensor) -> tf.Tensor:
+    """Brings Lab colours into the sRGB gamut by lowering their chroma at constant L and hue.
+
+    A colour inside the gamut is returned unchanged; one outside gets (a, b) scaled by the
+    largest s in [0, 1] that keeps it inside, found by bisection on s (`_GAMUT_STEPS` steps,
+    vectorized over every pixel: element-wise ops only, as the rest of this module). The grey
+    s = 0 is inside for L in [0, 100] (to 1e-4 at L = 100: scikit-image's white point and
+    matrix differ in the fifth digit) and the gamut's slice at constant L and hue is one
+    interval of s from there, so the bisection's lower end is inside: what is left to clip
+    afterwards is float rounding.
+
+    Cheap enough for every export: along the bisection only X and Z change (Y depends on L
+    alone), so each step costs two Lab f inversions and the three rows of the matrix.
+
+    Args:
+        lab: float Lab, shape [..., 3]: L in [0, 100].
+
+    Returns:
+        float32 Lab of the same shape, L and hue (atan2(b, a)) unchanged.
+
+    Raises:
+        TypeError: `lab` is not a float tensor.
+    """
+    lightness, a, b = tf.unstack(_to_float32(lab, "lab"), num=3, axis=-1)
+    fy = (lightness + 16.0) / 116.0
+    y = _D65_WHITE[1] * _lab_f_inverse(fy)
+    # Linear RGB = x_gain * X/Xn + y part + z_gain * Z/Zn, row by row of `_RGB_FROM_XYZ`.
+    x_gains = [row[0] * _D65_WHITE[0] for row in _RGB_FROM_XYZ]
+    z_gains = [row[2] * _D65_WHITE[2] for row in _RGB_FROM_XYZ]
+    y_parts = [row[1] * y for row in _RGB_FROM_XYZ]
+    a_step, b_step = a / 500.0, b / 200.0
+
+    def inside(scale):
+        """Whether (L, scale * a, scale * b) is inside sRGB, up to `_GAMUT_TOLERANCE`."""
+        x = _lab_f_inverse(fy + scale * a_step)
+        z = _lab_f_inverse(tf.maximum(fy - scale * b_step, 0.0))  # negative Z clipped: skimage
+        rgb = [
+            x_gain * x + y_part + z_gain * z
+            for x_gain, y_part, z_gain in zip(x_gains, y_parts, z_gains, strict=True)
+        ]
+        highest = tf.maximum(tf.maximum(rgb[0], rgb[1]), rgb[2])
+        lowest = tf.minimum(tf.minimum(rgb[0], rgb[1]), rgb[2])
+        return tf.logical_and(lowest >= -_GAMUT_TOLERANCE, highest <= 1.0 + _GAMUT_TOLERANCE)
+
+    low, high = tf.zeros_like(a), tf.ones_like(a)
+    for _ in range(_GAMUT_STEPS):
+        middle = 0.5 * (low + high)
+        fits = inside(middle)
+        low, high = tf.where(fits, middle, low), tf.where(fits, high, middle)
+    # No tf.cond skipping the search when every colour fits: it cost 4x under XLA.
+    scale = tf.where(inside(1.0), 1.0, low)
+    return tf.stack([lightness, a * scale, b * scale], axis=-1)
+
+
+def lab_to_rgb(lab: tf.Tensor, gamut: str = "clip") -> tf.Tensor:
+    """Converts CIE Lab (D65, 2 degree observer) to sRGB, as `skimage.color.lab2rgb`.
 
     Args:
         lab: float Lab, shape [..., 3]: L in [0, 100], a and b in about [-128, 127].
+        gamut: how a colour outside the sRGB gamut is brought in: `clip` clips R, G and B to
+            [0, 1] one by one (and a negative Z to 0 first), as scikit-image does: this moves
+            L and hue (by 3 to 5 in L on an over-saturated colorization); `chroma` lowers its
+            chroma at constant L and hue first (`map_chroma_into_gamut`), so L is kept.
+            Colours inside the gamut give the same RGB either way.
 
     Returns:
         float32 RGB in [0, 1], shape [..., 3].
 
     Raises:
         TypeError: `lab` is not a float tensor.
+        ValueError: an unknown `gamut`.
     """
+    if gamut not in GAMUT_MAPPINGS:
+        raise ValueError(
+            f"gamut must be one of {', '.join(GAMUT_MAPPINGS)}. Received: gamut={gamut!r}"
+        )
     lab = _to_float32(lab, "lab")
-    lightness, a, b = tf.unstack(lab, num=3, axis=-1)
-    fy = (lightness + 16.0) / 116.0
-    fx = a / 500.0 + fy
-    fz = tf.maximum(fy - b / 200.0, 0.0)
-    xyz = [
-        white * tf.where(f > _LAB_INVERSE_THRESHOLD, f * f * f, (f - 16.0 / 116.0) / _LAB_KAPPA)
-        for f, white in zip((fx, fy, fz), _D65_WHITE, strict=True)
-    ]
-    rgb = [_linear_to_srgb(channel) for channel in _apply_matrix(_RGB_FROM_XYZ, xyz)]
+    if gamut == "chroma":
+        lab = map_chroma_into_gamut(lab)
+    linear = _linear_rgb(*tf.unstack(lab, num=3, axis=-1))
+    rgb = [_linear_to_srgb(channel) for channel in linear]
     return tf.clip_by_value(tf.stack(rgb, axis=-1), 0.0, 1.0)
 
 
@@ -210,15 +296,21 @@ def lightness_and_ab(rgb: tf.Tensor) -> tuple[tf.Tensor, tf.Tensor]:
     return normalize_lightness(lightness[..., None]), tf.stack([a, b], axis=-1)
 
 
-def lab_from_parts(lightness: tf.Tensor, ab: tf.Tensor) -> tf.Tensor:
+def lab_from_parts(lightness: tf.Tensor, ab: tf.Tensor, gamut: str = "chroma") -> tf.Tensor:
     """Recombines normalized lightness and ab into RGB (the inverse of `lightness_and_ab`).
+
+    Every rendering path (predict, the export, video, the panels: `tfcolor.export.inference`)
+    calls it, with the run's `CodecConfig.gamut`.
 
     Args:
         lightness: float normalized lightness in [0, 1], shape [..., 1].
         ab: float ab, shape [..., 2] (same leading shape as `lightness`).
+        gamut: `chroma` (default: an out-of-gamut ab loses chroma at constant L and hue, so
+            the result keeps `lightness`) or `clip` (R, G, B clipped one by one); see
+            `lab_to_rgb`.
 
     Returns:
         float32 RGB in [0, 1], shape [..., 3].
     """
     lab = tf.concat([denormalize_lightness(lightness), _to_float32(ab, "ab")], axis=-1)
-    return lab_to_rgb(lab)
+    return lab_to_rgb(lab, gamut)
