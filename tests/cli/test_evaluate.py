@@ -74,6 +74,7 @@ def test_evaluate_command_on_a_run_and_its_export(trained_run, tmp_path):
     assert "T=0" in result.stdout and "T=1" in result.stdout and "gray" in result.stdout
     report = json.loads((output / "metrics.json").read_text())
     assert report["images"] == 40 and report["image_size"] == 32
+    assert report["gamut"] == "chroma"  # the run's default
     for setting in ("T=0", "T=1"):
         values = report["results"][setting]
         for name in ("psnr", "ssim", "auc", "auc_rebalanced", "colorfulness", "gray_auc"):
@@ -92,7 +93,18 @@ def test_evaluate_command_on_a_run_and_its_export(trained_run, tmp_path):
     # The export gives the same numbers as the run at its default temperature.
     from_export = tmp_path / "from_export"
     result = run_python(
-        ["-m", "tfcolor.evaluate", "--model", export, "--limit", "40", "--output", str(from_export)]
+        [
+            "-m",
+            "tfcolor.evaluate",
+            "--model",
+            export,
+            "--limit",
+            "40",
+            "--gamut",
+            "chroma",  # the export's own: accepted
+            "--output",
+            str(from_export),
+        ]
     )
     assert result.returncode == 0, result.stderr
     exported = json.loads((from_export / "metrics.json").read_text())["results"]["model"]
@@ -170,3 +182,7 @@ def test_evaluate_export_bounds_are_one_line(trained_run, tmp_path, capsys):
         evaluate.main(["--model", export, "--temperature", "0,2", "--output", output])
     assert exit_info.value.code == 2
     assert "between 0 and 1" in capsys.readouterr().err
+    # The export bakes its gamut mapping in (the run's default, chroma): another needs the run.
+    status = evaluate.main(["--model", export, "--gamut", "clip", "--output", output])
+    err = capsys.readouterr().err
+    assert status == 2 and "renders with chroma baked in" in err, err

@@ -40,6 +40,8 @@ def test_from_dict_defaults_and_errors():
     assert Config.from_dict({}).preset == "custom"
     assert Config.from_dict({"model": {"filters": [4, 8]}}).model.filters == (4, 8)
     assert Config.from_dict({"data": {"frame_size": [32, 24]}}).data.frame_size == (32, 24)
+    # A run written before the gamut setting renders with today's default.
+    assert Config.from_dict({"codec": {"name": "grid", "temperature": 0.8}}).codec.gamut == "chroma"
     with pytest.raises(ValueError, match=r"unknown ModelConfig keys: \['filter'\]"):
         Config.from_dict({"model": {"filter": [8]}})
     with pytest.raises(ValueError, match="CodecConfig takes a dict"):

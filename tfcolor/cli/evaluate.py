@@ -11,7 +11,10 @@ contact sheet (gray | predicted | truth) and the ab error curves as PNGs into --
 
 --model is a model_dir (its config gives the data, image size and codec) or an export (then
 --data is needed unless the export lies in a model_dir's export/ folder). --temperature sweeps
-the decoding temperature of bin codecs, as the thesis compared T = 0, 0.8 and 1.
+the decoding temperature of bin codecs, as the thesis compared T = 0, 0.8 and 1. --gamut
+clip renders out-of-gamut colours as before (R, G, B clipped, which shifts L) for comparison
+with the default chroma (lower chroma at constant L and hue); an export has its setting baked
+in, so a different one needs the model_dir.
 
 --split: the run's own data is measured on its validation split (a folder's held-out share);
 --data of a source the run did not train on is measured whole (`all`). --data is the run's own
@@ -38,6 +41,7 @@ import os
 import sys
 
 from tfcolor.cli import common as cli
+from tfcolor.config.options import GAMUT_MAPPINGS
 from tfcolor.training import run_dir as run_dir_lib
 
 __all__ = ["main"]
@@ -85,6 +89,13 @@ def build_parser() -> argparse.ArgumentParser:
         "--render-size",
         type=cli.non_negative_int,
         help="side at which colours are predicted (default: the model's; 0: each image's own)",
+    )
+    parser.add_argument(
+        "--gamut",
+        choices=GAMUT_MAPPINGS,
+        help="out-of-gamut colours: chroma (lower the chroma, keeping L and hue) or clip (R, G, "
+        "B clipped separately, the former behaviour) (default: the model's; an export's is "
+        "baked in)",
     )
     parser.add_argument(
         "--sheet-images", type=int, default=36, help="images on the contact sheet (default 36)"
@@ -196,8 +207,15 @@ def main(argv: list[str] | None = None) -> int:
             colorize_fn, codec_name, codec = _export_colorizer(args.model)
             if not args.image_size and config is None:
                 data.image_size = colorize_fn.render_size or data.image_size
+            if args.gamut and args.gamut != colorize_fn.gamut:
+                raise ValueError(
+                    f"--gamut {args.gamut}: this export renders with {colorize_fn.gamut} baked "
+                    "in; pass its model_dir as --model to render with another"
+                )
+            gamut = colorize_fn.gamut
         else:
-            colorize_fn, codec_name, codec = _run_colorizer(run_dir)
+            colorize_fn, codec_name, codec = _run_colorizer(run_dir, args.gamut)
+            gamut = args.gamut or codec.config.gamut
         if args.temperature and codec_name == "regression":
             raise ValueError("--temperature applies to bin codecs; this model regresses ab")
         settings = args.temperature or [None]
@@ -243,6 +261,7 @@ def main(argv: list[str] | None = None) -> int:
         "data": data.source,
         "split": split,
         "image_size": data.image_size,
+        "gamut": gamut,
         "images": measured.images,
         "results": rows,
         "ab_error_curve": {label: np.round(c, 6).tolist() for label, c in curves.items()},
@@ -295,15 +314,17 @@ def _export_colorizer(path: str):
     return ExportImageColorizer(loaded), loaded.codec_name.numpy().decode(), codec
 
 
-def _run_colorizer(run_dir: str):
+def _run_colorizer(run_dir: str, gamut: str | None = None):
     from tfcolor.training import open_run
 
     colorizer = open_run(run_dir)
 
     def colorize(truth, render_size=None, temperature=None):
-        return colorizer.predict(truth, render_size=render_size, temperature=temperature)
+        return colorizer.predict(
+            truth, render_size=render_size, temperature=temperature, gamut=gamut
+        )
 
-    colorize.clip = lambda clip, t=None: colorizer.colorize_video(clip, temperature=t)
+    colorize.clip = lambda clip, t=None: colorizer.colorize_video(clip, temperature=t, gamut=gamut)
     return colorize, colorizer.codec.name, colorizer.codec
 
 

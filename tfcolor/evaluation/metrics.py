@@ -266,7 +266,8 @@ def gray_rgb(true_rgb: tf.Tensor) -> tf.Tensor:
         float32 gray RGB in [0, 1], shape [..., 3] (R = G = B up to float rounding).
     """
     lightness, ab = lightness_and_ab(_unit_rgb(true_rgb))
-    return lab_from_parts(lightness, gray_ab(ab))
+    # Grey lies inside the gamut: nothing to map (`clip` skips the chroma search).
+    return lab_from_parts(lightness, gray_ab(ab), gamut="clip")
 
 
 def image_metrics(
@@ -527,7 +528,7 @@ class ColorizationMetrics:
         self._update("", true_rgb, predicted_rgb, true_ab, predicted_ab, pixel_weights)
         if self.gray_baseline:
             baseline_ab = gray_ab(true_ab)
-            baseline_rgb = lab_from_parts(true_lightness, baseline_ab)
+            baseline_rgb = lab_from_parts(true_lightness, baseline_ab, gamut="clip")  # grey
             self._update("gray_", true_rgb, baseline_rgb, true_ab, baseline_ab, pixel_weights)
 
     def _update(self, prefix, true_rgb, predicted_rgb, true_ab, predicted_ab, pixel_weights):

@@ -225,6 +225,10 @@ class ExportImageColorizer:
         self._serve = loaded.signatures["colorize_images_at"]
         self.render_size = int(loaded.render_size.numpy())
         self._temperature = float(loaded.temperature.numpy())
+        # The rendering of out-of-gamut colours baked in; exports written before the setting
+        # clipped R, G and B.
+        gamut = getattr(loaded, "gamut", None)
+        self.gamut = gamut.numpy().decode() if gamut is not None else "clip"
 
     def __call__(self, truth, render_size=None, temperature=None):
         import tensorflow as tf

@@ -2,9 +2,11 @@
 
 The recipe of the Zhang and DeOldify tools: the model sees the input's lightness resized to its
 render size, its ab is upsampled back to the input's full resolution and recombined with the
-input's own full-resolution lightness. `Colorizer.predict`, the TensorBoard panels, video
-colorization and the SavedModel signatures all call these functions, so they cannot drift
-apart:
+input's own full-resolution lightness, and a colour outside sRGB is rendered as the codec's
+`CodecConfig.gamut` says (`chroma` by default: lower chroma at constant L and hue, so the
+output keeps the input's lightness; `tfcolor.color.lab_to_rgb`). `Colorizer.predict`, the
+TensorBoard panels, video colorization and the SavedModel signatures all call these
+functions, so they cannot drift apart:
 
 ```
 colorize_batch   images [N, H, W, C] -> L -> render size (square, or own size within a budget)
@@ -63,9 +65,11 @@ def _lightness(images):
     return lightness
 
 
-def _recombine(lightness, ab):
-    """The input's own lightness [..., H, W, 1] with predicted ab [..., H, W, 2] -> uint8 RGB."""
-    colorized = color.lab_from_parts(lightness, ab)
+def _recombine(lightness, ab, codec, gamut):
+    """The input's own lightness [..., H, W, 1] with predicted ab [..., H, W, 2] -> uint8 RGB,
+    out-of-gamut colours brought in by `gamut` (None: the codec's `CodecConfig.gamut`)."""
+    gamut = codec.config.gamut if gamut is None else gamut
+    colorized = color.lab_from_parts(lightness, ab, gamut)
     return tf.image.convert_image_dtype(colorized, tf.uint8, saturate=True)
 
 
@@ -78,6 +82,7 @@ def colorize_batch(
     temperature=None,
     with_classes=False,
     max_render_pixels=None,
+    gamut: str | None = None,
 ):
     """Colorizes a batch of same-sized images.
 
@@ -95,6 +100,7 @@ def colorize_batch(
         max_render_pixels: with render_size 0, an image larger than this is rendered scaled
             down (aspect kept) to at most this many pixels (the export's render budget per
             image); None renders each at its own size.
+        gamut: `chroma` or `clip` (`tfcolor.color.lab_to_rgb`); None uses the codec's.
 
     Returns:
         uint8 RGB [N, H, W, 3]: the input's own lightness with the predicted colours (ab
@@ -111,11 +117,20 @@ def colorize_batch(
         outputs = outputs["colors"]
     ab_small = codec.decode(tf.cast(outputs, tf.float32), temperature=temperature)
     ab = tf.image.resize(ab_small, tf.shape(images)[1:3], method="bilinear")
-    colorized = _recombine(lightness, ab)
+    colorized = _recombine(lightness, ab, codec, gamut)
     return (colorized, class_probabilities) if with_classes else colorized
 
 
-def colorize_chunk(network, codec, frames, state, frame_size, multiple: int, temperature=None):
+def colorize_chunk(
+    network,
+    codec,
+    frames,
+    state,
+    frame_size,
+    multiple: int,
+    temperature=None,
+    gamut: str | None = None,
+):
     """Colorizes one chunk of B videos with a recurrent network, carrying its state.
 
     Each frame is scaled and padded into the network's canvas (`geometry.frame_placement`,
@@ -132,6 +147,7 @@ def colorize_chunk(network, codec, frames, state, frame_size, multiple: int, tem
         frame_size: (width, height) of the training frames.
         multiple: the network's down-sampling.
         temperature: decoding temperature; None uses the codec's.
+        gamut: `chroma` or `clip` (`tfcolor.color.lab_to_rgb`); None uses the codec's.
 
     Returns:
         (uint8 RGB [B, T, H, W, 3], the new state).
@@ -154,7 +170,7 @@ def colorize_chunk(network, codec, frames, state, frame_size, multiple: int, tem
     # The network predicts at 1 / output_stride of the canvas.
     ab = tf.image.resize(ab, tf.stack([place.height, place.width]), method="bilinear")
     ab = geometry.from_canvas(ab, place, antialias=False)
-    colorized = _recombine(lightness, ab)
+    colorized = _recombine(lightness, ab, codec, gamut)
     new_state = {"state_h": outputs["state_h"], "state_c": outputs["state_c"]}
     return unfold_time(colorized, batch, time), new_state
 

@@ -24,6 +24,7 @@ import time
 
 import tensorflow as tf
 
+from tfcolor.config.options import GAMUT_MAPPINGS
 from tfcolor.export.inference import (
     colorize_batch,
     colorize_chunk,
@@ -174,8 +175,11 @@ class ColorizerModule(tf.Module):
     `temperature` must be in [0, 1]. An empty batch gives an empty result.
     Encoded images are colorized one at a time.
 
+    Every signature renders a colour outside sRGB by the `gamut` baked in (`chroma`: lower
+    chroma at constant L and hue, the input's lightness kept; `clip`: R, G, B clipped).
+
     Variables, readable by a server without tfcolor (`loaded.render_size`): `render_size`,
-    `temperature`, `max_pixels`, `max_render_pixels`, `codec_name`, `class_names`;
+    `temperature`, `gamut`, `max_pixels`, `max_render_pixels`, `codec_name`, `class_names`;
     `model_variables` holds the network's weights. `colorize_traced` is the one trace of the
     colorization that the signatures share.
     """
@@ -190,8 +194,14 @@ class ColorizerModule(tf.Module):
         class_names=None,
         max_pixels: int = DEFAULT_MAX_PIXELS,
         max_render_pixels: int | None = None,
+        gamut: str | None = None,
     ):
         super().__init__(name="tfcolor_colorizer")
+        gamut = codec.config.gamut if gamut is None else gamut
+        if gamut not in GAMUT_MAPPINGS:
+            raise ValueError(
+                f"gamut must be one of {', '.join(GAMUT_MAPPINGS)}. Received: gamut={gamut!r}"
+            )
         if max_render_pixels is None:
             max_render_pixels = default_render_budget(render_size)
         for name, value in (("max_pixels", max_pixels), ("max_render_pixels", max_render_pixels)):
@@ -214,6 +224,7 @@ class ColorizerModule(tf.Module):
         self._codec = codec
         self._multiple = int(multiple)
         self._temperature = float(temperature)
+        self._gamut = gamut
         # Plain variables: visible to a server (`loaded.render_size`) without tfcolor.
         self.render_size = tf.Variable(int(render_size), trainable=False, name="render_size")
         self.temperature = tf.Variable(self._temperature, trainable=False, name="temperature")
@@ -224,6 +235,7 @@ class ColorizerModule(tf.Module):
             int(max_render_pixels), dtype=tf.int64, trainable=False, name="max_render_pixels"
         )
         self.codec_name = tf.Variable(codec.name, trainable=False, name="codec_name")
+        self.gamut = tf.Variable(gamut, trainable=False, name="gamut")
         self._class_count = len(class_names or [])
         self.class_names = tf.Variable(
             list(class_names or []), dtype=tf.string, trainable=False, name="class_names"
@@ -240,6 +252,7 @@ class ColorizerModule(tf.Module):
             temperature,
             with_classes=with_classes,
             max_render_pixels=self.max_render_pixels,
+            gamut=self._gamut,
         )
 
     def _render_area(self, images, render_size):
@@ -378,6 +391,7 @@ def export_saved_model(
     class_names=None,
     max_pixels: int = DEFAULT_MAX_PIXELS,
     max_render_pixels: int | None = None,
+    gamut: str | None = None,
 ) -> str:
     """Writes a SavedModel (`ColorizerModule`) to `export_dir_base/<integer version>/` and
     returns that path.
@@ -393,10 +407,12 @@ def export_saved_model(
         max_render_pixels: the network's budget (images x render area per network call;
             see `ColorizerModule`); None: `DEFAULT_MAX_RENDER_PIXELS`, or render_size^2 where
             that is more (`default_render_budget`). A budget given is kept as it is.
+        gamut: how every signature renders a colour outside sRGB, `chroma` or `clip`
+            (`tfcolor.color.lab_to_rgb`); None: the codec's `CodecConfig.gamut`.
 
     Raises:
         ValueError: a budget outside [1, 2^31), render_size outside [0, the render budget's
-            side] or temperature outside [0, 1].
+            side], temperature outside [0, 1] or an unknown gamut.
     """
     module = ColorizerModule(
         model,
@@ -407,6 +423,7 @@ def export_saved_model(
         class_names,
         max_pixels=max_pixels,
         max_render_pixels=max_render_pixels,
+        gamut=gamut,
     )
     return _write_module(module, export_dir_base)
 
@@ -583,6 +600,7 @@ class VideoColorizerModule(ColorizerModule):
         temperature,
         max_pixels: int = DEFAULT_MAX_PIXELS,
         max_render_pixels: int | None = None,
+        gamut: str | None = None,
     ):
         if max_render_pixels is None:
             chunk = int(chunk_frames) * _canvas_pixels(frame_size, multiple)
@@ -595,6 +613,7 @@ class VideoColorizerModule(ColorizerModule):
             temperature,
             max_pixels=max_pixels,
             max_render_pixels=max_render_pixels,
+            gamut=gamut,
         )
         self.network = network
         self._frame_size = tuple(int(v) for v in frame_size)
@@ -625,7 +644,14 @@ class VideoColorizerModule(ColorizerModule):
         frames = self._checked_frames(images[:, tf.newaxis])
         state = zero_video_state(self.network, frames, self._frame_size, self._multiple)
         colorized, _ = colorize_chunk(
-            self.network, self._codec, frames, state, self._frame_size, self._multiple, temperature
+            self.network,
+            self._codec,
+            frames,
+            state,
+            self._frame_size,
+            self._multiple,
+            temperature,
+            gamut=self._gamut,
         )
         return (colorized[:, 0], None) if with_classes else colorized[:, 0]
 
@@ -652,6 +678,7 @@ class VideoColorizerModule(ColorizerModule):
                 self._frame_size,
                 self._multiple,
                 self._temperature,
+                gamut=self._gamut,
             )
             return colorized, state["state_h"], state["state_c"]
 
@@ -682,6 +709,7 @@ def export_video_saved_model(
     temperature,
     max_pixels: int = DEFAULT_MAX_PIXELS,
     max_render_pixels: int | None = None,
+    gamut: str | None = None,
 ) -> str:
     """`export_saved_model` for a recurrent video colorizer (`VideoColorizerModule`).
 
@@ -696,5 +724,6 @@ def export_video_saved_model(
         temperature,
         max_pixels=max_pixels,
         max_render_pixels=max_render_pixels,
+        gamut=gamut,
     )
     return _write_module(module, export_dir_base)

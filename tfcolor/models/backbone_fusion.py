@@ -63,7 +63,8 @@ class LightnessToRGB(keras.layers.Layer):
     def call(self, lightness):
         lightness = tf.cast(lightness, tf.float32)
         neutral_ab = tf.concat([tf.zeros_like(lightness)] * 2, axis=-1)
-        rgb = color.lab_from_parts(lightness, neutral_ab) * 255.0
+        # Grey lies inside the gamut: nothing to map (`clip` skips the chroma search).
+        rgb = color.lab_from_parts(lightness, neutral_ab, gamut="clip") * 255.0
         return tf.cast(rgb, self.compute_dtype)
 
     def compute_output_shape(self, input_shape):

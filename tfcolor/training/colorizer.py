@@ -597,7 +597,7 @@ class Colorizer:
     def measure(self, batches, samples: int = 0, **colorize_args):
         """`tfcolor.evaluation.measure` of this model on uint8 RGB truth batches.
 
-        `colorize_args` (render_size, temperature) go to `predict`.
+        `colorize_args` (render_size, temperature, gamut) go to `predict`.
         """
         from tfcolor.evaluation import measure as evaluation
 
@@ -623,7 +623,7 @@ class Colorizer:
     def _multiple(self) -> int:
         return getattr(self.model, "downsampling", 1)
 
-    def _colorize_same_size(self, images, render_size=None, temperature=None):
+    def _colorize_same_size(self, images, render_size=None, temperature=None, gamut=None):
         render_size = self.config.render_size if render_size is None else render_size
         return inference.colorize_batch(
             self.model,
@@ -632,6 +632,7 @@ class Colorizer:
             render_size,
             self._multiple,
             temperature,
+            gamut=gamut,
         ).numpy()
 
     def predict(
@@ -639,6 +640,7 @@ class Colorizer:
         images: np.ndarray | Sequence[np.ndarray],
         render_size: int | None = None,
         temperature: float | None = None,
+        gamut: str | None = None,
     ) -> np.ndarray | list[np.ndarray]:
         """Colorizes images with the same code path as the export.
 
@@ -650,6 +652,8 @@ class Colorizer:
             render_size: the square side at which colours are predicted (default: the
                 training size; 0: each image's own size).
             temperature: decoding temperature (default: the codec's).
+            gamut: how a colour outside sRGB is rendered, `chroma` (lower chroma at constant
+                L and hue) or `clip` (default: the codec's `CodecConfig.gamut`).
 
         Returns:
             uint8 RGB at each input's own size: [N, H, W, 3] for a batch ([0, H, W, 3] for
@@ -665,11 +669,11 @@ class Colorizer:
                 batch = _uint8_images(images, "images")
                 if not len(batch):
                     return np.zeros((0, *batch.shape[1:3], 3), np.uint8)
-                return self._colorize_same_size(batch, render_size, temperature)
+                return self._colorize_same_size(batch, render_size, temperature, gamut)
             if images.ndim == 2 or (images.ndim == 3 and images.shape[-1] in (1, 2, 3, 4)):
                 single = images[..., None] if images.ndim == 2 else images
                 single = _uint8_images(single[None], "image")
-                return self._colorize_same_size(single, render_size, temperature)[0]
+                return self._colorize_same_size(single, render_size, temperature, gamut)[0]
             raise ValueError(
                 "images must be [N, H, W, C], [H, W, C] with C in 1..4, or [H, W]. "
                 f"Received: shape={images.shape}, dtype={images.dtype}"
@@ -685,11 +689,15 @@ class Colorizer:
                     f"Received: shape={image.shape}"
                 )
             image = _uint8_images(image[None], f"images[{index}]")
-            results.append(self._colorize_same_size(image, render_size, temperature)[0])
+            results.append(self._colorize_same_size(image, render_size, temperature, gamut)[0])
         return results
 
     def colorize_video(
-        self, frames, temperature: float | None = None, chunk_frames: int | None = None
+        self,
+        frames,
+        temperature: float | None = None,
+        chunk_frames: int | None = None,
+        gamut: str | None = None,
     ) -> np.ndarray:
         """Colorizes one whole video. An image model colorizes every frame on its own (a
         recurrent model's `VideoColorizer` carries its state from frame to frame instead).
@@ -698,6 +706,7 @@ class Colorizer:
             frames: uint8 [T, H, W, C] (C in 1..4; the colour of RGB frames is ignored).
             temperature: decoding temperature (default: the codec's).
             chunk_frames: frames per call (default: the batch size).
+            gamut: `chroma` or `clip`, as `predict` (default: the codec's).
 
         Returns:
             uint8 RGB [T, H, W, 3].
@@ -706,7 +715,9 @@ class Colorizer:
         chunk_frames = chunk_frames or self.config.data.batch_size
         return np.concatenate(
             [
-                self._colorize_same_size(frames[start : start + chunk_frames], None, temperature)
+                self._colorize_same_size(
+                    frames[start : start + chunk_frames], None, temperature, gamut
+                )
                 for start in range(0, len(frames), chunk_frames)
             ]
         )

@@ -255,13 +255,14 @@ class VideoColorizer(Colorizer):
         """The validation videos as whole clips (`iter_clips`), at the training canvas."""
         return iter_clips(self.config.data, "validation", self._multiple, limit=limit)
 
-    def colorize_video(self, frames, temperature=None, chunk_frames: int | None = None):
+    def colorize_video(self, frames, temperature=None, chunk_frames: int | None = None, gamut=None):
         """Colorizes one whole video, chunk by chunk with the state carried.
 
         Args:
             frames: uint8 [T, H, W, C] (C in 1..4; the colour of RGB frames is ignored).
             temperature: decoding temperature (default: the codec's).
             chunk_frames: frames per call (default: the training chunk length).
+            gamut: `chroma` or `clip`, as `Colorizer.predict` (default: the codec's).
 
         Returns:
             uint8 RGB [T, H, W, 3].
@@ -276,18 +277,32 @@ class VideoColorizer(Colorizer):
             if state is None:
                 state = inference.zero_video_state(self.network, chunk, frame_size, self._multiple)
             colorized, state = inference.colorize_chunk(
-                self.network, self.codec, chunk, state, frame_size, self._multiple, temperature
+                self.network,
+                self.codec,
+                chunk,
+                state,
+                frame_size,
+                self._multiple,
+                temperature,
+                gamut=gamut,
             )
             outputs.append(colorized[0].numpy())
         return np.concatenate(outputs)
 
-    def _colorize_same_size(self, images, render_size=None, temperature=None):
+    def _colorize_same_size(self, images, render_size=None, temperature=None, gamut=None):
         del render_size  # frames are placed in the training canvas
         frames = tf.convert_to_tensor(images)[:, tf.newaxis]
         frame_size = self.config.data.frame_size
         state = inference.zero_video_state(self.network, frames, frame_size, self._multiple)
         colorized, _ = inference.colorize_chunk(
-            self.network, self.codec, frames, state, frame_size, self._multiple, temperature
+            self.network,
+            self.codec,
+            frames,
+            state,
+            frame_size,
+            self._multiple,
+            temperature,
+            gamut=gamut,
         )
         return colorized[:, 0].numpy()
 
