@@ -35,6 +35,7 @@ setuptools.setup(
             "tfcolor-bench=tfcolor.cli.bench:main",
             "tfcolor-preprocess=tfcolor.cli.preprocess:main",
             "tfcolor-refine=tfcolor.cli.refine:main",
+            "tfcolor-convert=tfcolor.cli.convert:main",
         ]
     },
 )

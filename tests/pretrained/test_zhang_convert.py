@@ -1,0 +1,251 @@
+"""Zhang et al.'s released colorizers converted: the authors' networks rebuilt in PyTorch here
+(`reference_nets`), randomized, saved with `torch.save`, converted by `python -m
+tfcolor.convert`, and compared with PyTorch's forward pass on real photos at 256x256, directly
+and through the export; the converted run used as any other; the conversion's refusals."""
+
+from __future__ import annotations
+
+import os
+import shutil
+
+import numpy as np
+import pytest
+import skimage.color
+import skimage.data
+import skimage.transform
+import tensorflow as tf
+import torch
+
+from tests.pretrained import reference_nets
+from tfcolor import codecs
+from tfcolor.cli import colorize as colorize_cli
+from tfcolor.cli import convert as convert_cli
+from tfcolor.config import get_preset
+from tfcolor.export.saved_model import latest_export
+from tfcolor.models import ZhangSIGGRAPH17
+from tfcolor.pretrained import pth, zhang
+from tfcolor.training import open_run
+from tfcolor.training.colorizer import Colorizer
+from tfcolor.training.run_dir import EXPORT_DIR
+
+SIZE = 256
+# The issue's bounds on |ab difference| (Lab units): mean and 99th percentile.
+MEAN_BOUND, P99_BOUND = 0.5, 2.0
+
+
+@pytest.fixture(scope="module")
+def photos():
+    """Two of scikit-image's photos at 256x256: uint8 RGB [2, 256, 256, 3] and their L."""
+    images = [
+        skimage.transform.resize(image, (SIZE, SIZE), anti_aliasing=True)
+        for image in (skimage.data.astronaut(), skimage.data.coffee())
+    ]
+    rgb = (np.stack(images) * 255).round().astype(np.uint8)
+    lightness = skimage.color.rgb2lab(rgb)[..., :1].astype(np.float32)  # [2, H, W, 1], 0-100
+    return rgb, lightness
+
+
+def to_torch(lightness):
+    return torch.from_numpy(lightness).permute(0, 3, 1, 2).contiguous()
+
+
+def reference_network(network, lightness):
+    """The PyTorch network with random weights and batch-norm statistics in a trained range
+    (set on `lightness`)."""
+    if network == "zhang_eccv16":
+        net = reference_nets.randomize(reference_nets.ECCV16(), lightness)
+        with torch.no_grad():  # 313 random bins in ab / 110 (the released file's range)
+            generator = torch.Generator().manual_seed(7)
+            net.model_out.weight.copy_(torch.rand(2, 313, 1, 1, generator=generator) - 0.5)
+        return reference_nets.scale_to_std(net, net.model8[6], lightness, 3.0)
+    net = reference_nets.randomize(reference_nets.SIGGRAPH17(), lightness)
+    return reference_nets.scale_to_std(net, net.model_out[0], lightness, 0.25)
+
+
+@pytest.fixture(scope="module")
+def converted(photos, tmp_path_factory):
+    """network -> (reference net, .pth path, reference ab [2, H, W, 2], converted run dir)."""
+    lightness = to_torch(photos[1])
+    runs = {}
+    for network in zhang.NETWORKS:
+        # Statistics from the photos at half size: the same colours, a quarter of the work.
+        net = reference_network(network, lightness[:, :, ::2, ::2])
+        with torch.no_grad():
+            ab = net(lightness).permute(0, 2, 3, 1).numpy()
+        folder = tmp_path_factory.mktemp(network)
+        weights = str(folder / zhang.RELEASED_FILES[network])
+        torch.save(net.state_dict(), weights)
+        model_dir = str(folder / "run")
+        assert convert_cli.main([network, weights, "--model-dir", model_dir]) == 0
+        runs[network] = (net, weights, ab, model_dir)
+    return runs
+
+
+@pytest.fixture(scope="module")
+def opened(converted):
+    """network -> the converted run, opened once (`open_run`)."""
+    return {network: open_run(converted[network][3]) for network in zhang.NETWORKS}
+
+
+def ab_differences(expected, actual):
+    difference = np.abs(np.asarray(expected, np.float64) - np.asarray(actual, np.float64))
+    return float(difference.mean()), float(np.percentile(difference, 99))
+
+
+def predicted_ab(model, codec, lightness):
+    """The run's ab at the input's size: model, codec decoding, bilinear upsampling (as
+    `tfcolor.export.inference` does)."""
+    ab = codec.decode(model(lightness / 100.0, training=False))
+    return tf.image.resize(ab, lightness.shape[1:3], method="bilinear").numpy()
+
+
+@pytest.mark.parametrize("network", zhang.NETWORKS)
+def test_the_converted_run_reproduces_the_reference(converted, opened, photos, network):
+    reference_ab = converted[network][2]
+    run = opened[network]
+    assert isinstance(run, Colorizer) and run.config.preset == network
+    assert reference_ab.std() > 5.0  # colours, not a flat gray: the comparison means something
+    mean, p99 = ab_differences(reference_ab, predicted_ab(run.model, run.codec, photos[1]))
+    print(f"{network} direct: mean |ab diff| {mean:.5f}, p99 {p99:.5f}")
+    assert mean < MEAN_BOUND and p99 < P99_BOUND
+
+
+def test_the_comparison_detects_a_swapped_weight(converted, opened, photos):
+    reference_ab = converted["zhang_eccv16"][2]
+    run = opened["zhang_eccv16"]
+    layer = run.model.get_layer("conv4_2")
+    kernel, bias = layer.get_weights()
+    try:
+        layer.set_weights([kernel.transpose(1, 0, 2, 3), bias])  # kh and kw swapped
+        swapped = predicted_ab(run.model, run.codec, photos[1][:1])
+    finally:
+        layer.set_weights([kernel, bias])
+    mean, p99 = ab_differences(reference_ab[:1], swapped)
+    assert mean > MEAN_BOUND or p99 > P99_BOUND
+
+
+def test_hints_reach_the_network_as_in_the_reference(converted, opened, photos):
+    net = converted["zhang_siggraph17"][0]
+    run = opened["zhang_siggraph17"]
+    guided = ZhangSIGGRAPH17(hint_inputs=True)
+    guided.set_weights(run.model.get_weights())
+    side = SIZE // 2  # any multiple of 8
+    lightness = photos[1][:1, :side, :side]
+    rng = np.random.default_rng(3)
+    ab_hints = np.zeros((1, side, side, 2), np.float32)
+    mask = np.zeros((1, side, side, 1), np.float32)
+    for y, x in rng.integers(8, side - 8, (8, 2)):
+        ab_hints[0, y - 2 : y + 3, x - 2 : x + 3] = rng.uniform(-80, 80, 2)
+        mask[0, y - 2 : y + 3, x - 2 : x + 3] = 1.0
+    with torch.no_grad():
+        expected = net(to_torch(lightness), to_torch(ab_hints), to_torch(mask))
+    inputs = {"lightness": lightness / 100.0, "ab_hints": ab_hints, "hint_mask": mask}
+    actual = run.codec.decode(guided(inputs, training=False))
+    mean, p99 = ab_differences(expected.permute(0, 2, 3, 1).numpy(), actual)
+    assert mean < MEAN_BOUND and p99 < P99_BOUND
+    automatic = run.codec.decode(run.model(lightness / 100.0, training=False))
+    assert np.abs(automatic - actual).max() > 1.0  # the hints changed the colours
+
+
+def rendered_ab(rgb):
+    return skimage.color.rgb2lab(rgb)[..., 1:]
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("network", zhang.NETWORKS)
+def test_the_export_reproduces_the_reference(converted, photos, network):
+    _, _, reference_ab, model_dir = converted[network]
+    # One photo: the export's path is the same for every image.
+    rgb, lightness, reference_ab = photos[0][:1], photos[1][:1], reference_ab[:1]
+    export = tf.saved_model.load(latest_export(os.path.join(model_dir, EXPORT_DIR)))
+    colorized = export.signatures["colorize_images"](images=tf.constant(rgb))["colorized"].numpy()
+    # The reference's own rendering: scikit-image's Lab -> RGB of its L and ab, as 8-bit RGB.
+    lab = np.concatenate([lightness, reference_ab], axis=-1).astype(np.float64)
+    reference_rgb = (skimage.color.lab2rgb(lab) * 255).round().astype(np.uint8)
+    # Colours inside sRGB: outside it the export maps the chroma (keeping L) where the
+    # reference clips R, G, B; both are 8-bit there.
+    in_gamut = np.all(np.abs(skimage.color.rgb2lab(reference_rgb) - lab) < 1.0, axis=-1)
+    assert in_gamut.mean() > 0.5
+    difference = np.abs(rendered_ab(colorized) - rendered_ab(reference_rgb))[in_gamut]
+    mean, p99 = float(difference.mean()), float(np.percentile(difference, 99))
+    print(f"{network} export: mean |ab diff| {mean:.5f}, p99 {p99:.5f} ({in_gamut.mean():.0%})")
+    assert mean < MEAN_BOUND and p99 < P99_BOUND
+
+
+def test_missing_left_over_and_misshapen_keys_are_named(converted, tmp_path, capsys):
+    net, weights, _, _ = converted["zhang_eccv16"]
+    state = pth.read_state_dict(weights)
+    assert len(state) == 82  # 58 parameters, 21 x 3 batch-norm statistics... and the counters
+    del state["model3.2.bias"]
+    state["model9.0.weight"] = np.zeros(1, np.float32)
+    with pytest.raises(zhang.ConversionError) as error:
+        zhang.check_keys("zhang_eccv16", state, "file.pth")
+    assert "missing 1 keys: model3.2.bias" in str(error.value)
+    assert "1 keys left over: model9.0.weight" in str(error.value)
+    # Through the command: nothing written, exit 2, the keys named.
+    tensors = net.state_dict()
+    tensors["extra.weight"] = torch.zeros(1)
+    del tensors["model8.6.bias"]
+    broken = str(tmp_path / "broken.pth")
+    torch.save(tensors, broken)
+    model_dir = tmp_path / "run"
+    assert convert_cli.main(["zhang_eccv16", broken, "--model-dir", str(model_dir)]) == 2
+    message = capsys.readouterr().err
+    assert "missing 1 keys: model8.6.bias" in message and "left over: extra.weight" in message
+    assert not model_dir.exists()
+    # The bins and the head disagree: the layer is named, nothing written.
+    tensors = net.state_dict()
+    tensors["model8.6.weight"] = tensors["model8.6.weight"][:300]
+    tensors["model8.6.bias"] = tensors["model8.6.bias"][:300]
+    torch.save(tensors, broken)
+    assert convert_cli.main(["zhang_eccv16", broken, "--model-dir", str(model_dir)]) == 2
+    assert "model8.6 (weight, bias) has shapes" in capsys.readouterr().err
+    assert not model_dir.exists()
+    # A run is never overwritten; the siggraph17 file is not an eccv16 one.
+    model_dir.mkdir()
+    (model_dir / "config.json").write_text("{}")
+    assert convert_cli.main(["zhang_eccv16", weights, "--model-dir", str(model_dir)]) == 2
+    assert "holds a run already" in capsys.readouterr().err
+    siggraph = converted["zhang_siggraph17"][1]
+    assert convert_cli.main(["zhang_eccv16", siggraph, "--model-dir", str(tmp_path / "x")]) == 2
+    assert "missing" in capsys.readouterr().err
+
+
+def test_the_converted_run_is_a_normal_run(converted, opened, photos, tmp_path):
+    net, _, _, model_dir = converted["zhang_eccv16"]
+    run = opened["zhang_eccv16"]
+    # The bins are the reference's last layer's ab, held by the run's codec.
+    expected_bins = net.model_out.weight.detach().numpy()[:, :, 0, 0].T * 110.0
+    np.testing.assert_allclose(run.codec.bin_centers, expected_bins, rtol=1e-6)
+    assert run.codec.channels == 313 and run.epochs_done == 0
+    assert codecs.load_codec(model_dir).n_bins == 313
+    # colorize reads its export.
+    photo = tmp_path / "astronaut.png"
+    tf.io.write_file(str(photo), tf.io.encode_png(photos[0][0]))
+    output = tmp_path / "colorized"
+    assert colorize_cli.main([str(photo), "--model", model_dir, "--output", str(output)]) == 0
+    assert (output / "astronaut.png").stat().st_size > 0
+
+
+@pytest.mark.slow
+def test_fine_tuning_continues_from_the_converted_weights(converted, opened, tmp_path):
+    network = "zhang_eccv16"
+    model_dir = str(tmp_path / "fine_tuned")
+    shutil.copytree(converted[network][3], model_dir, ignore=shutil.ignore_patterns(EXPORT_DIR))
+    before = opened[network].model.get_layer("conv1_1").get_weights()[0]
+    config = get_preset(network)
+    config.data.source = "shapes"  # one's own data; tiny here
+    config.data.image_size, config.data.batch_size, config.data.augment = 32, 2, False
+    config.train.epochs, config.train.steps_per_epoch = 1, 2
+    config.train.metric_images, config.train.panel_images = 0, 0
+    fine_tuned = Colorizer(config, model_dir)
+    np.testing.assert_array_equal(fine_tuned.model.get_layer("conv1_1").get_weights()[0], before)
+    validation = fine_tuned.input_fn(training=False)
+    fine_tuned.train(validation_fn=lambda: validation().take(1), verbose=0)
+    assert fine_tuned.epochs_done == 1
+    after = fine_tuned.model.get_layer("conv1_1").get_weights()[0]
+    assert 0 < np.abs(after - before).max() < 0.01  # moved from the converted weights, a little
+    # The codec was fitted on the new data with the network's own 313 bins.
+    fitted = codecs.load_codec(model_dir)
+    assert fitted.fitted and fitted.n_bins == 313
+    np.testing.assert_array_equal(fitted.bin_centers, opened[network].codec.bin_centers)
