@@ -182,3 +182,14 @@ def test_chroma_mapping_in_xla_shapes_and_dtypes():
     assert half.dtype == tf.float32 and half.shape == (2, 5, 3)
     with pytest.raises(ValueError, match="gamut"):
         color.lab_to_rgb(lab, gamut="hue")
+
+
+def test_searching_only_the_colours_outside_gives_the_same_values(random_rgb):
+    grid, _ = _hue_grid(150.0)
+    inside = skcolor.rgb2lab(random_rgb[:500])
+    lab = np.concatenate([grid.reshape(-1, 3), inside]).astype(np.float32).reshape(2, -1, 5, 3)
+    searched = color.map_chroma_into_gamut(lab, only_outside=True)
+    assert searched.shape == lab.shape
+    np.testing.assert_array_equal(searched.numpy(), color.map_chroma_into_gamut(lab).numpy())
+    empty = np.zeros((0, 4, 3), np.float32)
+    assert color.lab_to_rgb(empty, gamut="chroma", only_outside=True).shape == (0, 4, 3)

@@ -183,30 +183,13 @@ def _lab_f_inverse(f: tf.Tensor) -> tf.Tensor:
     return tf.where(f > _LAB_INVERSE_THRESHOLD, f * f * f, (f - 16.0 / 116.0) / _LAB_KAPPA)
 
 
-def map_chroma_into_gamut(lab: tf.Tensor) -> tf.Tensor:
-    """Brings Lab colours into the sRGB gamut by lowering their chroma at constant L and hue.
+def _gamut_test(lightness: tf.Tensor, a: tf.Tensor, b: tf.Tensor):
+    """`inside(scale)`: whether each (L, scale * a, scale * b) lies inside sRGB (bool [...]),
+    its linear RGB in [0, 1] up to `_GAMUT_TOLERANCE`.
 
-    A colour inside the gamut is returned unchanged; one outside gets (a, b) scaled by the
-    largest s in [0, 1] that keeps it inside, found by bisection on s (`_GAMUT_STEPS` steps,
-    vectorized over every pixel: element-wise ops only, as the rest of this module). The grey
-    s = 0 is inside for L in [0, 100] (to 1e-4 at L = 100: scikit-image's white point and
-    matrix differ in the fifth digit) and the gamut's slice at constant L and hue is one
-    interval of s from there, so the bisection's lower end is inside: what is left to clip
-    afterwards is float rounding.
-
-    Cheap enough for every export: along the bisection only X and Z change (Y depends on L
-    alone), so each step costs two Lab f inversions and the three rows of the matrix.
-
-    Args:
-        lab: float Lab, shape [..., 3]: L in [0, 100].
-
-    Returns:
-        float32 Lab of the same shape, L and hue (atan2(b, a)) unchanged.
-
-    Raises:
-        TypeError: `lab` is not a float tensor.
+    Along a chroma search only X and Z change (Y depends on L alone), so what depends on L is
+    computed once here and each test costs two Lab f inversions and the matrix's three rows.
     """
-    lightness, a, b = tf.unstack(_to_float32(lab, "lab"), num=3, axis=-1)
     fy = (lightness + 16.0) / 116.0
     y = _D65_WHITE[1] * _lab_f_inverse(fy)
     # Linear RGB = x_gain * X/Xn + y part + z_gain * Z/Zn, row by row of `_RGB_FROM_XYZ`.
@@ -216,7 +199,6 @@ def map_chroma_into_gamut(lab: tf.Tensor) -> tf.Tensor:
     a_step, b_step = a / 500.0, b / 200.0
 
     def inside(scale):
-        """Whether (L, scale * a, scale * b) is inside sRGB, up to `_GAMUT_TOLERANCE`."""
         x = _lab_f_inverse(fy + scale * a_step)
         z = _lab_f_inverse(tf.maximum(fy - scale * b_step, 0.0))  # negative Z clipped: skimage
         rgb = [
@@ -227,17 +209,60 @@ def map_chroma_into_gamut(lab: tf.Tensor) -> tf.Tensor:
         lowest = tf.minimum(tf.minimum(rgb[0], rgb[1]), rgb[2])
         return tf.logical_and(lowest >= -_GAMUT_TOLERANCE, highest <= 1.0 + _GAMUT_TOLERANCE)
 
-    low, high = tf.zeros_like(a), tf.ones_like(a)
-    for _ in range(_GAMUT_STEPS):
-        middle = 0.5 * (low + high)
-        fits = inside(middle)
-        low, high = tf.where(fits, middle, low), tf.where(fits, high, middle)
+    return inside
+
+
+def _search_chroma(lab: tf.Tensor) -> tf.Tensor:
+    """`map_chroma_into_gamut` of float32 Lab [..., 3], every colour searched."""
+    lightness, a, b = tf.unstack(lab, num=3, axis=-1)
+    inside = _gamut_test(lightness, a, b)
+    # After step k the largest fitting s lies in [low, low + 2^-k]: the upper end need not be
+    # kept, and each step tries low + 2^-k.
+    low = tf.zeros_like(a)
+    for step in range(1, _GAMUT_STEPS + 1):
+        middle = low + 0.5**step
+        low = tf.where(inside(middle), middle, low)
     # No tf.cond skipping the search when every colour fits: it cost 4x under XLA.
     scale = tf.where(inside(1.0), 1.0, low)
     return tf.stack([lightness, a * scale, b * scale], axis=-1)
 
 
-def lab_to_rgb(lab: tf.Tensor, gamut: str = "clip") -> tf.Tensor:
+def map_chroma_into_gamut(lab: tf.Tensor, only_outside: bool = False) -> tf.Tensor:
+    """Brings Lab colours into the sRGB gamut by lowering their chroma at constant L and hue.
+
+    A colour inside the gamut is returned unchanged; one outside gets (a, b) scaled by the
+    largest s in [0, 1] that keeps it inside, found by bisection on s (`_GAMUT_STEPS` steps,
+    vectorized over every pixel: element-wise ops only, as the rest of this module). The grey
+    s = 0 is inside for L in [0, 100] (to 1e-4 at L = 100: scikit-image's white point and
+    matrix differ in the fifth digit) and the gamut's slice at constant L and hue is one
+    interval of s from there, so the bisection's lower end is inside: what is left to clip
+    afterwards is float rounding.
+
+    Args:
+        lab: float Lab, shape [..., 3]: L in [0, 100].
+        only_outside: search only the colours outside the gamut, gathered and scattered back:
+            the same values, 1.7 to 4 times faster where a quarter to none of them are outside
+            (a photo's own colours, 1.5 times as saturated, have a quarter outside), a little
+            slower where all are. Its shapes depend on the values, which XLA compiles to wrong
+            values (measured): leave it False under `jit_compile`.
+
+    Returns:
+        float32 Lab of the same shape, L and hue (atan2(b, a)) unchanged.
+
+    Raises:
+        TypeError: `lab` is not a float tensor.
+    """
+    lab = _to_float32(lab, "lab")
+    if not only_outside:
+        return _search_chroma(lab)
+    colours = tf.reshape(lab, [-1, 3])
+    inside = _gamut_test(*tf.unstack(colours, num=3, axis=-1))
+    outside = tf.where(tf.logical_not(inside(1.0)))
+    mapped = _search_chroma(tf.gather_nd(colours, outside))
+    return tf.reshape(tf.tensor_scatter_nd_update(colours, outside, mapped), tf.shape(lab))
+
+
+def lab_to_rgb(lab: tf.Tensor, gamut: str = "clip", only_outside: bool = False) -> tf.Tensor:
     """Converts CIE Lab (D65, 2 degree observer) to sRGB, as `skimage.color.lab2rgb`.
 
     Args:
@@ -247,6 +272,8 @@ def lab_to_rgb(lab: tf.Tensor, gamut: str = "clip") -> tf.Tensor:
             L and hue (by 3 to 5 in L on an over-saturated colorization); `chroma` lowers its
             chroma at constant L and hue first (`map_chroma_into_gamut`), so L is kept.
             Colours inside the gamut give the same RGB either way.
+        only_outside: with `chroma`, `map_chroma_into_gamut`'s faster search of only the
+            colours outside the gamut (not under XLA).
 
     Returns:
         float32 RGB in [0, 1], shape [..., 3].
@@ -261,7 +288,7 @@ def lab_to_rgb(lab: tf.Tensor, gamut: str = "clip") -> tf.Tensor:
         )
     lab = _to_float32(lab, "lab")
     if gamut == "chroma":
-        lab = map_chroma_into_gamut(lab)
+        lab = map_chroma_into_gamut(lab, only_outside)
     linear = _linear_rgb(*tf.unstack(lab, num=3, axis=-1))
     rgb = [_linear_to_srgb(channel) for channel in linear]
     return tf.clip_by_value(tf.stack(rgb, axis=-1), 0.0, 1.0)
@@ -296,7 +323,9 @@ def lightness_and_ab(rgb: tf.Tensor) -> tuple[tf.Tensor, tf.Tensor]:
     return normalize_lightness(lightness[..., None]), tf.stack([a, b], axis=-1)
 
 
-def lab_from_parts(lightness: tf.Tensor, ab: tf.Tensor, gamut: str = "chroma") -> tf.Tensor:
+def lab_from_parts(
+    lightness: tf.Tensor, ab: tf.Tensor, gamut: str = "chroma", only_outside: bool = False
+) -> tf.Tensor:
     """Recombines normalized lightness and ab into RGB (the inverse of `lightness_and_ab`).
 
     Every rendering path (predict, the export, video, the panels: `tfcolor.export.inference`)
@@ -308,9 +337,11 @@ def lab_from_parts(lightness: tf.Tensor, ab: tf.Tensor, gamut: str = "chroma") -
         gamut: `chroma` (default: an out-of-gamut ab loses chroma at constant L and hue, so
             the result keeps `lightness`) or `clip` (R, G, B clipped one by one); see
             `lab_to_rgb`.
+        only_outside: with `chroma`, search only the colours outside the gamut (faster; not
+            under XLA: `map_chroma_into_gamut`).
 
     Returns:
         float32 RGB in [0, 1], shape [..., 3].
     """
     lab = tf.concat([denormalize_lightness(lightness), _to_float32(ab, "ab")], axis=-1)
-    return lab_to_rgb(lab, gamut)
+    return lab_to_rgb(lab, gamut, only_outside)

@@ -69,7 +69,9 @@ def _recombine(lightness, ab, codec, gamut):
     """The input's own lightness [..., H, W, 1] with predicted ab [..., H, W, 2] -> uint8 RGB,
     out-of-gamut colours brought in by `gamut` (None: the codec's `CodecConfig.gamut`)."""
     gamut = codec.config.gamut if gamut is None else gamut
-    colorized = color.lab_from_parts(lightness, ab, gamut)
+    # Only the colours outside are searched: nothing here runs under XLA (see
+    # `color.map_chroma_into_gamut`).
+    colorized = color.lab_from_parts(lightness, ab, gamut, only_outside=True)
     return tf.image.convert_image_dtype(colorized, tf.uint8, saturate=True)
 
 
