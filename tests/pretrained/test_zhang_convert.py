@@ -76,7 +76,9 @@ def converted(photos, tmp_path_factory):
         weights = str(folder / zhang.RELEASED_FILES[network])
         torch.save(net.state_dict(), weights)
         model_dir = str(folder / "run")
-        assert convert_cli.main([network, weights, "--model-dir", model_dir]) == 0
+        # The SIGGRAPH run renders as the reference does (clip), in float32 anywhere.
+        flags = ["--gamut", "clip", "--mixed-precision", "off"] if "siggraph" in network else []
+        assert convert_cli.main([network, weights, "--model-dir", model_dir, *flags]) == 0
         runs[network] = (net, weights, ab, model_dir)
     return runs
 
@@ -104,6 +106,9 @@ def test_the_converted_run_reproduces_the_reference(converted, opened, photos, n
     reference_ab = converted[network][2]
     run = opened[network]
     assert isinstance(run, Colorizer) and run.config.preset == network
+    clip = network == "zhang_siggraph17"
+    assert run.config.codec.gamut == ("clip" if clip else "chroma")
+    assert run.config.train.mixed_precision == ("off" if clip else "auto")
     assert reference_ab.std() > 5.0  # colours, not a flat gray: the comparison means something
     mean, p99 = ab_differences(reference_ab, predicted_ab(run.model, run.codec, photos[1]))
     print(f"{network} direct: mean |ab diff| {mean:.5f}, p99 {p99:.5f}")

@@ -23,7 +23,7 @@ import sys
 
 from tfcolor import config as config_lib
 from tfcolor.cli import common as cli
-from tfcolor.config.options import GAMUT_MAPPINGS, MODELS
+from tfcolor.config.options import GAMUT_MAPPINGS, MIXED_PRECISIONS, MODELS
 
 # The networks with released weights: the presets of the same names (tfcolor.pretrained.zhang).
 NETWORKS = tuple(name for name in MODELS if name.startswith("zhang_"))
@@ -55,6 +55,12 @@ def build_parser() -> argparse.ArgumentParser:
         help="out-of-gamut colours: chroma (the default) or clip (R, G, B clipped one by one, "
         "as the reference's scikit-image conversion does)",
     )
+    parser.add_argument(
+        "--mixed-precision",
+        choices=MIXED_PRECISIONS,
+        help="the run's compute precision, its export's too (default auto: float32 on a CPU, "
+        "float16 on a GPU, bfloat16 on a TPU, which strays from the reference; off: float32)",
+    )
     return parser
 
 
@@ -73,6 +79,8 @@ def main(argv: list[str] | None = None) -> int:
         config.codec.temperature = args.temperature
     if args.gamut:
         config.codec.gamut = args.gamut
+    if args.mixed_precision:
+        config.train.mixed_precision = args.mixed_precision
 
     from tfcolor.pretrained import pth, zhang
 
