@@ -115,6 +115,17 @@ def test_the_converted_run_reproduces_the_reference(converted, opened, photos, n
     assert mean < MEAN_BOUND and p99 < P99_BOUND
 
 
+def test_any_size_divisible_by_8_matches_the_reference(converted, opened, photos):
+    net = converted["zhang_eccv16"][0]
+    run = opened["zhang_eccv16"]
+    lightness = photos[1][1:, 40:112, 16:136]  # 72 x 120
+    with torch.no_grad():
+        expected = net(to_torch(lightness)).permute(0, 2, 3, 1).numpy()
+    actual = predicted_ab(run.model, run.codec, lightness)
+    mean, p99 = ab_differences(expected, actual)
+    assert mean < MEAN_BOUND and p99 < P99_BOUND
+
+
 def test_the_comparison_detects_a_swapped_weight(converted, opened, photos):
     reference_ab = converted["zhang_eccv16"][2]
     run = opened["zhang_eccv16"]
@@ -134,12 +145,12 @@ def test_hints_reach_the_network_as_in_the_reference(converted, opened, photos):
     run = opened["zhang_siggraph17"]
     guided = ZhangSIGGRAPH17(hint_inputs=True)
     guided.set_weights(run.model.get_weights())
-    side = SIZE // 2  # any multiple of 8
-    lightness = photos[1][:1, :side, :side]
+    height, width = 128, 96  # any multiple of 8
+    lightness = photos[1][:1, :height, :width]
     rng = np.random.default_rng(3)
-    ab_hints = np.zeros((1, side, side, 2), np.float32)
-    mask = np.zeros((1, side, side, 1), np.float32)
-    for y, x in rng.integers(8, side - 8, (8, 2)):
+    ab_hints = np.zeros((1, height, width, 2), np.float32)
+    mask = np.zeros((1, height, width, 1), np.float32)
+    for y, x in zip(rng.integers(8, height - 8, 8), rng.integers(8, width - 8, 8), strict=True):
         ab_hints[0, y - 2 : y + 3, x - 2 : x + 3] = rng.uniform(-80, 80, 2)
         mask[0, y - 2 : y + 3, x - 2 : x + 3] = 1.0
     with torch.no_grad():
