@@ -433,3 +433,125 @@ print((sorted(stats.skipped_files), names))
     assert result.stdout.strip().splitlines()[-1] == str(
         (["animated.webp", "bomb.png"], ["astronaut.png", "chelsea.png", "coffee.png"])
     )
+
+
+# --- a TFDS dataset whose test split is unlabelled (places365_small's layout) ---
+
+PLACES_SPLITS = {"train": 24, "validation": 8, "test": 8}
+PLACES_CLASSES = 365
+
+
+@pytest.fixture
+def mock_places365(tmp_path):
+    """places365_small offline: its real features and split names, 48x48 images, and a test
+    split whose every label is -1, as in the real dataset (the mock's own random labels would
+    all be valid)."""
+    import tensorflow_datasets as tfds
+
+    builder = tfds.builder("places365_small", data_dir=str(tmp_path))
+    builder.info.set_splits(
+        tfds.core.SplitDict(
+            [
+                tfds.core.SplitInfo(name=name, shard_lengths=[count], num_bytes=0)
+                for name, count in PLACES_SPLITS.items()
+            ]
+        )
+    )
+    os.makedirs(builder.data_dir, exist_ok=True)
+    builder.info.write_to_directory(builder.data_dir)
+    seen = []
+
+    def as_dataset(self, split, decoders=None, read_config=None, shuffle_files=False):
+        name = str(split).split("[")[0]
+        seen.append(name)
+        count = PLACES_SPLITS[name]
+        rng = np.random.default_rng(len(name))
+        images = rng.integers(0, 256, (count, 48, 48, 3), dtype=np.uint8)
+        labels = np.full(count, -1) if name == "test" else rng.integers(0, 3, count)
+        examples = {
+            "image": images,
+            "label": labels.astype(np.int64),
+            "filename": np.array([f"{name}/{index}.jpg".encode() for index in range(count)]),
+        }
+        if decoders and "image" in decoders:  # SkipDecoding: the encoded image
+            examples["image"] = np.array([b"not decoded"] * count)
+        return tf.data.Dataset.from_tensor_slices(examples)
+
+    with tfds.testing.mock_data(as_dataset_fn=as_dataset, data_dir=str(tmp_path)):
+        yield seen
+
+
+def test_tfds_validation_prefers_the_labelled_validation_split(mock_places365):
+    data = DataConfig(source="tfds:places365_small", image_size=32)
+    names = [
+        e["name"].numpy().decode()
+        for e in input_pipeline.read_source(data, "validation", shuffle=False)
+    ]
+    assert len(names) == PLACES_SPLITS["validation"]
+    assert all(name.startswith("places365_small/validation/") for name in names)
+
+
+def test_tfds_unlabelled_examples_carry_an_empty_label(mock_places365):
+    data = DataConfig(source="tfds:places365_small", validation_source="tfds:places365_small:test")
+    labels = [
+        e["label"].numpy() for e in input_pipeline.read_source(data, "validation", shuffle=False)
+    ]
+    assert labels == [b""] * PLACES_SPLITS["test"]
+    labelled = [
+        e["label"].numpy() for e in input_pipeline.read_source(data, "train", shuffle=False)
+    ]
+    assert all(label for label in labelled)
+
+
+def test_tfds_class_filter_on_an_unlabelled_split_is_a_clear_error(mock_places365):
+    classes = ("airfield", "airplane_cabin", "airport_terminal")  # labels 0, 1, 2
+    data = DataConfig(
+        source="tfds:places365_small",
+        validation_source="tfds:places365_small:test",
+        classes=classes,
+    )
+    with pytest.raises(
+        ValueError, match="split 'test' of the TFDS dataset 'places365_small' has no labels"
+    ):
+        input_pipeline.read_source(data, "validation", shuffle=False)
+    with pytest.raises(ValueError, match="has no labels"):
+        input_pipeline.num_examples(data, "validation")
+    # The labelled splits filter as before.
+    data.validation_source = None
+    assert input_pipeline.num_examples(data, "validation") > 0
+
+
+@pytest.mark.slow
+def test_iizuka_cls_trains_and_validates_on_places365_with_an_unlabelled_test_split(
+    mock_places365, tmp_path
+):
+    """The iizuka_cls preset's own data: validation reads the labelled `validation` split (the
+    unlabelled `test` split crashed the first validation batch), and evaluation on the
+    unlabelled split leaves its examples out of the classification loss and accuracy."""
+    from tfcolor.config import smoke
+    from tfcolor.training.colorizer import Colorizer
+
+    config = smoke("iizuka_cls", steps_per_epoch=2)
+    config.data.source = "tfds:places365_small"  # the preset's data
+    config.model.class_names = None  # read from the dataset, as a user's run does
+    colorizer = Colorizer(config, str(tmp_path / "run"))
+    assert len(colorizer.class_names) == PLACES_CLASSES
+    history = colorizer.train(verbose=0)
+    assert "validation" in mock_places365 and "test" not in mock_places365
+    assert np.isfinite(history["val_loss"][0])
+    labelled = colorizer.evaluate(images=0)
+    unlabelled_data = dataclasses.replace(
+        config.data, validation_source="tfds:places365_small:test"
+    )
+    unlabelled = colorizer.evaluate(
+        input_pipeline.make_input_fn(
+            unlabelled_data, colorizer.codec, training=False, class_names=colorizer.class_names
+        ),
+        images=0,
+    )
+    assert "test" in mock_places365
+    # No labelled example: no classification loss and nothing counted, where a label of -1
+    # counted as wrong (accuracy 0) or failed the loss.
+    assert np.isfinite(unlabelled["loss"]) and unlabelled["class_logits_loss"] == 0.0
+    assert unlabelled["class_accuracy"] == 0.0
+    assert labelled["class_logits_loss"] > 0.0

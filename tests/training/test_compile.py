@@ -49,3 +49,20 @@ def test_compile_run_compiles_adam_with_the_codecs_loss_and_metrics():
     target = codec.encode(np.zeros((4, 32, 32, 2), "float32"))
     results = model.evaluate(lightness, target, verbose=0, return_dict=True)
     assert {"loss", *(metric.name for metric in codec.metrics())} <= set(results)
+
+
+def test_unlabelled_examples_count_in_neither_class_loss_nor_accuracy():
+    """Class index -1 (an unlabelled image) is left out of the classification head's loss and
+    `class_accuracy`; every labelled example counts."""
+    import tensorflow as tf
+
+    logits = tf.constant([[4.0, 0.0], [4.0, 0.0], [0.0, 4.0]])
+    labels = tf.constant([0, -1, 0])
+    accuracy = compile_lib.LabelledAccuracy()
+    accuracy.update_state(labels, logits)
+    assert float(accuracy.result()) == pytest.approx(0.5)  # 1 of 2 labelled; 1 of 3 counted -1
+    accuracy.reset_state()
+    accuracy.update_state(tf.constant([-1, -1]), logits[:2])
+    assert float(accuracy.result()) == 0.0  # nothing labelled: nothing counted, no NaN
+    loss = keras.losses.SparseCategoricalCrossentropy(from_logits=True, ignore_class=-1)
+    assert np.isfinite(float(loss(labels, logits)))

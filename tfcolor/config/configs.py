@@ -50,7 +50,7 @@ class DataConfig(Section):
             collection written by `python -m tfcolor.preprocess`).
         validation_source: a source for validation; None splits it off `source` (shapes: its
             fixed 324-image validation set; folder: a deterministic hash split; tfds: the
-            dataset's `test` split).
+            dataset's `validation` split, else its `test` split, else the end of `train`).
         validation_fraction: share of a folder held out for validation when
             `validation_source` is None.
         image_size: training images are resized (shorter side) and centre-cropped to this square.

@@ -184,18 +184,25 @@ def _with_labels(split: Callable) -> Callable:
 _augment_compiled = tf.function(transforms.augment_images, jit_compile=True)
 
 
+_UNLABELLED = -1  # the class index of an image without a label (its loss is left out)
+_OTHER_CLASS = -2  # a label that is not one of the model's classes (the image is left out)
+
+
 def _label_index(class_names) -> Callable:
-    """Source dict -> {"rgb", "label": int32 class index}; labels outside `class_names` get -1."""
+    """Source dict -> {"rgb", "label": int32 class index}: -1 for an empty label (unlabelled),
+    -2 for a label outside `class_names`."""
     table = tf.lookup.StaticHashTable(
         tf.lookup.KeyValueTensorInitializer(
             tf.constant(list(class_names), tf.string),
             tf.range(len(class_names), dtype=tf.int32),
         ),
-        default_value=-1,
+        default_value=_OTHER_CLASS,
     )
 
     def lookup(element):
-        return {"rgb": element["rgb"], "label": table.lookup(element["label"])}
+        label = element["label"]
+        index = tf.where(label == "", _UNLABELLED, table.lookup(label))
+        return {"rgb": element["rgb"], "label": index}
 
     return lookup
 
@@ -206,10 +213,13 @@ def _examples(data: DataConfig, split: str, shuffle: bool, class_names) -> tf.da
     dataset = read_source(data, split, shuffle=shuffle)
     if class_names is None:
         return dataset
-    dataset = dataset.map(_label_index(class_names), num_parallel_calls=AUTOTUNE)
     # Images whose label is not a class of the model (possible only with a validation source
-    # of other labels) cannot train the classifier.
-    return dataset.filter(lambda element: element["label"] >= 0)
+    # of other labels) are left out. Unlabelled images (an empty label: a TFDS split without
+    # labels, a folder's top-level images) stay, with class index -1: they train and measure
+    # the colour, and the classification loss and accuracy leave them out
+    # (`training.compile.compile_model`).
+    dataset = dataset.map(_label_index(class_names), num_parallel_calls=AUTOTUNE)
+    return dataset.filter(lambda element: element["label"] != _OTHER_CLASS)
 
 
 def _batches(

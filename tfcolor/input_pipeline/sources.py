@@ -605,7 +605,9 @@ def _tfds_split(spec: SourceSpec, builder, data: DataConfig, split: str, hold_ou
     elif spec.split and not hold_out:
         return spec.split  # a validation_source that names its split
     else:
-        for name in ("test", "validation"):
+        # A labelled `validation` first: some datasets' `test` split is unlabelled
+        # (places365_small's labels there are all -1).
+        for name in ("validation", "test"):
             if name in available:
                 return name
         base = spec.split or "train"
@@ -651,7 +653,7 @@ def _read_tfds(
     dataset = dataset.enumerate()
 
     if data.classes is not None:
-        wanted = _class_filter(builder, data, spec)
+        wanted = _class_filter(builder, data, spec, tfds_split)
         dataset = dataset.filter(lambda index, example: wanted(example))
     size = data.image_size
     names_table = tf.constant(label_names) if label_names is not None else None
@@ -660,7 +662,10 @@ def _read_tfds(
         rgb = transforms.resize_and_crop(transforms.to_rgb(example[image_key]), size)
         label = tf.constant("")
         if names_table is not None:
-            label = tf.gather(names_table, example["label"])
+            # An unlabelled example (label -1, as in places365_small's test split) carries "".
+            label_index = example["label"]
+            named = tf.gather(names_table, tf.maximum(label_index, 0))
+            label = tf.where(label_index >= 0, named, "")
         name = tf.strings.join([prefix, tf.strings.as_string(index)])
         return {"rgb": rgb, "name": name, "label": label}
 
@@ -715,15 +720,16 @@ def _count_tfds(spec: SourceSpec, builder, tfds_split: str, data: DataConfig) ->
         decoders={_image_feature(builder): tfds.decode.SkipDecoding()},
     )
     if data.classes is not None:
-        dataset = dataset.filter(_class_filter(builder, data, spec))
+        dataset = dataset.filter(_class_filter(builder, data, spec, tfds_split))
     return int(dataset.reduce(np.int64(0), lambda count, _: count + 1))
 
 
-def _class_filter(builder, data: DataConfig, spec: SourceSpec) -> Callable:
+def _class_filter(builder, data: DataConfig, spec: SourceSpec, tfds_split: str) -> Callable:
     """A TFDS example -> whether its label is one of `data.classes`.
 
     Raises:
-        ValueError: the dataset has no ClassLabel `label`, or a class it does not have.
+        ValueError: the dataset has no ClassLabel `label`, a class it does not have, or a
+            split without labels (its first example's label is -1).
     """
     import tensorflow_datasets as tfds
 
@@ -735,8 +741,29 @@ def _class_filter(builder, data: DataConfig, spec: SourceSpec) -> Callable:
         )
     label_names = list(features["label"].names)
     _check_classes(data.classes, label_names, f"the TFDS dataset {spec.name!r}")
+    _check_labelled(builder, spec, tfds_split)
     wanted = tf.constant([label_names.index(name) for name in data.classes], tf.int64)
     return lambda example: tf.reduce_any(tf.equal(example["label"], wanted))
+
+
+def _check_labelled(builder, spec: SourceSpec, tfds_split: str) -> None:
+    """Raises a clear error where the split's first example is unlabelled (label -1): a class
+    filter on it would keep nothing. Reads one example, its image left undecoded."""
+    import tensorflow_datasets as tfds
+
+    first = tfds.load(
+        spec.name,
+        split=tfds_split,
+        decoders={_image_feature(builder): tfds.decode.SkipDecoding()},
+    ).take(1)
+    labels = [int(example["label"]) for example in first.as_numpy_iterator()]
+    if labels and labels[0] < 0:
+        raise ValueError(
+            f"classes were given, but the split {tfds_split!r} of the TFDS dataset "
+            f"{spec.name!r} has no labels (label {labels[0]}): a class filter would keep "
+            "nothing. Name a labelled split (e.g. --validation-data "
+            f"tfds:{spec.name}:validation) or drop --classes"
+        )
 
 
 # --- all sources ---

@@ -115,6 +115,22 @@ def learning_rate_schedule(
     )
 
 
+UNLABELLED = -1  # the class index of an example without a label (an unlabelled split, or a
+# folder image outside the class subfolders): no classification loss, not in the accuracy
+
+
+@keras.saving.register_keras_serializable(package="tfcolor")
+class LabelledAccuracy(keras.metrics.SparseCategoricalAccuracy):
+    """Top-1 class accuracy over the labelled examples only (label `UNLABELLED` is left out,
+    as the classification loss leaves it out)."""
+
+    def update_state(self, y_true, y_pred, sample_weight=None):
+        labelled = tf.cast(tf.reshape(y_true, [-1]) != UNLABELLED, self.dtype)
+        if sample_weight is not None:
+            labelled *= tf.cast(tf.reshape(sample_weight, [-1]), self.dtype)
+        return super().update_state(y_true, y_pred, sample_weight=labelled)
+
+
 def compile_model(
     model: keras.Model,
     codec,
@@ -129,18 +145,20 @@ def compile_model(
     With `class_names` the model has a classification head (outputs `colors` and
     `class_logits`): the loss is the colour loss plus `classification_weight` times the
     classification cross-entropy (Iizuka et al.: 1/300), and its top-1 accuracy is reported
-    as `class_accuracy`.
+    as `class_accuracy`; an unlabelled example (class index -1) counts in neither.
     """
     loss, metrics, loss_weights = codec.loss, codec.metrics(), None
     if class_names:
         loss = {
             "colors": codec.loss,
-            "class_logits": keras.losses.SparseCategoricalCrossentropy(from_logits=True),
+            "class_logits": keras.losses.SparseCategoricalCrossentropy(
+                from_logits=True, ignore_class=UNLABELLED
+            ),
         }
         loss_weights = {"colors": 1.0, "class_logits": classification_weight}
         metrics = {
             "colors": metrics,
-            "class_logits": [keras.metrics.SparseCategoricalAccuracy(name="class_accuracy")],
+            "class_logits": [LabelledAccuracy(name="class_accuracy")],
         }
     model.compile(
         optimizer=optimizer,
