@@ -140,3 +140,12 @@ def test_config_imports_no_tensorflow():
     loaded = eval(result.stdout)  # noqa: S307 - a list of module names printed above
     assert not [name for name in loaded if not name.startswith("tfcolor")], loaded
     assert all(name == "tfcolor" or name.startswith("tfcolor.config") for name in loaded), loaded
+
+
+def test_unet_128_is_the_thesis_network_and_older_runs_rebuild_theirs():
+    # The thesis's Conv2dBlocks: 16, 32, 64, 128, 256 (four poolings, to 8x8 at 128x128).
+    assert get_preset("unet_128").model.filters == (16, 32, 64, 128, 256)
+    # A run made when the preset had 128 at the bottom recorded its filters in config.json.
+    saved = json.loads(get_preset("unet_128").to_json())
+    saved["model"]["filters"] = [16, 32, 64, 128, 128]
+    assert Config.from_dict(saved).model.filters == (16, 32, 64, 128, 128)

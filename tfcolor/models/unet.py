@@ -46,7 +46,7 @@ class UNet(keras.Model):
 
     Args:
         filters: filters per level, top to bottom; the thesis's 32x32 model uses (8, 16, 32)
-            (two pools), its 128x128 model (16, 32, 64, 128, 128) (down to 8x8).
+            (two pools), its 128x128 model (16, 32, 64, 128, 256) (down to 8x8).
         head_channels: outputs per pixel (`codec.channels`).
         head_activation: None (logits / linear), "sigmoid" or "tanh" (`codec.output_activation`).
         output_stride: the head sits on the decoder level at 1 / output_stride of the input's
