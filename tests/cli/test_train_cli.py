@@ -86,6 +86,10 @@ def test_flags_reach_the_config():
     assert config.model.backbone_weights is None
     config = config_from_args(parser.parse_args(["--global-features", "learned"]))
     assert config.model.global_features == "learned"
+    config = config_from_args(
+        parser.parse_args(["--preset", "iizuka", "--simple-global", "--simple-global-width", "64"])
+    )
+    assert (config.model.simple_global, config.model.simple_global_width) == (True, 64)
 
 
 @pytest.mark.slow

@@ -149,3 +149,16 @@ def test_unet_128_is_the_thesis_network_and_older_runs_rebuild_theirs():
     saved = json.loads(get_preset("unet_128").to_json())
     saved["model"]["filters"] = [16, 32, 64, 128, 128]
     assert Config.from_dict(saved).model.filters == (16, 32, 64, 128, 128)
+
+
+def test_a_config_saved_before_simple_global_width_rebuilds_its_network():
+    # simple_global was tfcolor's own simplification then (a 512-filter stride-2 convolution
+    # and a global average pool); the course report's network is the default now.
+    former = Config.from_dict({"model": {"name": "iizuka", "simple_global": True}}).model
+    assert (former.simple_global_width, former.simple_global_pool) == (512, True)
+    plain = Config.from_dict({"model": {"name": "iizuka"}}).model
+    assert (plain.simple_global_width, plain.simple_global_pool) == (32, False)
+    config = get_preset("iizuka")
+    config.model.simple_global = True
+    loaded = Config.from_dict(json.loads(config.to_json()))
+    assert loaded == config and not loaded.model.simple_global_pool

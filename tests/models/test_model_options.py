@@ -45,7 +45,11 @@ CASES = {
     "iizuka_plain": (lambda: IizukaNet(global_size=32), None),
     "iizuka_simple_global": (
         lambda: IizukaNet(
-            head_channels=4, head_activation=None, global_size=64, simple_global=True
+            head_channels=4,
+            head_activation=None,
+            global_size=64,
+            simple_global=True,
+            simple_global_width=48,
         ),
         None,
     ),

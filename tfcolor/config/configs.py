@@ -27,6 +27,7 @@ from tfcolor.config.options import (
     MIXED_PRECISIONS,
     MODELS,
     NORMALIZATIONS,
+    SIMPLE_GLOBAL_WIDTH,
     STRATEGIES,
 )
 
@@ -37,6 +38,7 @@ __all__ = [
     "ModelConfig",
     "RefinementConfig",
     "TrainConfig",
+    "former_simple_global",
 ]
 
 
@@ -214,6 +216,16 @@ class CodecConfig(Section):
             )
 
 
+def former_simple_global(values: dict[str, Any]) -> dict[str, Any]:
+    """A ModelConfig or model config dict written before `simple_global_width` existed, with
+    `simple_global` on, ran tfcolor's former simplification (a 512-filter stride-2
+    convolution and a global average pool): `values` with the settings that rebuild that
+    network, so its saved weights load. Other dicts come back as they are."""
+    if values.get("simple_global") and "simple_global_width" not in values:
+        return {**values, "simple_global_width": 512, "simple_global_pool": True}
+    return values
+
+
 # Zhang et al.'s released networks (tfcolor.models.zhang): their levels of filters and the
 # output stride of their head.
 _ZHANG_NETWORKS = {"zhang_eccv16": (8, 4), "zhang_siggraph17": (10, 1)}
@@ -237,8 +249,13 @@ class ModelConfig(Section):
             embedding), the video report's "U-Net + Feature-Vektor".
         global_size: the square side the global path sees (Iizuka et al.: 224); the local
             path runs at the input's own resolution.
-        simple_global: the Iizuka course report's simplification, one convolution in place of
-            the global network's stack (saves memory); off as in the paper.
+        simple_global: the Iizuka course report's simplified global network: one convolution
+            on the low-level features (28x28x32 at 224) in place of the four 512-filter
+            convolutions, flattened into the dense layers 1024, 512, 256; off as in the paper.
+            The flatten, as the paper's, fixes the dense layer's size by `global_size`.
+        simple_global_width: that convolution's filters (the report: 32; it suggests wider).
+        simple_global_pool: tfcolor's former simplification, which runs made with it rebuild
+            (`former_simple_global`): the convolution at stride 2 and a global average pool.
         backbone: `inception_resnet_v2` (the Keras baseline), `mobilenet_v2` or
             `efficientnet_b0` (lighter).
         backbone_weights: `imagenet` (downloads them: for users), None (random: tests) or the
@@ -276,8 +293,13 @@ class ModelConfig(Section):
     global_size: int = option(224, ge=1, help="side of the global path's rescale (224)")
     simple_global: bool = option(
         False,
-        help="iizuka: one convolution in place of the global network's stack (course report)",
+        help="iizuka, learned global features: the course report's global network, one "
+        "convolution (28x28x32 at 224) flattened into the dense layers",
     )
+    simple_global_width: int = option(
+        SIMPLE_GLOBAL_WIDTH, ge=1, help="--simple-global's convolution filters (the report: 32)"
+    )
+    simple_global_pool: bool = False
     backbone: str = option(
         "inception_resnet_v2",
         choices=BACKBONES,
@@ -302,6 +324,14 @@ class ModelConfig(Section):
         help="convlstm: carry the state from chunk to chunk of a video (default) or zero it "
         "every chunk",
     )
+
+    @classmethod
+    def from_dict(cls, values: dict[str, Any]) -> ModelConfig:
+        """`Section.from_dict`, rebuilding a former simplified global network
+        (`former_simple_global`)."""
+        if isinstance(values, dict):
+            values = former_simple_global(values)
+        return super().from_dict(values)
 
     @property
     def input_multiple(self) -> int:

@@ -20,6 +20,7 @@ __all__ = [
     "MIXED_PRECISIONS",
     "MODELS",
     "NORMALIZATIONS",
+    "SIMPLE_GLOBAL_WIDTH",
     "STRATEGIES",
 ]
 
@@ -37,6 +38,9 @@ NORMALIZATIONS = ("sigmoid", "tanh", "unit", "tanh110")
 # zhang_eccv16, zhang_siggraph17: Zhang et al.'s released networks (tfcolor.models.zhang).
 MODELS = ("unet", "iizuka", "backbone_fusion", "convlstm", "zhang_eccv16", "zhang_siggraph17")
 GLOBAL_FEATURES = (None, "learned", "backbone")
+# The Iizuka course report's simplified global network: one convolution on the low-level
+# features to [batch_size, 28, 28, 32] at 224 (the report suggests trying wider).
+SIMPLE_GLOBAL_WIDTH = 32
 # The `keras.applications` embeddings of `tfcolor.models.backbone_fusion`.
 BACKBONES = ("inception_resnet_v2", "mobilenet_v2", "efficientnet_b0")
 LR_SCHEDULES = ("cosine", "constant")

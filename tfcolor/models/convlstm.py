@@ -37,7 +37,14 @@ from tfcolor.models.blocks import (
     check_output_stride,
     conv_stack_layers,
 )
-from tfcolor.models.global_features import LOW_LEVEL, apply_global_network, check_global_size
+from tfcolor.models.global_features import (
+    LOW_LEVEL,
+    SIMPLE_GLOBAL_WIDTH,
+    apply_global_network,
+    check_global_size,
+    check_simple_global_width,
+    former_simple_global,
+)
 
 __all__ = [
     "DynamicConvLSTM2D",
@@ -189,10 +196,10 @@ class VideoUNet(keras.Model):
         batch_norm: batch norm in the U-Net's conv blocks (the report's "bigger U-Net with
             batch norm"; its basic U-Net had none). The learned global network keeps Iizuka
             et al.'s batch norm either way.
-        global_features, global_size, simple_global, backbone, backbone_weights,
-            backbone_trainable, backbone_embedding: the per-frame global vector fused into the
-            bottleneck before the ConvLSTM (the report's "U-Net + Feature-Vektor + LSTM"); as
-            in `UNet`.
+        global_features, global_size, simple_global, simple_global_width, simple_global_pool,
+            backbone, backbone_weights, backbone_trainable, backbone_embedding: the per-frame
+            global vector fused into the bottleneck before the ConvLSTM (the report's "U-Net +
+            Feature-Vektor + LSTM"); as in `UNet`.
         image_shape: spatial shape of the frames; (None, None) makes the model fully
             convolutional.
 
@@ -210,6 +217,8 @@ class VideoUNet(keras.Model):
         global_features: str | None = None,
         global_size: int = 224,
         simple_global: bool = False,
+        simple_global_width: int = SIMPLE_GLOBAL_WIDTH,
+        simple_global_pool: bool = False,
         backbone: str = "inception_resnet_v2",
         backbone_weights: str | None = "imagenet",
         backbone_trainable: bool = False,
@@ -231,6 +240,7 @@ class VideoUNet(keras.Model):
                 f"Received: global_features={global_features!r}"
             )
         check_global_size(global_size)
+        check_simple_global_width(simple_global_width)
         if global_features == "backbone":
             check_backbone_arguments(backbone, backbone_weights, backbone_embedding)
         image_shape = tuple(image_shape)
@@ -264,6 +274,8 @@ class VideoUNet(keras.Model):
                 simple_global,
                 conv_stack_layers(LOW_LEVEL, name="global_low_level", batch_norm=True),
                 name="global",
+                simple_global_width=simple_global_width,
+                simple_global_pool=simple_global_pool,
             )
         elif global_features == "backbone":
             global_vector = apply_backbone_embedding(
@@ -314,6 +326,8 @@ class VideoUNet(keras.Model):
         self.global_features = global_features
         self.global_size = global_size
         self.simple_global = simple_global
+        self.simple_global_width = simple_global_width
+        self.simple_global_pool = simple_global_pool
         self.backbone = backbone
         self.backbone_weights = backbone_weights
         self.backbone_trainable = backbone_trainable
@@ -370,6 +384,8 @@ class VideoUNet(keras.Model):
             "global_features": self.global_features,
             "global_size": self.global_size,
             "simple_global": self.simple_global,
+            "simple_global_width": self.simple_global_width,
+            "simple_global_pool": self.simple_global_pool,
             "backbone": self.backbone,
             "backbone_weights": self.backbone_weights,
             "backbone_trainable": self.backbone_trainable,
@@ -379,7 +395,8 @@ class VideoUNet(keras.Model):
 
     @classmethod
     def from_config(cls, config):
-        return build_without_backbone_weights(cls, config)
+        # A model saved before simple_global_width rebuilds the simplification it ran.
+        return build_without_backbone_weights(cls, former_simple_global(config))
 
 
 def _apply_conv_block(x, filters: int, batch_norm: bool, name: str):

@@ -32,7 +32,14 @@ from tfcolor.models.blocks import (
     conv_stack_layers,
     model_outputs,
 )
-from tfcolor.models.global_features import LOW_LEVEL, apply_global_network, check_global_size
+from tfcolor.models.global_features import (
+    LOW_LEVEL,
+    SIMPLE_GLOBAL_WIDTH,
+    apply_global_network,
+    check_global_size,
+    check_simple_global_width,
+    former_simple_global,
+)
 
 __all__ = ["COLORIZATION", "MID_LEVEL", "IizukaNet"]
 
@@ -60,8 +67,12 @@ class IizukaNet(keras.Model):
             (bilinear) to the input's size, or kept at half size (the paper's own output);
             4 or 8: the colorization network stops at that resolution and predicts there.
         global_size: side of the global path's square rescale (the paper: 224).
-        simple_global: one convolution and global average pooling in the global network
-            (the course report's simplification; see `apply_global_network`).
+        simple_global: the course report's simplified global network: one convolution to
+            `simple_global_width` channels (28x28x32 at 224), flattened into the dense layers
+            (see `apply_global_network`).
+        simple_global_width: that convolution's filters (the report: 32).
+        simple_global_pool: tfcolor's former simplification (the convolution at stride 2 and
+            a global average pool), which its runs rebuild.
         num_classes: adds the classification network on the global features.
         image_shape: spatial input shape; (None, None) takes any size.
     """
@@ -73,6 +84,8 @@ class IizukaNet(keras.Model):
         output_stride: int = 1,
         global_size: int = 224,
         simple_global: bool = False,
+        simple_global_width: int = SIMPLE_GLOBAL_WIDTH,
+        simple_global_pool: bool = False,
         num_classes: int | None = None,
         image_shape=(None, None),
         **kwargs,
@@ -80,6 +93,7 @@ class IizukaNet(keras.Model):
         check_head_arguments(head_channels, head_activation)
         check_output_stride(output_stride, maximum=8)
         check_global_size(global_size)
+        check_simple_global_width(simple_global_width)
         check_num_classes(num_classes)
 
         # === Functional Model ===
@@ -89,7 +103,13 @@ class IizukaNet(keras.Model):
         local = apply_layers(lightness, low_level)
         local = apply_conv_stack(local, MID_LEVEL, name="mid_level", batch_norm=True)
         global_vector, global_features = apply_global_network(
-            lightness, global_size, simple_global, low_level, name="global"
+            lightness,
+            global_size,
+            simple_global,
+            low_level,
+            name="global",
+            simple_global_width=simple_global_width,
+            simple_global_pool=simple_global_pool,
         )
         x = apply_fusion(local, global_vector, FUSION_FILTERS, name="fusion")
         x = apply_upsampling_decoder(
@@ -108,6 +128,8 @@ class IizukaNet(keras.Model):
         self.output_stride = output_stride
         self.global_size = global_size
         self.simple_global = simple_global
+        self.simple_global_width = simple_global_width
+        self.simple_global_pool = simple_global_pool
         self.num_classes = num_classes
         self.image_shape = tuple(image_shape)
 
@@ -125,10 +147,13 @@ class IizukaNet(keras.Model):
             "output_stride": self.output_stride,
             "global_size": self.global_size,
             "simple_global": self.simple_global,
+            "simple_global_width": self.simple_global_width,
+            "simple_global_pool": self.simple_global_pool,
             "num_classes": self.num_classes,
             "image_shape": list(self.image_shape),
         }
 
     @classmethod
     def from_config(cls, config):
-        return cls(**config)
+        # A model saved before simple_global_width rebuilds the simplification it ran.
+        return cls(**former_simple_global(config))

@@ -29,7 +29,14 @@ from tfcolor.models.blocks import (
     conv_stack_layers,
     model_outputs,
 )
-from tfcolor.models.global_features import LOW_LEVEL, apply_global_network, check_global_size
+from tfcolor.models.global_features import (
+    LOW_LEVEL,
+    SIMPLE_GLOBAL_WIDTH,
+    apply_global_network,
+    check_global_size,
+    check_simple_global_width,
+    former_simple_global,
+)
 
 __all__ = ["UNet", "apply_conv_block"]
 
@@ -58,7 +65,9 @@ class UNet(keras.Model):
             (broadcast, concatenation, 1x1 convolution back to filters[-1] channels, so the
             decoder is unchanged).
         global_size: side of the learned global network's rescale (Iizuka et al.: 224).
-        simple_global: the learned global network's one-convolution simplification.
+        simple_global, simple_global_width, simple_global_pool: the learned global network's
+            one-convolution simplification (the Iizuka course report's); see
+            `apply_global_network`.
         backbone, backbone_weights, backbone_trainable, backbone_embedding: the `backbone`
             global features; see `apply_backbone_embedding`.
         num_classes: Iizuka et al.'s classification network on the learned global features
@@ -75,6 +84,8 @@ class UNet(keras.Model):
         global_features: str | None = None,
         global_size: int = 224,
         simple_global: bool = False,
+        simple_global_width: int = SIMPLE_GLOBAL_WIDTH,
+        simple_global_pool: bool = False,
         backbone: str = "inception_resnet_v2",
         backbone_weights: str | None = "imagenet",
         backbone_trainable: bool = False,
@@ -96,6 +107,7 @@ class UNet(keras.Model):
                 f"Received: global_features={global_features!r}"
             )
         check_global_size(global_size)
+        check_simple_global_width(simple_global_width)
         check_num_classes(num_classes)
         if num_classes is not None and global_features != "learned":
             raise ValueError(
@@ -122,6 +134,8 @@ class UNet(keras.Model):
                 simple_global,
                 conv_stack_layers(LOW_LEVEL, name="global_low_level", batch_norm=True),
                 name="global",
+                simple_global_width=simple_global_width,
+                simple_global_pool=simple_global_pool,
             )
             if num_classes is not None:
                 class_logits = apply_classifier(features, num_classes)
@@ -155,6 +169,8 @@ class UNet(keras.Model):
         self.global_features = global_features
         self.global_size = global_size
         self.simple_global = simple_global
+        self.simple_global_width = simple_global_width
+        self.simple_global_pool = simple_global_pool
         self.backbone = backbone
         self.backbone_weights = backbone_weights
         self.backbone_trainable = backbone_trainable
@@ -178,6 +194,8 @@ class UNet(keras.Model):
             "global_features": self.global_features,
             "global_size": self.global_size,
             "simple_global": self.simple_global,
+            "simple_global_width": self.simple_global_width,
+            "simple_global_pool": self.simple_global_pool,
             "backbone": self.backbone,
             "backbone_weights": self.backbone_weights,
             "backbone_trainable": self.backbone_trainable,
@@ -188,4 +206,5 @@ class UNet(keras.Model):
 
     @classmethod
     def from_config(cls, config):
-        return build_without_backbone_weights(cls, config)
+        # A model saved before simple_global_width rebuilds the simplification it ran.
+        return build_without_backbone_weights(cls, former_simple_global(config))
