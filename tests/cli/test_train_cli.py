@@ -57,7 +57,7 @@ def test_help_lists_presets():
     assert result.returncode == 0
     for preset in ("unet_shapes", "unet_128", "unet_cifar", "unet_mse", "unet_gamut"):
         assert preset in result.stdout
-    for preset in ("iizuka", "iizuka_cls", "unet_global", "backbone_fusion"):
+    for preset in ("iizuka", "iizuka_cls", "iizuka_basic", "unet_global", "backbone_fusion"):
         assert preset in result.stdout
 
 

@@ -162,3 +162,18 @@ def test_a_config_saved_before_simple_global_width_rebuilds_its_network():
     config.model.simple_global = True
     loaded = Config.from_dict(json.loads(config.to_json()))
     assert loaded == config and not loaded.model.simple_global_pool
+
+
+def test_iizuka_basic_is_iizuka_without_its_global_network():
+    # The course report's comparison: the basic and the full model on the same data.
+    full, basic = get_preset("iizuka"), get_preset("iizuka_basic")
+    assert basic.model == dataclasses.replace(full.model, global_network=False)
+    assert (basic.data, basic.codec, basic.train) == (full.data, full.codec, full.train)
+    assert Config.from_dict({"model": {"name": "iizuka"}}).model.global_network
+    for values, message in [
+        ({"name": "unet"}, "global_network is an iizuka setting"),
+        ({"name": "iizuka", "classify": True}, "classify=True"),
+        ({"name": "iizuka", "simple_global": True}, "simple_global=True"),
+    ]:
+        with pytest.raises(ValueError, match=message):
+            ModelConfig(global_network=False, **values).validate()

@@ -4,7 +4,10 @@ import pytest
 import tensorflow as tf
 
 from tests.models.model_checks import lightness_batch
-from tfcolor.models import IizukaNet
+from tfcolor import codecs, input_pipeline
+from tfcolor.config import smoke
+from tfcolor.models import IizukaNet, build_model
+from tfcolor.training import compile as compile_lib
 
 
 @pytest.fixture(scope="module")
@@ -65,6 +68,41 @@ def test_a_model_saved_before_the_width_setting_rebuilds_its_former_network():
     assert "global_pool" in {layer.name for layer in former.layers}
 
 
+def test_the_basic_model_has_no_global_network():
+    # The course report's basic model: the paper's network less its global network
+    # (35,792,640 parameters after the shared low-level one) and the fusion layer's 1x1
+    # convolution (512 * 256 + 256 = 131,328); the mid-level features' 256 channels enter the
+    # colorization network as the fusion's did. Pinned.
+    basic = IizukaNet(global_network=False)
+    assert basic.count_params() == 42_183_170 - 35_792_640 - 131_328
+    names = {layer.name for layer in basic.layers}
+    assert not any(name.startswith(("global", "fusion")) for name in names)
+    assert {"low_level_conv1", "mid_level_conv2", "colorization_level1_conv1", "head"} <= names
+    assert basic.get_layer("colorization_level1_conv1").kernel.shape == (3, 3, 256, 128)
+    colors = basic(lightness_batch(40, 56, batch=1))
+    assert tuple(colors.shape) == (1, 40, 56, 2)
+
+
+def test_the_iizuka_basic_preset_trains_a_step():
+    # Its network is the only one no other preset has (they train in
+    # tests/training/test_compile_mixed_precision.py and test_colorizer_fusion_presets.py):
+    # one step with the preset's codec, loss and optimizer, at the smoke size.
+    config = smoke("iizuka_basic")
+    codec = codecs.make_codec(config.codec)
+    model = build_model(config.model, codec)
+    compile_lib.compile_run(model, codec, config, total_steps=1)
+    images = np.random.default_rng(0).integers(0, 256, (4, 32, 32, 3), dtype=np.uint8)
+    split = input_pipeline.inputs_and_targets(codec, config.model.output_stride)
+    lightness, target = split(tf.image.convert_image_dtype(images, tf.float32))
+    before = [np.array(weight) for weight in model.trainable_weights]
+    logs = model.train_on_batch(lightness, target, return_dict=True)
+    assert np.isfinite(logs["loss"])
+    assert all(
+        not np.array_equal(old, np.array(new))
+        for old, new in zip(before, model.trainable_weights, strict=True)
+    )
+
+
 def test_classification_head_gives_logits_per_image():
     model = IizukaNet(global_size=32, num_classes=5)
     outputs = model(lightness_batch(16, 24, batch=3))
@@ -82,6 +120,8 @@ def test_classification_head_gives_logits_per_image():
         ({"num_classes": 1}, "num_classes=1"),
         ({"head_channels": 0}, "head_channels=0"),
         ({"head_activation": "relu"}, "head_activation='relu'"),
+        ({"global_network": False, "num_classes": 3}, "global_network=False.*num_classes=3"),
+        ({"global_network": False, "simple_global": True}, "simple_global=True"),
     ],
 )
 def test_rejects_bad_arguments(kwargs, message):

@@ -43,6 +43,7 @@ CASES = {
         None,
     ),
     "iizuka_plain": (lambda: IizukaNet(global_size=32), None),
+    "iizuka_basic": (lambda: IizukaNet(global_network=False, output_stride=2), None),
     "iizuka_simple_global": (
         lambda: IizukaNet(
             head_channels=4,

@@ -247,6 +247,9 @@ class ModelConfig(Section):
         global_features: the U-Net's global feature vector fused at its bottleneck: None,
             `learned` (a global branch as Iizuka's) or `backbone` (a `keras.applications`
             embedding), the video report's "U-Net + Feature-Vektor".
+        global_network: `iizuka` only: its global features network and fusion layer (the
+            paper); False is the Iizuka course report's "basic colorization model", the
+            mid-level features straight into the colorization network (`iizuka_basic`).
         global_size: the square side the global path sees (Iizuka et al.: 224); the local
             path runs at the input's own resolution.
         simple_global: the Iizuka course report's simplified global network: one convolution
@@ -289,6 +292,11 @@ class ModelConfig(Section):
         choices=GLOBAL_FEATURES,
         none="none",
         help="unet: a global feature vector fused at the bottleneck",
+    )
+    global_network: bool = option(
+        True,
+        help="iizuka: the global features network and fusion layer; --no-global-network is "
+        "the course report's basic model",
     )
     global_size: int = option(224, ge=1, help="side of the global path's rescale (224)")
     simple_global: bool = option(
@@ -366,6 +374,18 @@ class ModelConfig(Section):
                 )
             if self.classify:
                 raise ValueError(f"classify is not supported on the {self.name} model")
+        if not self.global_network:
+            if self.name != "iizuka":
+                raise ValueError(
+                    "global_network is an iizuka setting (the unet's: global_features). "
+                    f"Received: model={self.name!r}, global_network=False"
+                )
+            if self.classify or self.simple_global:
+                raise ValueError(
+                    "classify and simple_global need the global network. Received: "
+                    f"global_network=False, classify={self.classify}, "
+                    f"simple_global={self.simple_global}"
+                )
         if self.classify and self.name == "convlstm":
             raise ValueError(
                 "classify is not supported on the convlstm video model. "

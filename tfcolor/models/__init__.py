@@ -129,6 +129,7 @@ def build_model(
     if model_config.name == "iizuka":
         return IizukaNet(
             output_stride=model_config.output_stride,
+            global_network=model_config.global_network,
             global_size=model_config.global_size,
             simple_global=model_config.simple_global,
             simple_global_width=model_config.simple_global_width,

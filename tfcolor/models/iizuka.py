@@ -12,6 +12,10 @@ global features predicts the image's class (the paper's joint training).
 Every convolution is 3x3 with 'same' padding, batch norm and ReLU (the output layer: the
 codec's activation). Because the global path always sees the fixed rescale, the local path
 takes any input size.
+
+Without the global network (`global_network=False`) the mid-level features go straight into
+the colorization network: the course report's "basic colorization model", which it compared
+with the full one.
 """
 
 from __future__ import annotations
@@ -66,6 +70,9 @@ class IizukaNet(keras.Model):
         output_stride: 1 or 2: the output layer's half-resolution prediction is upsampled
             (bilinear) to the input's size, or kept at half size (the paper's own output);
             4 or 8: the colorization network stops at that resolution and predicts there.
+        global_network: the global features network and the fusion layer (the paper); False:
+            the course report's basic model, the mid-level features (256 channels, as the
+            fusion layer's output) straight into the colorization network.
         global_size: side of the global path's square rescale (the paper: 224).
         simple_global: the course report's simplified global network: one convolution to
             `simple_global_width` channels (28x28x32 at 224), flattened into the dense layers
@@ -75,6 +82,10 @@ class IizukaNet(keras.Model):
             a global average pool), which its runs rebuild.
         num_classes: adds the classification network on the global features.
         image_shape: spatial input shape; (None, None) takes any size.
+
+    Raises:
+        ValueError: an argument out of range, or a global network setting (`simple_global`,
+            `num_classes`) without the global network, named with its value.
     """
 
     def __init__(
@@ -82,6 +93,7 @@ class IizukaNet(keras.Model):
         head_channels: int = 2,
         head_activation: str | None = "sigmoid",
         output_stride: int = 1,
+        global_network: bool = True,
         global_size: int = 224,
         simple_global: bool = False,
         simple_global_width: int = SIMPLE_GLOBAL_WIDTH,
@@ -95,23 +107,30 @@ class IizukaNet(keras.Model):
         check_global_size(global_size)
         check_simple_global_width(simple_global_width)
         check_num_classes(num_classes)
+        if not global_network and (simple_global or num_classes is not None):
+            raise ValueError(
+                "simple_global and num_classes need the global network. Received: "
+                f"global_network=False, simple_global={simple_global}, num_classes={num_classes}"
+            )
 
         # === Functional Model ===
         lightness = keras.Input(shape=(*image_shape, 1), name="lightness")
         # One set of low-level layers, called on both paths: the paper shares their weights.
         low_level = conv_stack_layers(LOW_LEVEL, name="low_level", batch_norm=True)
         local = apply_layers(lightness, low_level)
-        local = apply_conv_stack(local, MID_LEVEL, name="mid_level", batch_norm=True)
-        global_vector, global_features = apply_global_network(
-            lightness,
-            global_size,
-            simple_global,
-            low_level,
-            name="global",
-            simple_global_width=simple_global_width,
-            simple_global_pool=simple_global_pool,
-        )
-        x = apply_fusion(local, global_vector, FUSION_FILTERS, name="fusion")
+        x = apply_conv_stack(local, MID_LEVEL, name="mid_level", batch_norm=True)
+        global_features = None
+        if global_network:
+            global_vector, global_features = apply_global_network(
+                lightness,
+                global_size,
+                simple_global,
+                low_level,
+                name="global",
+                simple_global_width=simple_global_width,
+                simple_global_pool=simple_global_pool,
+            )
+            x = apply_fusion(x, global_vector, FUSION_FILTERS, name="fusion")
         x = apply_upsampling_decoder(
             x, COLORIZATION, output_stride, name="colorization", batch_norm=True
         )
@@ -126,6 +145,7 @@ class IizukaNet(keras.Model):
         self.head_channels = head_channels
         self.head_activation = head_activation
         self.output_stride = output_stride
+        self.global_network = bool(global_network)
         self.global_size = global_size
         self.simple_global = simple_global
         self.simple_global_width = simple_global_width
@@ -145,6 +165,7 @@ class IizukaNet(keras.Model):
             "head_channels": self.head_channels,
             "head_activation": self.head_activation,
             "output_stride": self.output_stride,
+            "global_network": self.global_network,
             "global_size": self.global_size,
             "simple_global": self.simple_global,
             "simple_global_width": self.simple_global_width,
