@@ -54,6 +54,7 @@ TRAIN_FLAGS = {
     "--mixed-precision": ("str", ("auto", "off", "float16", "bfloat16"), None),
     "--strategy": ("str", ("auto", "one_device", "mirrored", "multi_worker", "tpu"), None),
     "--model": (
+    "--init-from": ("str", None, None),
         "str",
         ("unet", "iizuka", "backbone_fusion", "convlstm", "zhang_eccv16", "zhang_siggraph17"),
         None,

@@ -74,6 +74,9 @@ def config_from_args(args: argparse.Namespace) -> config_lib.Config:
         setattr(config, part, getattr(config, part).updated(**values))
     config.data.source = cli.expand_source(config.data.source)
     config.data.validation_source = cli.expand_source(config.data.validation_source)
+    if config.train.init_from:
+        # config.json keeps where the weights came from, wherever the run is continued from.
+        config.train.init_from = os.path.abspath(os.path.expanduser(config.train.init_from))
     config.validate()
     return config
 
@@ -98,6 +101,8 @@ def main(argv: list[str] | None = None) -> int:
 
     try:
         colorizer = open_run(model_dir, config)
+        if colorizer.warm_start is not None:
+            print(colorizer.warm_start.summary())
         history = colorizer.train(verbose=args.verbose)
         results = colorizer.evaluate()
     except TrainingDivergedError as error:

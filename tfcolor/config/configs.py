@@ -456,6 +456,10 @@ class TrainConfig(Section):
         200, ge=1, help="resume backup interval in steps (it is also written every epoch)"
     )
     render_size: int | None = option(
+        init_from: another run's model_dir: a run that starts fresh (no weights of its own)
+            takes the weights of that run's layers whose names and shapes match its own
+            (`training.warm_start`: an image run into a video model, as the video report
+            trained on images first); a run that resumes keeps its own.
         None,
         ge=0,
         help="side at which the export predicts colours (default: image size; 0: each "
@@ -500,6 +504,11 @@ class RefinementConfig(Section):
         critic_learning_rate: the critic's Adam rate (Gulrajani et al.: 1e-4, beta_1 0,
             beta_2 0.9; the generator's Adam has the same betas).
         unfreeze_start: generator groups trained from the first epoch (1: the head).
+    init_from: str | None = option(
+        None,
+        help="start a new run from the layers of the run in this model_dir whose names and "
+        "shapes match (e.g. an image run into a video model); ignored when the run resumes",
+    )
         unfreeze_every: epochs between two unfreezings (`GradualUnfreezing`).
         validation_steps: validation batches per epoch (val_wasserstein, val_color_loss);
             None: the whole validation split; 0: none.

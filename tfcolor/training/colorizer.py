@@ -32,6 +32,7 @@ from tfcolor.training import callbacks as callbacks_lib
 from tfcolor.training import compile as compile_lib
 from tfcolor.training import distribute
 from tfcolor.training import run_dir as run_dir_lib
+from tfcolor.training import warm_start as warm_start_lib
 
 __all__ = ["Colorizer", "TrainingDivergedError", "video_frames"]
 
@@ -79,8 +80,9 @@ class Colorizer:
     Raises:
         ValueError: a bad config value, a config whose model or codec differs from the one
             already trained in `model_dir`, a model_dir that is a file or cannot be written,
-            an unreadable `model_dir/config.json` (named), or a video model's run (its
-            `VideoColorizer` named).
+            an unreadable `model_dir/config.json` (named), a video model's run (its
+            `VideoColorizer` named), or a fresh run's `train.init_from` that is not a run
+            or has no layer matching this model's (`training.warm_start`).
         FileNotFoundError: config is None and model_dir holds no run.
         RuntimeError: a strategy that cannot start (`tpu` without a TPU).
     """
@@ -152,7 +154,13 @@ class Colorizer:
             # backup, whichever is newer (the final ones where they tie), then the backup's
             # previous state, then the best ones. An unreadable file gets one warning line and
             # the next one is tried; with none readable the model keeps its initial weights.
-            run_dir_lib.load_first_readable(self.model, self.run_dir.weights_to_restore())
+            own_weights = self.run_dir.weights_to_restore()
+            run_dir_lib.load_first_readable(self.model, own_weights)
+        # What `config.train.init_from` loaded (`training.warm_start`), or None: it applies
+        # only to a run that starts fresh, never over a run's own weights or backup.
+        self.warm_start = None
+        if config.train.init_from and not own_weights and not reopened:
+            self.warm_start = warm_start_lib.warm_start(self.network, config.train.init_from)
 
     def _check_kind(self, config: Config) -> None:
         """Raises ValueError where `config`'s model is not this class's kind (image, video)."""
@@ -169,6 +177,12 @@ class Colorizer:
                 f"Received: model={config.model.name!r}; use tfcolor.open_run(model_dir) or "
                 "tfcolor.Colorizer(config, model_dir)"
             )
+
+    @property
+    def network(self) -> keras.Model:
+        """The colorization network: `model` itself (a `VideoColorizer`'s is inside its
+        trainer)."""
+        return self.model
 
     @property
     def is_chief(self) -> bool:

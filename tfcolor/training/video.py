@@ -167,6 +167,15 @@ def _unscale(loss):
     return loss * tf.cast(replicas, loss.dtype) if replicas > 1 else loss
 
 
+def streaming_trainer(config, network: keras.Model) -> StreamingTrainer:
+    """The `StreamingTrainer` a video run of `config` trains `network` (a `VideoUNet`) in:
+    its streams, canvas and statefulness, as the run's weights files hold it."""
+    height, width = canvas_size(config.data.frame_size, network.downsampling)
+    return StreamingTrainer(
+        network, config.data.batch_size, height, width, stateful=config.model.stateful
+    )
+
+
 class VideoColorizer(Colorizer):
     """The `Colorizer` of a recurrent video model (`config.model.name == "convlstm"`).
 
@@ -187,15 +196,7 @@ class VideoColorizer(Colorizer):
         return self.input_fn(training=True)
 
     def _build_model(self) -> keras.Model:
-        network = build_model(self.config.model, self.codec)
-        height, width = canvas_size(self.config.data.frame_size, network.downsampling)
-        return StreamingTrainer(
-            network,
-            self.config.data.batch_size,
-            height,
-            width,
-            stateful=self.config.model.stateful,
-        )
+        return streaming_trainer(self.config, build_model(self.config.model, self.codec))
 
     @property
     def network(self):
