@@ -221,7 +221,8 @@ def test_library_rejects_bad_arguments(tmp_path):
 
 
 def test_collection_images_are_an_image_source(collection):
-    """`tfrecord:DIR` reads the collection's images for image models, held out by name."""
+    """`tfrecord:DIR` reads the collection's images for image models, held out by name, and
+    its videos' frames (tests/input_pipeline/test_video_frame_images.py)."""
     import skimage.data
 
     from tfcolor.config import DataConfig
@@ -233,7 +234,11 @@ def test_collection_images_are_an_image_source(collection):
     for split in ("train", "validation"):
         for element in read_source(data, split, shuffle=False).as_numpy_iterator():
             names[element["name"].decode()] = (split, element["rgb"])
-    assert sorted(names) == ["astronaut.png", "nested/coffee.jpg"]
+    frames = {name for name in names if "#" in name}
+    assert frames and {name.split("#")[0] for name in frames} <= set(
+        entry.id for entry in video_records.read_manifest(output)
+    )
+    assert sorted(set(names) - frames) == ["astronaut.png", "nested/coffee.jpg"]
     expected = transforms.resize_and_crop(transforms.to_rgb(skimage.data.astronaut()), 32).numpy()
     np.testing.assert_allclose(names["astronaut.png"][1], expected, atol=1e-6)  # PNG: exact
     # The same split on every read; the labels are the top-level subfolders.

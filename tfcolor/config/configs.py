@@ -47,9 +47,10 @@ class DataConfig(Section):
     """Where the images come from and how they become model inputs.
 
     Attributes:
-        source: `shapes`, `folder:DIR`, `tfds:NAME[:SPLIT]`; for video models `video:DIR` (a
-            folder of video files, decoded while training: small jobs) or `tfrecord:DIR` (a
-            collection written by `python -m tfcolor.preprocess`).
+        source: `shapes`, `folder:DIR`, `tfds:NAME[:SPLIT]`, `video:DIR` (a folder of video
+            files, decoded while training: small jobs) or `tfrecord:DIR` (a collection written
+            by `python -m tfcolor.preprocess`). Video models play the videos in chunks; image
+            models take each frame as an image (a collection: its images too).
         validation_source: a source for validation; None splits it off `source` (shapes: its
             fixed 324-image validation set; folder: a deterministic hash split; tfds: the
             dataset's `validation` split, else its `test` split, else the end of `train`).
@@ -75,8 +76,9 @@ class DataConfig(Section):
     source: str = option(
         "shapes",
         flag="--data",
-        help="training source: shapes | folder:DIR | tfds:NAME[:SPLIT]; video models: "
-        "video:DIR | tfrecord:DIR (written by python -m tfcolor.preprocess)",
+        help="training source: shapes | folder:DIR | tfds:NAME[:SPLIT] | video:DIR | "
+        "tfrecord:DIR (written by python -m tfcolor.preprocess); image models take each "
+        "video frame as an image",
     )
     validation_source: str | None = option(
         None, flag="--validation-data", help="validation source (default: split off --data)"
@@ -620,12 +622,6 @@ class Config(Section):
                     "frame_size must be (width, height), both positive. "
                     f"Received: frame_size={self.data.frame_size}"
                 )
-        elif self.data.source.startswith("video:"):
-            raise ValueError(
-                f"{self.data.source} is a video source; train a video model on it "
-                "(--model convlstm or a convlstm preset), or preprocess it and train an image "
-                "model on the collection's images (tfrecord:DIR)"
-            )
         self.train.validate()
 
     @property

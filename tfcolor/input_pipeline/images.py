@@ -1,7 +1,8 @@
 """Images in, `(lightness, target)` batches out, in `tf.data`.
 
 ```
-source (sources.py)     shapes | folder:DIR | tfds:NAME[:SPLIT]  -> {"rgb", "name", "label"}
+source (sources.py)     shapes | folder:DIR | tfds:NAME[:SPLIT] | tfrecord:DIR | video:DIR
+                        (a video's frames, each one image) -> {"rgb", "name", "label"}
                         (classifier runs: the label becomes a class index)
                         resized + centre-cropped to S, undecodable / gray / other classes
                         left out (counted and named in `PipelineStats`)
@@ -404,11 +405,12 @@ def _cached_dataset(
 def num_examples(data: DataConfig, split: str) -> int | None:
     """How many images a split yields, where that is known without decoding them all again.
 
-    Known for `shapes` (fixed sizes), folders (the scanned, decodable, non-gray files) and
-    TFDS sources (the split's metadata, or a pass over the labels with the images undecoded;
-    with a gray threshold, the gray-counting pass of `pipeline_stats`, for every source but
-    folders). None for `tfrecord:` sources without a gray threshold, whose validation split is
-    picked by name hash inside the pipeline.
+    Known for `shapes` (fixed sizes), folders (the scanned, decodable, non-gray files),
+    `video:` folders (the frames their scan counted) and TFDS sources (the split's metadata,
+    or a pass over the labels with the images undecoded); with a gray threshold, the
+    gray-counting pass of `pipeline_stats`, for every source but folders. None for
+    `tfrecord:` sources without a gray threshold, whose validation split is picked by name
+    hash inside the pipeline.
     """
     spec = parse_source(split_source(data, split)[0])
     if spec.kind == "folder":
@@ -419,6 +421,10 @@ def num_examples(data: DataConfig, split: str) -> int | None:
         return shapes.SPLIT_SIZES[split]
     if spec.kind == "tfds":
         return tfds_examples(data, split)
+    if spec.kind == "video":
+        from tfcolor.input_pipeline import video_streams
+
+        return sum(video_streams.video_frame_counts(data, split).values())
     return None
 
 

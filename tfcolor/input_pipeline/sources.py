@@ -1,5 +1,7 @@
-"""Where images come from: `shapes`, `folder:DIR`, `tfds:NAME[:SPLIT]` and `tfrecord:DIR`
-(the images of a collection written by `python -m tfcolor.preprocess`).
+"""Where images come from: `shapes`, `folder:DIR`, `tfds:NAME[:SPLIT]`, `tfrecord:DIR` (the
+images of a collection written by `python -m tfcolor.preprocess`, and its videos' frames) and
+`video:DIR` (the frames of a folder's videos; `video_streams.frame_images`: each frame an
+image, the videos split as the recurrent models split them).
 
 Every source reads into the same element, a dict
 `{"rgb": float32 [S, S, 3] in [0, 1], "name": tf.string, "label": tf.string}` (resized and
@@ -51,7 +53,7 @@ __all__ = [
 ]
 
 AUTOTUNE = tf.data.AUTOTUNE
-ACCEPTED_FORMS = "'shapes', 'folder:DIR', 'tfds:NAME[:SPLIT]', 'tfrecord:DIR'"
+ACCEPTED_FORMS = "'shapes', 'folder:DIR', 'tfds:NAME[:SPLIT]', 'tfrecord:DIR', 'video:DIR'"
 SPLITS = ("train", "validation")
 # Not a split of training: the whole of a source, for measuring on data a run never saw.
 ALL = "all"
@@ -64,9 +66,9 @@ class SourceSpec:
     """A parsed source string.
 
     Attributes:
-        kind: `shapes`, `folder`, `tfds` or `tfrecord`.
+        kind: `shapes`, `folder`, `tfds`, `tfrecord` or `video`.
         text: the string it was parsed from.
-        path: the folder (folder and tfrecord sources).
+        path: the folder (folder, tfrecord and video sources).
         name: the TFDS dataset name, with an optional `/config` (tfds sources).
         split: the TFDS split given after the name, if any.
     """
@@ -119,7 +121,7 @@ class PipelineStats:
 
 
 def parse_source(source: str) -> SourceSpec:
-    """Parses `shapes`, `folder:DIR`, `tfds:NAME[:SPLIT]` or `tfrecord:DIR`.
+    """Parses `shapes`, `folder:DIR`, `tfds:NAME[:SPLIT]`, `tfrecord:DIR` or `video:DIR`.
 
     Raises:
         ValueError: any other string, named in the message with the accepted forms.
@@ -127,7 +129,7 @@ def parse_source(source: str) -> SourceSpec:
     kind, _, rest = str(source).partition(":")
     if kind == "shapes" and not rest:
         return SourceSpec(kind="shapes", text=source)
-    if kind in ("folder", "tfrecord") and rest:
+    if kind in ("folder", "tfrecord", "video") and rest:
         return SourceSpec(kind=kind, text=source, path=rest)
     if kind == "tfds" and rest:
         name, _, split = rest.partition(":")
@@ -492,8 +494,9 @@ def _image_shards(spec: SourceSpec) -> list[str]:
     shards = sorted(tf.io.gfile.glob(pattern))
     if not shards:
         raise ValueError(
-            f"{spec.path} holds no image shards ({os.path.basename(pattern)}): write them with "
-            "`python -m tfcolor.preprocess FOLDER --output DIR` from a folder of images"
+            f"{spec.path} holds no image shards ({os.path.basename(pattern)}) and no videos: "
+            "write them with `python -m tfcolor.preprocess FOLDER --output DIR` from a folder "
+            "of images or videos"
         )
     return shards
 
@@ -505,6 +508,37 @@ def _in_validation(names: tf.Tensor, fraction: float) -> tf.Tensor:
 
 
 def _read_tfrecord(
+    spec: SourceSpec, data: DataConfig, split: str, hold_out: bool, shuffle: bool, reshuffle: bool
+) -> tf.data.Dataset:
+    """A collection's images and its videos' frames (`video_streams.frame_images`), mixed
+    at random when shuffled (images first otherwise).
+
+    Raises:
+        ValueError: the collection holds neither image shards nor videos.
+    """
+    from tfcolor.input_pipeline import video_streams
+
+    frames = video_streams.frame_images(data, split, shuffle=shuffle, reshuffle=reshuffle)
+    if frames is None:
+        return _read_image_shards(spec, data, split, hold_out, shuffle, reshuffle)
+    if not _has_image_shards(spec):
+        return frames
+    images = _read_image_shards(spec, data, split, hold_out, shuffle, reshuffle)
+    if not shuffle:
+        return images.concatenate(frames)
+    # Both run to their end: once one is used up, the other's rest follows.
+    return tf.data.Dataset.sample_from_datasets(
+        [images, frames], seed=data.seed, stop_on_empty_dataset=False
+    )
+
+
+def _has_image_shards(spec: SourceSpec) -> bool:
+    from tfcolor.input_pipeline import records
+
+    return bool(tf.io.gfile.glob(os.path.join(spec.path, f"{records.IMAGE_PREFIX}-*.tfrecord")))
+
+
+def _read_image_shards(
     spec: SourceSpec, data: DataConfig, split: str, hold_out: bool, shuffle: bool, reshuffle: bool
 ) -> tf.data.Dataset:
     from tfcolor.input_pipeline import records
@@ -807,6 +841,10 @@ def _read_unfiltered(
         return _read_shapes(data, split, shuffle, reshuffle)
     if spec.kind == "tfrecord":
         return _read_tfrecord(spec, data, split, hold_out, shuffle, reshuffle)
+    if spec.kind == "video":
+        from tfcolor.input_pipeline import video_streams
+
+        return video_streams.frame_images(data, split, shuffle=shuffle, reshuffle=reshuffle)
     return _read_tfds(spec, data, split, hold_out, shuffle, reshuffle)
 
 
@@ -918,6 +956,8 @@ def label_names(data: DataConfig) -> tuple[str, ...]:
             names = tuple(sorted({_label_of(rel) for rel in list_image_files(spec.path)} - {""}))
         elif spec.kind == "tfrecord":
             names = _tfrecord_label_names(spec)
+        elif spec.kind == "video":
+            names = ()  # frames carry no labels
         else:
             import tensorflow_datasets as tfds
 

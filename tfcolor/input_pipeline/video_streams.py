@@ -73,6 +73,7 @@ __all__ = [
     "VideoSpec",
     "count_steps",
     "decode_frame",
+    "frame_images",
     "make_video_dataset",
     "make_video_input_fn",
     "make_video_streams",
@@ -852,3 +853,140 @@ def count_steps(data: DataConfig, split: str, streams: int | None = None) -> int
     """
     chunks = _split_videos(data, split, 1).chunks()
     return _steps(chunks, data.batch_size if streams is None else streams) if chunks else 0
+
+
+# --- frames as images, for the image models ---
+
+
+def frame_images(
+    data: DataConfig, split: str, *, shuffle: bool, reshuffle: bool = True
+) -> tf.data.Dataset | None:
+    """The frames of a video source's videos, each one image, for the image models.
+
+    The video report compared image models (U-Net, U-Net + feature vector, the bigger U-Net)
+    with the recurrent ones on the same frames: here every frame of a split's videos is an
+    image, scaled and centre-cropped to `data.image_size` as every image model's images are
+    (`transforms.resize_and_crop`, not the recurrent models' scale and pad). The split is the
+    recurrent models' own (`_hold_out`: whole videos by a hash of their ids), so both kinds
+    train and validate on the same videos. A collection's frames are read from the picture
+    inside their stored canvas (the chunk's `content`), without its padding.
+
+    Args:
+        data: the data config (source or validation_source `video:DIR` or `tfrecord:DIR`,
+            image_size, validation_fraction, seed, shuffle_buffer).
+        split: `train`, `validation` or `all` (`sources.ALL`: every video).
+        shuffle: the videos in a new order each epoch (with `reshuffle`), several of them
+            read at once, their frames shuffled in a buffer of `data.shuffle_buffer`; False
+            reads the videos in id order, each frame in order.
+
+    Returns:
+        A dataset of `{"rgb": float32 [S, S, 3] in [0, 1], "name": "VIDEO_ID#FRAME",
+        "label": ""}`, or None where the source holds no videos (a collection of images).
+
+    Raises:
+        ValueError: a missing folder, a video folder without video files.
+    """
+    text, hold_out = split_source(data, split)
+    spec = parse_video_source(text)
+    if spec.kind == "tfrecord":
+        if not tf.io.gfile.exists(os.path.join(spec.path, records.MANIFEST)):
+            return None
+        entries, _ = _collection_videos(spec)
+        videos = [(entry.id, os.path.join(spec.path, entry.file)) for entry in entries]
+    else:
+        found, _ = _folder_videos(spec)
+        videos = [(relative, os.path.join(spec.path, relative)) for relative, _ in found]
+    if not videos:
+        return None
+    if hold_out:
+        keep = _hold_out(
+            [video_id for video_id, _ in videos], split, data.validation_fraction, text
+        )
+        videos = [video for video, kept in zip(videos, keep, strict=True) if kept]
+    ids = tf.constant([video_id for video_id, _ in videos] or [""], tf.string)
+    paths = tf.constant([path for _, path in videos] or [""], tf.string)
+    order = tf.data.Dataset.range(len(videos))
+    if shuffle:
+        order = order.shuffle(
+            max(len(videos), 1), seed=data.seed, reshuffle_each_iteration=reshuffle
+        )
+    stored = spec.kind == "tfrecord"
+    read = _stored_frames if stored else _decoded_frames
+
+    def frames_of(index):
+        def named(frame):
+            number = tf.strings.as_string(frame.pop("number"))
+            return {**frame, "name": tf.strings.join([ids[index], number], "#")}
+
+        return read(paths[index]).map(named)
+
+    # A few videos at a time, one frame of each in turn: the shuffle buffer then mixes
+    # several videos, not only the neighbouring frames of one.
+    frames = order.interleave(
+        frames_of,
+        cycle_length=min(max(len(videos), 1), 8),
+        block_length=1,
+        num_parallel_calls=AUTOTUNE,
+        deterministic=True,
+    )
+    if shuffle:
+        frames = frames.shuffle(
+            data.shuffle_buffer, seed=data.seed, reshuffle_each_iteration=reshuffle
+        )
+    size = data.image_size
+
+    def to_image(element):
+        frame = element["frame"]
+        if stored:
+            top, left, height, width = tf.unstack(tf.cast(element["content"], tf.int32))
+            frame = tf.image.crop_to_bounding_box(decode_frame(frame), top, left, height, width)
+        rgb = transforms.resize_and_crop(transforms.to_rgb(frame), size)
+        return {"rgb": rgb, "name": element["name"], "label": tf.constant("")}
+
+    return frames.map(to_image, num_parallel_calls=AUTOTUNE, deterministic=True)
+
+
+def _stored_frames(path: tf.Tensor) -> tf.data.Dataset:
+    """A collection's chunk file -> its frames in order: {"frame": encoded bytes, "content":
+    int64 [4] (the picture's box in the canvas), "number": int64 index in the video}."""
+
+    def frames_of_chunk(serialized):
+        chunk = tf.io.parse_single_example(
+            serialized,
+            {key: records.CHUNK_FEATURES[key] for key in ("frames", "first_frame", "content")},
+        )
+        encoded = tf.sparse.to_dense(chunk["frames"], default_value=b"")
+        count = tf.shape(encoded, out_type=tf.int64)[0]
+        return {
+            "frame": encoded,
+            "content": tf.tile(chunk["content"][None], [count, 1]),
+            "number": chunk["first_frame"] + tf.range(count),
+        }
+
+    return tf.data.TFRecordDataset(path).map(frames_of_chunk).unbatch()
+
+
+def _decoded_frames(path: tf.Tensor) -> tf.data.Dataset:
+    """A video file -> its frames in order, decoded with PyAV: {"frame": uint8 [h, w, 3],
+    "number": int64 index in the video}. A video that breaks after the scan ends there."""
+    from tfcolor.media import video_io
+
+    def frames(path_bytes):
+        path_text = path_bytes.decode("utf-8")
+        number = 0
+        try:
+            for frame in video_io.iter_frames(path_text):
+                yield frame, np.int64(number)
+                number += 1
+        except video_io.VideoError as error:
+            logging.warning("video %s stopped at frame %d: %s", path_text, number, error)
+
+    decoded = tf.data.Dataset.from_generator(
+        frames,
+        args=(path,),
+        output_signature=(
+            tf.TensorSpec([None, None, 3], tf.uint8),
+            tf.TensorSpec([], tf.int64),
+        ),
+    )
+    return decoded.map(lambda frame, number: {"frame": frame, "number": number})
