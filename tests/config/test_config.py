@@ -22,6 +22,7 @@ from tfcolor.config import (
     get_preset,
     smoke,
 )
+from tfcolor.config.presets import refinement
 
 SECTIONS = (DataConfig, CodecConfig, ModelConfig, TrainConfig, RefinementConfig)
 
@@ -177,3 +178,42 @@ def test_iizuka_basic_is_iizuka_without_its_global_network():
     ]:
         with pytest.raises(ValueError, match=message):
             ModelConfig(global_network=False, **values).validate()
+
+
+def test_thesis_presets_train_as_the_thesis_and_the_default_says_how_it_differs():
+    # The thesis: plain cross-entropy, Adam 1e-3 at a constant rate, batch 64, gray images kept.
+    for name in ("unet_thesis", "unet_cifar", "unet_128", "unet_mse"):
+        config = get_preset(name)
+        assert config.codec.rebalance is None, name
+        assert (config.train.optimizer, config.train.learning_rate) == ("adam", 1e-3), name
+        assert config.train.lr_schedule == "constant", name
+        assert config.data.batch_size == 64, name
+        assert config.data.gray_threshold is None, name
+        assert config.model.activation == "relu", name
+    thesis, default = get_preset("unet_thesis"), get_preset("unet_shapes")
+    assert (default.codec.rebalance, default.train.learning_rate) == (0.5, 3e-3)
+    assert (default.train.lr_schedule, default.data.batch_size) == ("cosine", 32)
+    assert thesis.model == default.model and thesis.data.source == default.data.source
+    assert get_preset("unet_mse").codec.name == "regression"
+    # Runs written before the optimizer and activation settings: Adam and ReLU.
+    old = Config.from_dict({"model": {"name": "unet"}, "train": {"learning_rate": 1e-3}})
+    assert (old.train.optimizer, old.model.activation) == ("adam", "relu")
+    with pytest.raises(ValueError, match="activation is a unet setting"):
+        ModelConfig(name="iizuka", activation="tanh").validate()
+    with pytest.raises(ValueError, match="optimizer must be one of adam, rmsprop"):
+        dataclasses.replace(thesis.train, optimizer="sgd").validate()
+
+
+def test_iizuka_presets_take_the_course_reports_rate_and_batch():
+    for name in ("iizuka", "iizuka_cls", "iizuka_basic"):
+        config = get_preset(name)
+        assert (config.train.learning_rate, config.data.batch_size) == (1e-5, 64), name
+        assert config.train.lr_schedule == "constant", name
+        assert config.model.output_stride == 1, name  # the head at H/2, upsampled in-model
+
+
+def test_gan_project_presets_have_its_data_size_and_epochs():
+    pretraining = get_preset("unet_gamut")
+    assert (pretraining.data.source, pretraining.data.image_size) == ("tfds:places365_small", 256)
+    assert pretraining.train.epochs < 15  # the project: fewer than 15 epochs of pre-training
+    assert refinement().epochs == 8  # and about 8 of refinement

@@ -109,3 +109,24 @@ def test_unet_fusion_keeps_the_bottleneck_width():
 def test_unet_rejects_bad_global_and_stride_arguments(kwargs, message):
     with pytest.raises(ValueError, match=message):
         UNet(**kwargs)
+
+
+def test_unet_activation_is_the_thesis_alternatives_with_unchanged_weights():
+    # The thesis compared ReLU, LeakyReLU and tanh in its ConvBlocks; the weights are the same
+    # (activations have none), so only the layers after each batch norm differ.
+    relu = UNet(filters=(4, 8), head_channels=2)
+    assert isinstance(relu.get_layer("down0_relu1"), keras.layers.ReLU)
+    leaky = UNet(filters=(4, 8), head_channels=2, activation="leaky_relu")
+    assert leaky.get_layer("down0_leaky_relu1").negative_slope == pytest.approx(0.01)  # PyTorch's
+    assert leaky.get_layer("up0_leaky_relu2").negative_slope == pytest.approx(0.01)
+    tanh = UNet(filters=(4, 8), head_channels=2, activation="tanh")
+    assert tanh.get_layer("bottleneck_tanh2").get_config()["activation"] == "tanh"
+    assert relu.count_params() == leaky.count_params() == tanh.count_params()
+    assert not any("relu" in layer.name for layer in tanh.layers)
+    clone = UNet.from_config(tanh.get_config())
+    assert clone.get_config() == tanh.get_config()
+    # A model saved before the setting (no "activation" in its config) is the ReLU one.
+    former = {key: value for key, value in relu.get_config().items() if key != "activation"}
+    assert UNet.from_config(former).activation == "relu"
+    with pytest.raises(ValueError, match="Received: activation='gelu'"):
+        UNet(activation="gelu")

@@ -20,6 +20,7 @@ from tfcolor.config.configs import (
     TrainConfig,
 )
 from tfcolor.config.options import (
+    ACTIVATIONS,
     BACKBONES,
     CODECS,
     DECODES,
@@ -32,6 +33,7 @@ from tfcolor.config.options import (
     MIXED_PRECISIONS,
     MODELS,
     NORMALIZATIONS,
+    OPTIMIZERS,
     STRATEGIES,
 )
 from tfcolor.config.presets import (
@@ -42,6 +44,7 @@ from tfcolor.config.presets import (
 )
 
 __all__ = [
+    "ACTIVATIONS",
     "BACKBONES",
     "CODECS",
     "DECODES",
@@ -54,6 +57,7 @@ __all__ = [
     "MIXED_PRECISIONS",
     "MODELS",
     "NORMALIZATIONS",
+    "OPTIMIZERS",
     "PRESETS",
     "STRATEGIES",
     "THESIS_CIFAR100_CLASSES",

@@ -7,6 +7,7 @@ No TensorFlow is imported here: command lines check their flags before it loads.
 from __future__ import annotations
 
 __all__ = [
+    "ACTIVATIONS",
     "BACKBONES",
     "CODECS",
     "DECODES",
@@ -20,6 +21,7 @@ __all__ = [
     "MIXED_PRECISIONS",
     "MODELS",
     "NORMALIZATIONS",
+    "OPTIMIZERS",
     "SIMPLE_GLOBAL_WIDTH",
     "STRATEGIES",
 ]
@@ -44,6 +46,9 @@ SIMPLE_GLOBAL_WIDTH = 32
 # The `keras.applications` embeddings of `tfcolor.models.backbone_fusion`.
 BACKBONES = ("inception_resnet_v2", "mobilenet_v2", "efficientnet_b0")
 LR_SCHEDULES = ("cosine", "constant")
+# The optimizers and the U-Net's activations the thesis compared (its runs: Adam, ReLU).
+OPTIMIZERS = ("adam", "rmsprop")
+ACTIVATIONS = ("relu", "leaky_relu", "tanh")
 JIT_COMPILE = ("auto", "on", "off")
 # The settings of tfcolor.training.compile and tfcolor.training.distribute.
 MIXED_PRECISIONS = ("auto", "off", "float16", "bfloat16")

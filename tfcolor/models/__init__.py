@@ -116,6 +116,7 @@ def build_model(
         return UNet(
             filters=model_config.filters,
             output_stride=model_config.output_stride,
+            activation=model_config.activation,
             global_features=model_config.global_features,
             global_size=model_config.global_size,
             simple_global=model_config.simple_global,

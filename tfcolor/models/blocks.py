@@ -202,7 +202,7 @@ def check_head_arguments(head_channels: int, head_activation: str | None) -> Non
 
 
 def conv_stack_layers(
-    spec: Sequence[tuple[int, int]], name: str, batch_norm: bool
+    spec: Sequence[tuple[int, int]], name: str, batch_norm: bool, activation: str = "relu"
 ) -> list[keras.layers.Layer]:
     """The layers of a stack of 3x3 convolutions ('same' padding), each followed by ReLU.
 
@@ -212,6 +212,8 @@ def conv_stack_layers(
         name: prefix; layers `{name}_conv1`, `{name}_bn1`, `{name}_relu1`, `{name}_conv2`, ...
         batch_norm: batch norm between each convolution and its ReLU (the convolution then has
             no bias).
+        activation: `relu`, or `leaky_relu` / `tanh` in its place (layers
+            `{name}_leaky_relu1`, `{name}_tanh1`, ...): the thesis's alternatives.
 
     Returns:
         The layers in call order, for `apply_layers` (once, or on several inputs to share them).
@@ -232,8 +234,21 @@ def conv_stack_layers(
             layers.append(
                 BatchNormalization(momentum=BATCH_NORM_MOMENTUM, name=f"{name}_bn{index}")
             )
-        layers.append(keras.layers.ReLU(name=f"{name}_relu{index}"))
+        layers.append(_activation_layer(activation, name=f"{name}_{activation}{index}"))
     return layers
+
+
+def _activation_layer(activation: str, name: str) -> keras.layers.Layer:
+    if activation == "relu":
+        return keras.layers.ReLU(name=name)
+    if activation == "leaky_relu":
+        # PyTorch's default slope (the thesis's framework), not Keras' 0.3.
+        return keras.layers.LeakyReLU(negative_slope=0.01, name=name)
+    if activation == "tanh":
+        return keras.layers.Activation("tanh", name=name)
+    raise ValueError(
+        f"activation must be one of relu, leaky_relu, tanh. Received: activation={activation!r}"
+    )
 
 
 def apply_layers(x, layers: Sequence[keras.layers.Layer]):
@@ -243,14 +258,24 @@ def apply_layers(x, layers: Sequence[keras.layers.Layer]):
     return x
 
 
-def apply_conv_stack(x, spec: Sequence[tuple[int, int]], name: str, batch_norm: bool = False):
+def apply_conv_stack(
+    x,
+    spec: Sequence[tuple[int, int]],
+    name: str,
+    batch_norm: bool = False,
+    activation: str = "relu",
+):
     """A stack of 3x3 convolutions + (batch norm) + ReLU; see `conv_stack_layers`."""
-    return apply_layers(x, conv_stack_layers(spec, name=name, batch_norm=batch_norm))
+    layers = conv_stack_layers(spec, name=name, batch_norm=batch_norm, activation=activation)
+    return apply_layers(x, layers)
 
 
-def apply_conv_block(x, filters: int, name: str):
-    """Two 3x3 convolutions, each followed by batch norm and ReLU (the thesis's ConvBlock)."""
-    return apply_conv_stack(x, [(filters, 1), (filters, 1)], name=name, batch_norm=True)
+def apply_conv_block(x, filters: int, name: str, activation: str = "relu"):
+    """Two 3x3 convolutions, each followed by batch norm and ReLU (the thesis's ConvBlock;
+    `activation` `leaky_relu` or `tanh` in place of ReLU, as the thesis also tried)."""
+    return apply_conv_stack(
+        x, [(filters, 1), (filters, 1)], name=name, batch_norm=True, activation=activation
+    )
 
 
 def apply_fusion(local, global_vector, filters: int, name: str):

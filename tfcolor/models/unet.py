@@ -1,7 +1,8 @@
 """The thesis's U-Net (after ColorUNet, Billaut et al. 2018), optionally with a global vector.
 
 ConvBlock = 2 x (conv 3x3, batch norm, ReLU); max-pool down; transposed conv (3x3, stride 2) up;
-skip concatenation; a 1x1 head whose size, activation and meaning come from the codec.
+skip concatenation; a 1x1 head whose size, activation and meaning come from the codec. The
+thesis also tried LeakyReLU and tanh in the blocks (`activation`).
 
 The video report's "U-Net + Feature-Vektor" fuses a global feature vector into the bottleneck
 (Iizuka et al.'s fusion layer): a learned one (Iizuka et al.'s global network on a fixed-size
@@ -12,7 +13,7 @@ from __future__ import annotations
 
 import keras
 
-from tfcolor.config import GLOBAL_FEATURES
+from tfcolor.config import ACTIVATIONS, GLOBAL_FEATURES
 from tfcolor.models.backbone_fusion import (
     apply_backbone_embedding,
     build_without_backbone_weights,
@@ -55,6 +56,8 @@ class UNet(keras.Model):
         filters: filters per level, top to bottom; the thesis's 32x32 model uses (8, 16, 32)
             (two pools), its 128x128 model (16, 32, 64, 128, 256) (down to 8x8).
         head_channels: outputs per pixel (`codec.channels`).
+        activation: the blocks' activation: `relu` (the thesis's runs), `leaky_relu` (slope
+            0.01, PyTorch's) or `tanh`, the alternatives the thesis tried.
         head_activation: None (logits / linear), "sigmoid" or "tanh" (`codec.output_activation`).
         output_stride: the head sits on the decoder level at 1 / output_stride of the input's
             resolution (a power of 2 up to 2 ** (len(filters) - 1)): the decoder stops there,
@@ -81,6 +84,7 @@ class UNet(keras.Model):
         head_channels: int = 324,
         head_activation: str | None = None,
         output_stride: int = 1,
+        activation: str = "relu",
         global_features: str | None = None,
         global_size: int = 224,
         simple_global: bool = False,
@@ -101,6 +105,11 @@ class UNet(keras.Model):
             )
         check_head_arguments(head_channels, head_activation)
         check_output_stride(output_stride, maximum=2 ** (len(filters) - 1))
+        if activation not in ACTIVATIONS:
+            raise ValueError(
+                f"activation must be one of {', '.join(ACTIVATIONS)}. "
+                f"Received: activation={activation!r}"
+            )
         if global_features not in GLOBAL_FEATURES:
             raise ValueError(
                 f"global_features must be one of {GLOBAL_FEATURES}. "
@@ -122,10 +131,10 @@ class UNet(keras.Model):
         x = lightness
         skips = []
         for level, level_filters in enumerate(filters[:-1]):
-            x = apply_conv_block(x, level_filters, name=f"down{level}")
+            x = apply_conv_block(x, level_filters, name=f"down{level}", activation=activation)
             skips.append(x)
             x = keras.layers.MaxPooling2D(2, name=f"down{level}_pool")(x)
-        x = apply_conv_block(x, filters[-1], name="bottleneck")
+        x = apply_conv_block(x, filters[-1], name="bottleneck", activation=activation)
         global_vector = class_logits = None
         if global_features == "learned":
             global_vector, features = apply_global_network(
@@ -157,7 +166,7 @@ class UNet(keras.Model):
                 filters[level], 3, strides=2, padding="same", name=f"up{level}_upconv"
             )(x)
             x = keras.layers.Concatenate(name=f"up{level}_concat")([x, skips[level]])
-            x = apply_conv_block(x, filters[level], name=f"up{level}")
+            x = apply_conv_block(x, filters[level], name=f"up{level}", activation=activation)
         colors = apply_head(x, head_channels, head_activation, kernel_size=1)
         super().__init__(inputs=lightness, outputs=model_outputs(colors, class_logits), **kwargs)
 
@@ -166,6 +175,7 @@ class UNet(keras.Model):
         self.head_channels = head_channels
         self.head_activation = head_activation
         self.output_stride = output_stride
+        self.activation = activation
         self.global_features = global_features
         self.global_size = global_size
         self.simple_global = simple_global
@@ -191,6 +201,7 @@ class UNet(keras.Model):
             "head_channels": self.head_channels,
             "head_activation": self.head_activation,
             "output_stride": self.output_stride,
+            "activation": self.activation,
             "global_features": self.global_features,
             "global_size": self.global_size,
             "simple_global": self.simple_global,

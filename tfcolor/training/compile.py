@@ -13,7 +13,8 @@ Keras layers keep the policy they were made with, and the rest of the process (a
 input pipeline, metrics) keeps the global default. A model built with `mixed_float16` gets
 Keras' LossScaleOptimizer around its optimizer when compiled.
 
-Compiling (`compile_run`): Adam at `TrainConfig.learning_rate`, always through a schedule
+Compiling (`compile_run`): the optimizer of `TrainConfig.optimizer` (`make_optimizer`: Adam,
+or RMSprop) at `TrainConfig.learning_rate`, always through a schedule
 (`learning_rate_schedule`: cosine decay or constant), XLA as `TrainConfig.jit_compile` says
 (`use_xla`), and the codec's loss and metrics, with a classification head's beside them
 (`compile_model`).
@@ -34,6 +35,7 @@ __all__ = [
     "compile_model",
     "compile_run",
     "learning_rate_schedule",
+    "make_optimizer",
     "policy_name",
     "policy_scope",
     "use_xla",
@@ -115,6 +117,24 @@ def learning_rate_schedule(
     )
 
 
+def make_optimizer(config: Config, total_steps: int | None = None) -> keras.optimizers.Optimizer:
+    """The run's optimizer (`train.optimizer`) on `learning_rate_schedule`.
+
+    Raises:
+        ValueError: an unknown optimizer.
+    """
+    schedule = learning_rate_schedule(config, total_steps)
+    if config.train.optimizer == "adam":
+        return keras.optimizers.Adam(schedule)
+    if config.train.optimizer == "rmsprop":
+        # PyTorch's smoothing constant (its alpha, 0.99; Keras' rho defaults to 0.9): the
+        # thesis compared RMSprop with Adam in PyTorch.
+        return keras.optimizers.RMSprop(schedule, rho=0.99)
+    raise ValueError(
+        f"optimizer must be adam or rmsprop. Received: optimizer={config.train.optimizer!r}"
+    )
+
+
 UNLABELLED = -1  # the class index of an example without a label (an unlabelled split, or a
 # folder image outside the class subfolders): no classification loss, not in the accuracy
 
@@ -170,7 +190,7 @@ def compile_model(
 
 
 def compile_run(model: keras.Model, codec, config: Config, total_steps: int | None = None) -> None:
-    """Compiles a run's model as its config says: Adam on `learning_rate_schedule`, XLA per
+    """Compiles a run's model as its config says: `make_optimizer`, XLA per
     `use_xla`, the codec's loss and metrics and the classification head's (`compile_model`).
 
     Call it in the strategy's scope: the optimizer's and the metrics' variables are made here.
@@ -178,7 +198,7 @@ def compile_run(model: keras.Model, codec, config: Config, total_steps: int | No
     compile_model(
         model,
         codec,
-        keras.optimizers.Adam(learning_rate_schedule(config, total_steps)),
+        make_optimizer(config, total_steps),
         class_names=config.model.class_names if config.model.classify else None,
         classification_weight=config.model.classification_weight,
         jit_compile=use_xla(config),
