@@ -15,6 +15,7 @@ from typing import Any
 
 from tfcolor.config.base import Section, option
 from tfcolor.config.options import (
+    ACTIVATIONS,
     BACKBONES,
     CODECS,
     DECODES,
@@ -27,6 +28,7 @@ from tfcolor.config.options import (
     MIXED_PRECISIONS,
     MODELS,
     NORMALIZATIONS,
+    OPTIMIZERS,
     SIMPLE_GLOBAL_WIDTH,
     STRATEGIES,
 )
@@ -243,6 +245,9 @@ class ModelConfig(Section):
             al.'s released `zhang_eccv16` and `zhang_siggraph17` (`tfcolor.models.zhang`).
         filters: filters per U-Net level; len(filters) - 1 max-pools. The Zhang networks:
             filters per block (8 and 10 of them).
+        activation: `unet` only: the activation after each convolution of its blocks,
+            `relu` (the thesis's runs), `leaky_relu` (slope 0.01) or `tanh`, the three the
+            thesis compared.
         output_stride: the head predicts at 1 / output_stride of the input's resolution (Zhang
             et al. predict at 1/4); the targets are average-pooled to match, and decoded ab is
             upsampled to full resolution.
@@ -286,6 +291,11 @@ class ModelConfig(Section):
         help="the network (default: the preset's); convlstm: the video U-Net + ConvLSTM",
     )
     filters: tuple[int, ...] = option((8, 16, 32), help="U-Net filters per level, e.g. 8,16,32")
+    activation: str = option(
+        "relu",
+        choices=ACTIVATIONS,
+        help="unet: its blocks' activation (relu; the thesis also tried leaky_relu and tanh)",
+    )
     output_stride: int = option(
         1, ge=1, help="predict colours at 1/N of the resolution (Zhang et al.: 4), a power of 2"
     )
@@ -376,6 +386,11 @@ class ModelConfig(Section):
                 )
             if self.classify:
                 raise ValueError(f"classify is not supported on the {self.name} model")
+        if self.activation != "relu" and self.name != "unet":
+            raise ValueError(
+                "activation is a unet setting. "
+                f"Received: model={self.name!r}, activation={self.activation!r}"
+            )
         if not self.global_network:
             if self.name != "iizuka":
                 raise ValueError(
@@ -416,7 +431,9 @@ class TrainConfig(Section):
     Attributes:
         epochs: total epochs of the run (calling train again continues up to this number).
         steps_per_epoch: None runs each epoch over the whole training set.
-        learning_rate: Adam's (initial) learning rate.
+        optimizer: `adam` or `rmsprop` (with PyTorch's rho 0.99: the thesis compared both in
+            PyTorch; its runs used Adam).
+        learning_rate: the optimizer's (initial) learning rate.
         lr_schedule: `cosine` decays it to 0 over the run's `epochs` (measured on shapes: the
             validation accuracy of the last epochs swings by 10 points at a constant 3e-3, and
             settles with the decay), or `constant`.
@@ -451,7 +468,10 @@ class TrainConfig(Section):
     steps_per_epoch: int | None = option(
         None, ge=1, help="training steps per epoch (default: the whole training set)"
     )
-    learning_rate: float = option(1e-3, gt=0, help="Adam's (initial) learning rate")
+    optimizer: str = option(
+        "adam", choices=OPTIMIZERS, help="adam (default) or rmsprop (the thesis tried both)"
+    )
+    learning_rate: float = option(1e-3, gt=0, help="the optimizer's (initial) learning rate")
     lr_schedule: str = option(
         "cosine",
         choices=LR_SCHEDULES,
@@ -498,7 +518,8 @@ class RefinementConfig(Section):
     """The WGAN-GP refinement's settings.
 
     Args:
-        epochs: total epochs of the refinement (a continued refinement runs up to this).
+        epochs: total epochs of the refinement (a continued refinement runs up to this; the
+            GAN project refined for about 8).
         steps_per_epoch: None: one pass over the training data.
         critic_steps: critic updates per generator update (Gulrajani et al.: 5).
         gradient_penalty: lambda of the gradient penalty (Gulrajani et al.: 10).
@@ -524,7 +545,7 @@ class RefinementConfig(Section):
             (Keras' LossScaleOptimizer); the critic computes in float32 under every policy.
     """
 
-    epochs: int = option(5, ge=1, help="total epochs of the refinement")
+    epochs: int = option(8, ge=1, help="total epochs of the refinement (the project: about 8)")
     steps_per_epoch: int | None = option(
         None, ge=1, help="training steps per epoch (default: one pass over the data)"
     )
