@@ -217,3 +217,12 @@ def test_gan_project_presets_have_its_data_size_and_epochs():
     assert (pretraining.data.source, pretraining.data.image_size) == ("tfds:places365_small", 256)
     assert pretraining.train.epochs < 15  # the project: fewer than 15 epochs of pre-training
     assert refinement().epochs == 8  # and about 8 of refinement
+
+
+def test_batch_norm_is_a_unet_and_convlstm_setting():
+    from tfcolor.config import ModelConfig
+
+    ModelConfig(name="unet", batch_norm=False).validate()
+    ModelConfig(name="convlstm", batch_norm=False).validate()
+    with pytest.raises(ValueError, match="batch_norm is a unet and convlstm setting"):
+        ModelConfig(name="iizuka", batch_norm=False).validate()

@@ -8,6 +8,10 @@ from tfcolor.models import BackboneFusionNet, IizukaNet, UNet
 # Tiny global paths (global_size 32: the global network ends at 1x1) keep these fast.
 CASES = {
     "unet_plain": (lambda: UNet(filters=(4, 8), head_channels=2, head_activation="sigmoid"), None),
+    "unet_no_batch_norm": (
+        lambda: UNet(filters=(4, 8), head_channels=2, head_activation="sigmoid", batch_norm=False),
+        None,
+    ),
     "unet_stride2": (lambda: UNet(filters=(4, 8, 16), head_channels=5, output_stride=2), None),
     "unet_stride4": (lambda: UNet(filters=(4, 8, 16), head_channels=5, output_stride=4), None),
     "unet_learned_classify": (

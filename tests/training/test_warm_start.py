@@ -12,7 +12,7 @@ import pytest
 FILTERS = (8, 8, 16)
 
 
-def _image_run(model_dir: str, seed: int = 1):
+def _image_run(model_dir: str, seed: int = 1, batch_norm: bool = True):
     """A run folder as an image run leaves it: config.json and final weights (not trained:
     weights drawn with another seed than the video run's, so a copy is told from a fresh
     layer)."""
@@ -25,6 +25,7 @@ def _image_run(model_dir: str, seed: int = 1):
 
     config = smoke("unet_mse")
     config.model.filters = FILTERS
+    config.model.batch_norm = batch_norm
     keras.utils.set_random_seed(seed)
     model = build_model(config.model, codecs.make_codec(config.codec))
     run_dir.write_config(model_dir, config)
@@ -32,10 +33,10 @@ def _image_run(model_dir: str, seed: int = 1):
     return model
 
 
-def _video_config(init_from: str | None):
+def _video_config(init_from: str | None, preset: str = "convlstm_big"):
     from tfcolor.config import smoke
 
-    config = smoke("convlstm_big")
+    config = smoke(preset)
     config.model.filters = FILTERS
     config.train.init_from = init_from
     return config
@@ -76,6 +77,27 @@ def test_image_run_into_a_video_model(tmp_path):
         _weights(started.network, "convlstm"), _weights(fresh.network, "convlstm"), strict=True
     ):
         np.testing.assert_array_equal(mine, initial)
+
+
+def test_the_plain_image_unet_into_the_plain_video_model(tmp_path):
+    """The report's plain U-Net (no batch norm) as an image run fills `convlstm` but its
+    ConvLSTM; the image U-Net with batch norm fills there only what has no batch norm."""
+    from tfcolor.training import open_run
+
+    source = _image_run(str(tmp_path / "plain"), batch_norm=False)
+    started = open_run(str(tmp_path / "video"), _video_config(str(tmp_path / "plain"), "convlstm"))
+    assert started.warm_start.left_new == (("convlstm", "not in the source"),)
+    for mine, theirs in zip(
+        _weights(started.network, "down0_conv1"), _weights(source, "down0_conv1"), strict=True
+    ):
+        np.testing.assert_array_equal(mine, theirs)  # kernel and bias
+
+    _image_run(str(tmp_path / "normed"))
+    mixed = open_run(str(tmp_path / "mixed"), _video_config(str(tmp_path / "normed"), "convlstm"))
+    assert set(mixed.warm_start.loaded) == {"up1_upconv", "up0_upconv", "head"}
+    assert mixed.warm_start.unused and all(
+        "_bn" in name or "_conv" in name for name in mixed.warm_start.unused
+    )
 
 
 def test_not_over_a_runs_own_weights(tmp_path):

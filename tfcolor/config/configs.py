@@ -277,8 +277,8 @@ class ModelConfig(Section):
             `data.classes` or from the data's labels when training starts.
         classification_weight: alpha, the classification loss's weight beside the colour loss
             (Iizuka et al.: 1/300).
-        batch_norm: `convlstm` only: batch norm in the U-Net's conv blocks (the video
-            report's bigger U-Net had it, its basic one not).
+        batch_norm: `unet` and `convlstm`: batch norm in the U-Net's conv blocks (the thesis's
+            and the video report's bigger U-Net had it, the report's plain U-Net not).
         stateful: `convlstm` only: training carries the recurrent state from one chunk of a
             video to the next (zeroed where a new video starts); False zeroes it every chunk.
     """
@@ -338,7 +338,11 @@ class ModelConfig(Section):
     classification_weight: float = option(
         1.0 / 300.0, ge=0, help="alpha of the classification loss (Iizuka et al.: 1/300)"
     )
-    batch_norm: bool = option(True, help="convlstm: batch norm in the U-Net's conv blocks")
+    batch_norm: bool = option(
+        True,
+        help="unet, convlstm: batch norm in the U-Net's conv blocks (the report's plain "
+        "U-Net: --no-batch-norm)",
+    )
     stateful: bool = option(
         True,
         help="convlstm: carry the state from chunk to chunk of a video (default) or zero it "
@@ -390,6 +394,11 @@ class ModelConfig(Section):
             raise ValueError(
                 "activation is a unet setting. "
                 f"Received: model={self.name!r}, activation={self.activation!r}"
+            )
+        if not self.batch_norm and self.name not in ("unet", "convlstm"):
+            raise ValueError(
+                "batch_norm is a unet and convlstm setting. "
+                f"Received: model={self.name!r}, batch_norm=False"
             )
         if not self.global_network:
             if self.name != "iizuka":

@@ -117,6 +117,7 @@ def build_model(
             filters=model_config.filters,
             output_stride=model_config.output_stride,
             activation=model_config.activation,
+            batch_norm=model_config.batch_norm,
             global_features=model_config.global_features,
             global_size=model_config.global_size,
             simple_global=model_config.simple_global,

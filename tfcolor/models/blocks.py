@@ -270,11 +270,12 @@ def apply_conv_stack(
     return apply_layers(x, layers)
 
 
-def apply_conv_block(x, filters: int, name: str, activation: str = "relu"):
+def apply_conv_block(x, filters: int, name: str, activation: str = "relu", batch_norm: bool = True):
     """Two 3x3 convolutions, each followed by batch norm and ReLU (the thesis's ConvBlock;
-    `activation` `leaky_relu` or `tanh` in place of ReLU, as the thesis also tried)."""
+    `activation` `leaky_relu` or `tanh` in place of ReLU, as the thesis also tried; without
+    `batch_norm` the convolutions have biases, the video report's plain U-Net)."""
     return apply_conv_stack(
-        x, [(filters, 1), (filters, 1)], name=name, batch_norm=True, activation=activation
+        x, [(filters, 1), (filters, 1)], name=name, batch_norm=batch_norm, activation=activation
     )
 
 

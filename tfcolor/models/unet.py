@@ -58,6 +58,9 @@ class UNet(keras.Model):
         head_channels: outputs per pixel (`codec.channels`).
         activation: the blocks' activation: `relu` (the thesis's runs), `leaky_relu` (slope
             0.01, PyTorch's) or `tanh`, the alternatives the thesis tried.
+        batch_norm: batch norm in the blocks (the thesis's); False gives the convolutions
+            biases instead, the video report's plain U-Net (`VideoUNet(batch_norm=False)`
+            without its ConvLSTM: the same layer names and shapes).
         head_activation: None (logits / linear), "sigmoid" or "tanh" (`codec.output_activation`).
         output_stride: the head sits on the decoder level at 1 / output_stride of the input's
             resolution (a power of 2 up to 2 ** (len(filters) - 1)): the decoder stops there,
@@ -85,6 +88,7 @@ class UNet(keras.Model):
         head_activation: str | None = None,
         output_stride: int = 1,
         activation: str = "relu",
+        batch_norm: bool = True,
         global_features: str | None = None,
         global_size: int = 224,
         simple_global: bool = False,
@@ -131,10 +135,14 @@ class UNet(keras.Model):
         x = lightness
         skips = []
         for level, level_filters in enumerate(filters[:-1]):
-            x = apply_conv_block(x, level_filters, name=f"down{level}", activation=activation)
+            x = apply_conv_block(
+                x, level_filters, name=f"down{level}", activation=activation, batch_norm=batch_norm
+            )
             skips.append(x)
             x = keras.layers.MaxPooling2D(2, name=f"down{level}_pool")(x)
-        x = apply_conv_block(x, filters[-1], name="bottleneck", activation=activation)
+        x = apply_conv_block(
+            x, filters[-1], name="bottleneck", activation=activation, batch_norm=batch_norm
+        )
         global_vector = class_logits = None
         if global_features == "learned":
             global_vector, features = apply_global_network(
@@ -166,7 +174,9 @@ class UNet(keras.Model):
                 filters[level], 3, strides=2, padding="same", name=f"up{level}_upconv"
             )(x)
             x = keras.layers.Concatenate(name=f"up{level}_concat")([x, skips[level]])
-            x = apply_conv_block(x, filters[level], name=f"up{level}", activation=activation)
+            x = apply_conv_block(
+                x, filters[level], name=f"up{level}", activation=activation, batch_norm=batch_norm
+            )
         colors = apply_head(x, head_channels, head_activation, kernel_size=1)
         super().__init__(inputs=lightness, outputs=model_outputs(colors, class_logits), **kwargs)
 
@@ -176,6 +186,7 @@ class UNet(keras.Model):
         self.head_activation = head_activation
         self.output_stride = output_stride
         self.activation = activation
+        self.batch_norm = bool(batch_norm)
         self.global_features = global_features
         self.global_size = global_size
         self.simple_global = simple_global
@@ -202,6 +213,7 @@ class UNet(keras.Model):
             "head_activation": self.head_activation,
             "output_stride": self.output_stride,
             "activation": self.activation,
+            "batch_norm": self.batch_norm,
             "global_features": self.global_features,
             "global_size": self.global_size,
             "simple_global": self.simple_global,
