@@ -133,3 +133,20 @@ def test_a_chunk_colorized_in_parts_with_the_state_carried_equals_the_whole():
     assert parts.shape == whole.shape == (2, 4, 21, 30, 3)
     assert np.abs(parts.astype(int) - whole.numpy().astype(int)).max() <= 1
     np.testing.assert_allclose(state["state_h"], whole_state["state_h"], atol=1e-5)
+
+
+def test_hint_maps_place_each_patch_around_its_point_at_the_render_size():
+    points = np.float32([[[5, 2], [-1, -1], [6, 2]]])  # (x, y); the second is padding
+    ab = np.float32([[[40, 20], [90, 90], [-20, 60]]])
+    hints = inference.Hints(points, ab, 3)
+    # The input is 8 rows x 10 columns, rendered at 16 x 20: twice the size.
+    ab_map, mask = (t.numpy()[0] for t in inference.hint_maps(hints, [8, 10], [16, 20]))
+    # (5, 2) -> render pixel (row 5, column 11), its 3x3 patch rows 4-6, columns 10-12;
+    # (6, 2) -> (5, 13), columns 12-14; both cover column 12, where ab is their mean.
+    expected_mask = np.zeros((16, 20), np.float32)
+    expected_mask[4:7, 10:15] = 1.0
+    np.testing.assert_array_equal(mask[..., 0], expected_mask)
+    np.testing.assert_allclose(ab_map[5, 10], [40, 20])
+    np.testing.assert_allclose(ab_map[5, 12], [10, 40])
+    np.testing.assert_allclose(ab_map[5, 14], [-20, 60])
+    assert not ab_map[mask[..., 0] == 0].any()

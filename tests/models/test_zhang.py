@@ -57,6 +57,27 @@ def test_hint_inputs_take_l_ab_and_mask_and_zero_hints_are_automatic_mode():
     assert np.abs(guided(hints) - automatic(lightness)).max() > 1e-3
 
 
+def test_the_hint_network_shares_the_automatic_network_s_weights():
+    automatic = ZhangSIGGRAPH17(NARROW_SIGGRAPH17)
+    guided = ZhangSIGGRAPH17(NARROW_SIGGRAPH17, hint_inputs=True)
+    guided.set_weights(automatic.get_weights())
+    shared = automatic.hint_network()
+    assert {id(w) for w in shared.weights} == {id(w) for w in automatic.weights}
+    assert guided.hint_network() is guided
+    lightness = lightness_batch(32, 40, batch=1)
+    rng = np.random.default_rng(0)
+    hints = {
+        "lightness": lightness,
+        "ab_hints": rng.uniform(-80, 80, (1, 32, 40, 2)).astype(np.float32),
+        "hint_mask": (rng.random((1, 32, 40, 1)) < 0.1).astype(np.float32),
+    }
+    np.testing.assert_allclose(shared(hints), guided(hints), atol=1e-6)
+    # Nothing copied: the automatic network's weights are the hint network's.
+    kernel, bias = automatic.get_layer("head").get_weights()
+    automatic.get_layer("head").set_weights([kernel * 2.0, bias])
+    assert np.abs(shared(hints) - guided(hints)).max() > 1e-4
+
+
 def test_argument_errors_repeat_the_value():
     with pytest.raises(ValueError, match=r"filters needs 8 positive levels.*filters=\(8, 8\)"):
         ZhangECCV16(filters=(8, 8))

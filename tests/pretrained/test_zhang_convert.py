@@ -5,6 +5,8 @@ and through the export; the converted run used as any other; the conversion's re
 
 from __future__ import annotations
 
+import contextlib
+import json
 import os
 import shutil
 
@@ -165,6 +167,133 @@ def test_hints_reach_the_network_as_in_the_reference(converted, opened, photos):
 
 def rendered_ab(rgb):
     return skimage.color.rgb2lab(rgb)[..., 1:]
+
+
+# --- user hints ---------------------------------------------------------------------------------
+
+# The hint-copying path's channels (+a, -a, +b, -b) and its gain: the identity for small ab
+# (110 x tanh(ab / 110) ~ ab).
+COPY_CHANNELS = [0, 1, 2, 3]
+COPY_GAIN = 1.0
+
+
+def _identity_taps(kernel, bias):
+    """Channels COPY_CHANNELS of a 3x3 convolution [3, 3, in, out] pass straight through
+    (centre tap 1) and mix with no other channel."""
+    kernel[:, :, COPY_CHANNELS, :] = 0.0
+    kernel[:, :, :, COPY_CHANNELS] = 0.0
+    kernel[1, 1, COPY_CHANNELS, COPY_CHANNELS] = 1.0
+    bias[COPY_CHANNELS] = 0.0
+
+
+@contextlib.contextmanager
+def hint_copying_weights(model):
+    """The converted SIGGRAPH network given a path that copies a hint's ab onto its own pixels
+    (what training teaches it; random weights do not): the hints' ab enter the first block's
+    channels 0-3 only (as ReLU(+-a / 110), ReLU(+-b / 110), centre taps), which run through
+    the full-resolution shortcut to the head (identity taps, nothing else mixed in) and add
+    COPY_GAIN x ab / 110 to the tanh's input. Nothing else sees the hints (ab and mask weights
+    of every other channel zeroed), so a hint changes its own patch and nothing beyond it:
+    the test sees exactly where the export put it. The weights are restored after."""
+    names = ["conv1_1", "conv1_2", "conv1_norm", "conv2_1", "conv1_short10", "conv10_up"]
+    names += ["conv10_1", "head"]
+    saved = {name: model.get_layer(name).get_weights() for name in names}
+    weights = {name: [np.array(w) for w in values] for name, values in saved.items()}
+    kernel, bias = weights["conv1_1"]  # inputs: L, a, b, mask
+    kernel[:, :, 1:, :] = 0.0
+    kernel[:, :, :, COPY_CHANNELS] = 0.0
+    for channel, (source, sign) in enumerate([(1, 1.0), (1, -1.0), (2, 1.0), (2, -1.0)]):
+        kernel[1, 1, source, channel] = sign
+    bias[COPY_CHANNELS] = 0.0
+    _identity_taps(*weights["conv1_2"])
+    gamma, beta, mean, variance = weights["conv1_norm"]
+    gamma[COPY_CHANNELS], beta[COPY_CHANNELS] = 1.0, 0.0
+    mean[COPY_CHANNELS], variance[COPY_CHANNELS] = 0.0, 1.0
+    weights["conv2_1"][0][:, :, COPY_CHANNELS, :] = 0.0
+    _identity_taps(*weights["conv1_short10"])
+    up_kernel, up_bias = weights["conv10_up"]  # [4, 4, out, in]
+    up_kernel[:, :, COPY_CHANNELS, :] = 0.0
+    up_bias[COPY_CHANNELS] = 0.0
+    _identity_taps(*weights["conv10_1"])
+    head = weights["head"][0]  # [128, 2]
+    head[COPY_CHANNELS] = COPY_GAIN * np.array([[1, 0], [-1, 0], [0, 1], [0, -1]], np.float32)
+    try:
+        for name, values in weights.items():
+            model.get_layer(name).set_weights(values)
+        yield model
+    finally:
+        for name, values in saved.items():
+            model.get_layer(name).set_weights(values)
+
+
+@pytest.fixture(scope="module")
+def hint_export(opened, tmp_path_factory):
+    """The converted SIGGRAPH run's export with hint-copying weights (`hint_copying_weights`)."""
+    run = opened["zhang_siggraph17"]
+    with hint_copying_weights(run.model):
+        return run.export_saved_model(str(tmp_path_factory.mktemp("hint_export")))
+
+
+# A hint at a mid-grey pixel of the astronaut photo, a colour there inside sRGB.
+HINT_X, HINT_Y, HINT_AB = 150, 60, (35.0, 45.0)
+
+
+def test_a_hint_colours_its_patch_toward_its_ab_and_nothing_else(hint_export, photos):
+    serve = tf.saved_model.load(hint_export).signatures["colorize_with_hints"]
+    rgb = photos[0][:1]  # 256x256: the render size, one render pixel per input pixel
+
+    def colorize(points, ab, patch_size=3):
+        points, ab = np.float32([points]), np.float32([ab])
+        return serve(images=rgb, hint_points=points, hint_ab=ab, patch_size=patch_size)[
+            "colorized"
+        ].numpy()[0]
+
+    # Padding (a negative coordinate) is no hint.
+    automatic = colorize([[-1, -1]], [[0, 0]])
+    hinted = colorize([[HINT_X, HINT_Y], [-1, 7]], [HINT_AB, [-90, 90]])
+    changed = np.argwhere(np.any(hinted != automatic, axis=-1))
+    # Exactly the 3x3 patch around the point (column x, row y) changed.
+    assert changed[:, 0].min() >= HINT_Y - 1 and changed[:, 0].max() <= HINT_Y + 1
+    assert changed[:, 1].min() >= HINT_X - 1 and changed[:, 1].max() <= HINT_X + 1
+    before = np.linalg.norm(rendered_ab(automatic)[HINT_Y, HINT_X] - HINT_AB)
+    after = np.linalg.norm(rendered_ab(hinted)[HINT_Y, HINT_X] - HINT_AB)
+    print(f"|ab - hint| at the point: {before:.1f} without the hint, {after:.1f} with it")
+    assert before > 20.0 and after < 8.0
+    # A larger patch reaches further; bad hints are refused.
+    wide = colorize([[HINT_X, HINT_Y]], [HINT_AB], patch_size=9)
+    assert np.any(wide[HINT_Y + 4, HINT_X] != automatic[HINT_Y + 4, HINT_X])
+    with pytest.raises(tf.errors.InvalidArgumentError, match="inside the image"):
+        colorize([[256, 10]], [HINT_AB])
+    with pytest.raises(tf.errors.InvalidArgumentError, match="at most"):
+        colorize([[1, 1]], [[200, 0]])
+
+
+def test_colorize_hints_json(hint_export, photos, tmp_path, capsys):
+    # 128 rows x 192 columns, rendered at 256x256: hints are placed through the scaling.
+    small = skimage.transform.resize(photos[0][0], (128, 192), anti_aliasing=True)
+    photo = tmp_path / "astronaut.png"
+    photo.write_bytes(tf.io.encode_png((small * 255).round().astype(np.uint8)).numpy())
+    x, y = 112, 30
+    hints = tmp_path / "hints.json"
+    hints.write_text(json.dumps({"points": [{"x": x, "y": y, "a": 35, "b": 45}]}))
+    outputs = {}
+    for name, flags in (("plain", []), ("hinted", ["--hints", str(hints)])):
+        output = tmp_path / name
+        argv = [str(photo), "--model", hint_export, "--output", str(output), *flags]
+        assert colorize_cli.main(argv) == 0
+        outputs[name] = tf.io.decode_png((output / "astronaut.png").read_bytes()).numpy()
+    plain, hinted = outputs["plain"], outputs["hinted"]
+    before = np.linalg.norm(rendered_ab(plain)[y, x] - HINT_AB)
+    after = np.linalg.norm(rendered_ab(hinted)[y, x] - HINT_AB)
+    assert after < before - 10.0
+    far = np.ones(plain.shape[:2], bool)
+    far[y - 4 : y + 5, x - 4 : x + 5] = False
+    assert np.array_equal(plain[far], hinted[far])
+    # A bad entry is named with its file; an export without hints is refused.
+    hints.write_text(json.dumps({"points": [{"x": 1, "y": 2, "a": 3}]}))
+    argv = [str(photo), "--model", hint_export, "--output", str(tmp_path / "bad")]
+    assert colorize_cli.main([*argv, "--hints", str(hints)]) == 2
+    assert f"{hints}: points[0] must have exactly x, y, a and b" in capsys.readouterr().err
 
 
 @pytest.mark.slow

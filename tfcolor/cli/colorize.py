@@ -2,6 +2,7 @@
 
     python -m tfcolor.colorize old_photos/ scan.jpg --model runs/unet_shapes --output colorized/
     python -m tfcolor.colorize clip.mp4 --model runs/convlstm --output colorized/
+    python -m tfcolor.colorize photo.jpg --model runs/s17 --hints hints.json --output colorized/
 
 A folder is searched recursively; each image's result is a PNG at the input's relative path
 (under the folder) in --output (`b.jpg` -> `b.png`; where two inputs would share a name,
@@ -13,6 +14,13 @@ A file that cannot be decoded is reported by name and the rest are still process
 FIFOs, sockets, devices, symlink loops and broken links in the folders (named, never opened;
 a symlinked subfolder is read once). Exit status: 0 all colorized, 1 some inputs failed,
 2 nothing could run (a bad model, input or --output).
+
+--hints FILE gives user hints to an export that takes them (Zhang et al. 2017's network, a
+run converted with `python -m tfcolor.convert zhang_siggraph17`; its `colorize_with_hints`
+signature): a JSON file `{"points": [{"x": 120, "y": 64, "a": 40, "b": 50}], "patch_size": 3}`,
+x and y the column and row of the input pixel, a and b the Lab colour wanted there, the
+patch's side in pixels at the network's input (optional, 3). The same hints apply to every
+input image (images only, at the export's render size).
 
 Outputs never destroy inputs: --output may not be an input, an input folder may not lie in
 it, and a result that would land on an input file refuses the run. --output may lie inside
@@ -168,6 +176,13 @@ def build_parser() -> argparse.ArgumentParser:
         help="videos: frames per model call (default: the export's training chunk length; "
         "the recurrent state is carried across calls, so this changes speed, not colours)",
     )
+    parser.add_argument(
+        "--hints",
+        metavar="FILE",
+        help='user hints, JSON: {"points": [{"x": .., "y": .., "a": .., "b": ..}], '
+        '"patch_size": 3} (x, y: the input pixel; a, b: its Lab colour), for an export with a '
+        "colorize_with_hints signature (zhang_siggraph17); images only",
+    )
     return parser
 
 
@@ -236,12 +251,22 @@ def main(argv: list[str] | None = None) -> int:
     cli.quiet_tensorflow()
     from tfcolor.export import client
 
+    hints = None
+    if args.hints is not None:
+        if args.render_size is not None:
+            return _error("--hints colorizes at the export's render size: no --render-size")
+        try:
+            hints = client.read_hints(args.hints)
+        except (OSError, ValueError) as error:
+            return _error(f"--hints {error}")
     try:
         client.export_candidates(args.model)  # a mistyped --model is named before the inputs
         pairs, skipped = collect_inputs(args.inputs, args.output)
         cli.check_not_input(args.output, args.inputs, "--output", results_checked=True)
     except (FileNotFoundError, ValueError) as error:
         return _error(str(error))
+    if hints is not None and any(_is_video(path) for path, _ in pairs):
+        return _error("--hints takes images only; the inputs hold videos")
     for path, reason in skipped:
         print(f"skipped {path}: {reason}", file=sys.stderr)
     if not pairs:
@@ -283,11 +308,18 @@ def main(argv: list[str] | None = None) -> int:
             marker.write("results of python -m tfcolor.colorize; later runs may replace them\n")
     for broken, reason in passed_over:
         print(f"tfcolor.colorize: warning: {broken}: {reason}; using {export}", file=sys.stderr)
+    if hints is not None and client.HINTS_SIGNATURE not in loaded.signatures:
+        return _error(
+            f"--hints: the export {export} takes no hints (no {client.HINTS_SIGNATURE} "
+            "signature; zhang_siggraph17 runs have one)"
+        )
 
     import tensorflow as tf
     from tqdm import tqdm
 
-    if args.render_size is None:
+    if hints is not None:
+        call = _hinted_call(loaded.signatures[client.HINTS_SIGNATURE], *hints)
+    elif args.render_size is None:
         serve = loaded.signatures["serving_default"]
         call = lambda data: serve(image_bytes=data)  # noqa: E731
     else:
@@ -343,6 +375,25 @@ def main(argv: list[str] | None = None) -> int:
         print(f"{len(failed)} failed: " + ", ".join(path for path, _ in failed), file=sys.stderr)
         return 1
     return 0
+
+
+def _hinted_call(serve, points, ab, patch_size):
+    """`call(image_bytes [1]) -> {"colorized_png_bytes": [1]}` through the export's hints
+    signature: the image decoded here (the signature takes pixels), the hints given to it."""
+    import tensorflow as tf
+
+    hints = {
+        "hint_points": tf.constant(points[None]),
+        "hint_ab": tf.constant(ab[None]),
+        "patch_size": tf.constant(patch_size, tf.int32),
+    }
+
+    def call(image_bytes):
+        image = tf.io.decode_image(image_bytes[0], expand_animations=False)
+        colorized = serve(images=image[tf.newaxis], **hints)["colorized"]
+        return {"colorized_png_bytes": tf.io.encode_png(colorized[0])[tf.newaxis]}
+
+    return call
 
 
 def _video_extensions():

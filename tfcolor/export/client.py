@@ -1,7 +1,8 @@
 """Using an export: finding a model_dir's exports, loading one checked to be a tfcolor export
 (`load_export`), colorizing batches through it at a chosen render size and temperature
-(`ExportImageColorizer`), streaming a video's chunks through it (`ExportClipColorizer`), and
-the one informative line of a TensorFlow error (`error_reason`).
+(`ExportImageColorizer`), streaming a video's chunks through it (`ExportClipColorizer`),
+reading user hints for an export that takes them (`read_hints`), and the one informative line
+of a TensorFlow error (`error_reason`).
 
 Only TensorFlow is needed (an export runs without the rest of tfcolor); TensorFlow is imported
 when a function needs it. The commands `colorize` and `evaluate` call it.
@@ -9,12 +10,16 @@ when a function needs it. The commands `colorize` and `evaluate` call it.
 
 from __future__ import annotations
 
+import json
+import math
 import os
 import re
 
 __all__ = [
     "COLORIZE_SIGNATURES",
+    "DEFAULT_PATCH_SIZE",
     "EXPORT_DIR",
+    "HINTS_SIGNATURE",
     "PNG_OUTPUTS",
     "MEASURE_SIGNATURES",
     "ExportClipColorizer",
@@ -22,6 +27,7 @@ __all__ = [
     "error_reason",
     "export_candidates",
     "load_export",
+    "read_hints",
 ]
 
 # A model_dir's folder of exports (`tfcolor.training.run_dir` names it too).
@@ -33,6 +39,62 @@ EXPORT_DIR = "export"
 PNG_OUTPUTS = ("colorized_png_bytes", "colorized_png")
 # What each caller runs, by signature: its input names and the outputs it reads (any one).
 COLORIZE_SIGNATURES = {"serving_default": ({"image_bytes"}, PNG_OUTPUTS)}
+# The signature of an export that takes user hints (Zhang et al. 2017's network).
+HINTS_SIGNATURE = "colorize_with_hints"
+# A hint's patch side at the network's input when a hints file gives none: a small square
+# around the point (Zhang et al. 2017 trained on patches of 1 to 9 pixels).
+DEFAULT_PATCH_SIZE = 3
+
+
+def read_hints(path: str):
+    """User hints from a JSON file, for an export's `colorize_with_hints` signature.
+
+    The file: `{"points": [{"x": 120, "y": 64, "a": 40, "b": 50}, ...], "patch_size": 3}`.
+    x and y are the column and row of the hinted pixel in the input image (0-based, from
+    the top-left corner); a and b the hinted colour's Lab a and b; `patch_size` (optional,
+    `DEFAULT_PATCH_SIZE`) the side of the square each hint covers at the network's input
+    (its render size, 256 for Zhang et al.'s networks).
+
+    Returns:
+        (points float32 [K, 2] of (x, y), ab float32 [K, 2], patch_size int).
+
+    Raises:
+        ValueError: the file is not JSON of that form; the message names the file and the
+            entry that is wrong.
+        OSError: the file cannot be read.
+    """
+    import numpy as np
+
+    with open(path, encoding="utf-8") as file:
+        try:
+            hints = json.load(file)
+        except ValueError as error:
+            raise ValueError(f"{path}: not JSON ({error})") from None
+    form = '{"points": [{"x": .., "y": .., "a": .., "b": ..}, ...], "patch_size": 3}'
+    if not isinstance(hints, dict) or not isinstance(hints.get("points"), list):
+        raise ValueError(f"{path}: hints must be an object {form}")
+    unknown = sorted(set(hints) - {"points", "patch_size"})
+    if unknown:
+        raise ValueError(f"{path}: unknown keys {', '.join(unknown)}; the form is {form}")
+    patch_size = hints.get("patch_size", DEFAULT_PATCH_SIZE)
+    if isinstance(patch_size, bool) or not isinstance(patch_size, int) or patch_size < 1:
+        raise ValueError(f"{path}: patch_size must be an integer >= 1. Received: {patch_size!r}")
+    rows = []
+    for index, point in enumerate(hints["points"]):
+        entry = f"{path}: points[{index}]"
+        if not isinstance(point, dict) or set(point) != {"x", "y", "a", "b"}:
+            raise ValueError(f"{entry} must have exactly x, y, a and b. Received: {point!r}")
+        values = [point[key] for key in ("x", "y", "a", "b")]
+        if not all(
+            isinstance(v, (int, float)) and not isinstance(v, bool) and math.isfinite(v)
+            for v in values
+        ):
+            raise ValueError(f"{entry}: x, y, a and b must be finite numbers. Received: {point}")
+        if min(values[:2]) < 0:
+            raise ValueError(f"{entry}: x and y must be >= 0 (pixels). Received: {point}")
+        rows.append(values)
+    table = np.asarray(rows, np.float32).reshape(-1, 4)
+    return table[:, :2], table[:, 2:], int(patch_size)
 
 
 def export_candidates(path: str) -> list[str]:

@@ -10,6 +10,7 @@ functions, so they cannot drift apart:
 
 ```
 colorize_batch   images [N, H, W, C] -> L -> render size (square, or own size within a budget)
+                 [+ user hints placed at the render size: `hint_maps`]
                  -> model -> codec.decode -> ab upsampled to H x W -> RGB uint8
 colorize_chunk   frames [B, T, H, W, C] + recurrent state -> L -> the training canvas
                  (`tfcolor.media.geometry`) -> network -> codec.decode -> ab back to H x W
@@ -19,6 +20,8 @@ colorize_chunk   frames [B, T, H, W, C] + recurrent state -> L -> the training c
 
 from __future__ import annotations
 
+from typing import NamedTuple
+
 import tensorflow as tf
 
 from tfcolor import color
@@ -26,7 +29,31 @@ from tfcolor.input_pipeline import transforms
 from tfcolor.media import geometry
 from tfcolor.models.convlstm import fold_time, unfold_time
 
-__all__ = ["colorize_batch", "colorize_chunk", "render_shape", "zero_video_state"]
+__all__ = [
+    "Hints",
+    "colorize_batch",
+    "colorize_chunk",
+    "hint_maps",
+    "render_shape",
+    "zero_video_state",
+]
+
+
+class Hints(NamedTuple):
+    """User hints for a network that takes them (Zhang et al. 2017's), K per image.
+
+    Attributes:
+        points: float32 [N, K, 2], (x, y): the column and row of the hinted pixel of the
+            input image (0-based, x from the left edge, y from the top); a point with a
+            negative coordinate is padding (no hint), so images may have fewer than K.
+        ab: float32 [N, K, 2], the hinted colour's a and b (Lab units).
+        patch_size: int32 scalar, the side of the square each hint covers at the network's
+            input (its render size), centred on the point's pixel there.
+    """
+
+    points: tf.Tensor
+    ab: tf.Tensor
+    patch_size: tf.Tensor
 
 
 def _round_to_multiple(size, multiple: int):
@@ -75,6 +102,44 @@ def _recombine(lightness, ab, codec, gamut):
     return tf.image.convert_image_dtype(colorized, tf.uint8, saturate=True)
 
 
+def hint_maps(hints: Hints, image_shape, shape):
+    """The network's hint inputs at render shape `shape` [h, w] for images of `image_shape`
+    [H, W]: ab [N, h, w, 2] (Lab units) and mask [N, h, w, 1], as the SIGGRAPH 2017 paper
+    gives user points: the hint's ab over a small patch, the mask 1 there, both 0 elsewhere
+    (the converted reference's convention, whose automatic mode is all zeros; the authors'
+    training code centred the mask by 0.5, which differs from this by a constant bias of the
+    first convolution away from the image's border).
+
+    Each hint covers a patch of `patch_size` x `patch_size` render pixels around the render
+    pixel holding the centre of its input pixel (sides odd: centred; even: one more after);
+    where patches overlap, ab is their mean. Computed as per-hint row and column indicators
+    and one contraction over the hints, so the cost is K x (h + w) memory, whatever the
+    patches' size.
+    """
+    points = tf.cast(hints.points, tf.float32)
+    image_shape = tf.cast(image_shape, tf.float32)
+    height, width = shape[0], shape[1]
+    scale = tf.cast(shape, tf.float32) / image_shape  # render pixels per input pixel, (y, x)
+    valid = tf.cast(tf.reduce_all(points >= 0.0, axis=-1), tf.float32)  # [N, K]
+    centre = tf.floor((tf.reverse(points, [-1]) + 0.5) * scale)  # the render pixel, (y, x)
+    patch = tf.cast(hints.patch_size, tf.float32)
+    start = centre - tf.floor((patch - 1.0) / 2.0)
+
+    def cover(axis, side):
+        """[N, K, side]: 1 where the hint's patch covers that row (axis 0) or column (1)."""
+        index = tf.range(tf.cast(side, tf.float32))
+        first = start[..., axis : axis + 1]
+        inside = tf.logical_and(index >= first, index < first + patch)
+        return tf.cast(inside, tf.float32) * valid[..., tf.newaxis]
+
+    rows, columns = cover(0, height), cover(1, width)
+    count = tf.einsum("nkh,nkw->nhw", rows, columns)[..., tf.newaxis]
+    ab_columns = columns[..., tf.newaxis] * tf.cast(hints.ab, tf.float32)[:, :, tf.newaxis, :]
+    ab_sum = tf.einsum("nkh,nkwc->nhwc", rows, ab_columns)
+    mask = tf.cast(count > 0.0, tf.float32)
+    return ab_sum / tf.maximum(count, 1.0), mask
+
+
 def colorize_batch(
     model,
     codec,
@@ -85,6 +150,7 @@ def colorize_batch(
     with_classes=False,
     max_render_pixels=None,
     gamut: str | None = None,
+    hints: Hints | None = None,
 ):
     """Colorizes a batch of same-sized images.
 
@@ -103,6 +169,9 @@ def colorize_batch(
             down (aspect kept) to at most this many pixels (the export's render budget per
             image); None renders each at its own size.
         gamut: `chroma` or `clip` (`tfcolor.color.lab_to_rgb`); None uses the codec's.
+        hints: user hints (`Hints`, K per image) for a `model` that takes them (the
+            `hint_network()` of `ZhangSIGGRAPH17`: lightness, ab hints and their mask),
+            placed at the render size by `hint_maps`.
 
     Returns:
         uint8 RGB [N, H, W, 3]: the input's own lightness with the predicted colours (ab
@@ -111,8 +180,11 @@ def colorize_batch(
     """
     lightness = _lightness(images)
     shape = render_shape(render_size, tf.shape(images)[1:3], multiple, max_render_pixels)
-    small = tf.image.resize(lightness, shape, antialias=True)
-    outputs = model(tf.clip_by_value(small, 0.0, 1.0), training=False)
+    small = tf.clip_by_value(tf.image.resize(lightness, shape, antialias=True), 0.0, 1.0)
+    if hints is not None:
+        ab_hints, hint_mask = hint_maps(hints, tf.shape(images)[1:3], shape)
+        small = {"lightness": small, "ab_hints": ab_hints, "hint_mask": hint_mask}
+    outputs = model(small, training=False)
     class_probabilities = None
     if isinstance(outputs, dict):
         class_probabilities = tf.nn.softmax(tf.cast(outputs["class_logits"], tf.float32))

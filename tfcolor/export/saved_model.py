@@ -26,6 +26,7 @@ import tensorflow as tf
 
 from tfcolor.config.options import GAMUT_MAPPINGS
 from tfcolor.export.inference import (
+    Hints,
     colorize_batch,
     colorize_chunk,
     render_shape,
@@ -38,9 +39,12 @@ from tfcolor.media import geometry
 __all__ = [
     "DEFAULT_MAX_PIXELS",
     "DEFAULT_MAX_RENDER_PIXELS",
+    "MAX_AB",
+    "MAX_HINTS",
     "ColorizerModule",
     "VideoColorizerModule",
     "check_encoded",
+    "check_hints",
     "check_images",
     "check_render_size",
     "check_temperature",
@@ -64,6 +68,11 @@ DEFAULT_MAX_PIXELS = 50_000_000
 # 324-bin U-Net (its logits alone are 324 floats), 1.4 GB measured at 1024 x 1024, where a
 # render at the pixel budget's side (7071) aborted the process (std::bad_alloc).
 DEFAULT_MAX_RENDER_PIXELS = 1 << 20
+# User hints per image (`colorize_with_hints`): a user places tens; the bound keeps the hint
+# maps (K x (h + w) indicators, a K-long contraction per render pixel) far below the network.
+MAX_HINTS = 1024
+# |a| and |b| of a hint: the range of 8-bit Lab encodings, beyond every sRGB colour's.
+MAX_AB = 128.0
 
 
 def default_render_budget(render_size: int = 0, chunk_pixels: int = 0) -> int:
@@ -107,6 +116,69 @@ def check_temperature(temperature):
     valid = tf.logical_and(temperature >= 0.0, temperature <= 1.0)
     message = "temperature must be finite, between 0 and 1. Received: temperature ="
     return _checked(temperature, (valid, [message, temperature]))
+
+
+def check_hints(images, points, ab, patch_size):
+    """`(points, ab, patch_size)` once they fit `images` [N, H, W, C]: points and ab
+    [N, K, 2] with K at most `MAX_HINTS`, finite; every point that is not padding (both
+    coordinates >= 0; `tfcolor.export.inference.Hints`) inside the image; |a|, |b| at most
+    `MAX_AB`; patch_size at least 1. Else InvalidArgumentError."""
+    image_shape = tf.shape(images, out_type=tf.int64)
+    points_shape = tf.shape(points, out_type=tf.int64)
+    ab_shape = tf.shape(ab, out_type=tf.int64)
+    same_shape = tf.logical_and(
+        tf.reduce_all(tf.equal(points_shape, ab_shape)), points_shape[0] == image_shape[0]
+    )
+    points_checked = _checked(
+        points,
+        (
+            same_shape,
+            [
+                "hint_points and hint_ab must be [N, K, 2], N the images'. Received: images",
+                image_shape,
+                "hint_points",
+                points_shape,
+                "hint_ab",
+                ab_shape,
+            ],
+        ),
+        (
+            points_shape[1] <= MAX_HINTS,
+            ["at most", MAX_HINTS, "hints per image. Received: hint_points", points_shape],
+        ),
+        (
+            tf.reduce_all(tf.math.is_finite(points)),
+            ["hint_points must be finite (pad with -1). Received: hint_points", points],
+        ),
+    )
+    size = tf.cast(tf.stack([image_shape[2], image_shape[1]]), tf.float32)  # (W, H)
+    given = tf.reduce_all(points_checked >= 0.0, axis=-1, keepdims=True)
+    inside = tf.logical_or(tf.logical_not(given), points_checked < size)
+    points_checked = _checked(
+        points_checked,
+        (
+            tf.reduce_all(inside),
+            [
+                "hint_points (x, y) must lie inside the image (x < width, y < height; a "
+                "negative coordinate pads). Received: image (width, height)",
+                size,
+                "hint_points",
+                points_checked,
+            ],
+        ),
+    )
+    ab_valid = tf.logical_and(
+        tf.reduce_all(tf.math.is_finite(ab)), tf.reduce_all(tf.abs(ab) <= MAX_AB)
+    )
+    ab_checked = _checked(
+        ab,
+        (ab_valid, ["hint_ab must be finite, |a| and |b| at most", MAX_AB, ". Received:", ab]),
+    )
+    patch_checked = _checked(
+        patch_size,
+        (patch_size >= 1, ["patch_size must be at least 1. Received: patch_size =", patch_size]),
+    )
+    return points_checked, ab_checked, patch_checked
 
 
 def check_images(images, max_pixels, leading_axes: int = 1):
@@ -163,6 +235,13 @@ class ColorizerModule(tf.Module):
             regression) -> `colorized`: for evaluation sweeps.
         colorize_bytes_at_size: `image_bytes` string [N], `render_size` int32 scalar ->
             `colorized_png_bytes` string [N]: serving_default with another render size.
+        colorize_with_hints (a network that takes user hints, Zhang et al. 2017's: one with
+            a `hint_network()`): `images` uint8 [N, H, W, 1 to 4], `hint_points` float32
+            [N, K, 2] ((x, y): column and row of the input pixel; a negative coordinate pads,
+            so images may have fewer than K), `hint_ab` float32 [N, K, 2] (Lab units),
+            `patch_size` int32 scalar (the side of each hint's square at the render size)
+            -> `colorized`: colorize_images with each hint's ab over its patch and the mask 1
+            there (`tfcolor.export.inference.hint_maps`). At most `MAX_HINTS` hints an image.
 
     Bounds, checked before anything is allocated for an image, answer InvalidArgument: an
     encoded image's size is read from its header (`encoded_image_size`) and must be at most
@@ -240,6 +319,28 @@ class ColorizerModule(tf.Module):
         self.class_names = tf.Variable(
             list(class_names or []), dtype=tf.string, trainable=False, name="class_names"
         )
+        # The same layers and weights taking hints (nothing copied; `ZhangSIGGRAPH17`).
+        hint_network = getattr(model, "hint_network", None)
+        self.hint_model = hint_network() if hint_network is not None else None
+        if self.hint_model is not None:
+            self.colorize_hints_traced = tf.function(
+                self._colorize_hints_traced,
+                input_signature=[
+                    tf.TensorSpec([None, None, None, None], tf.uint8),
+                    tf.TensorSpec([None, None, 2], tf.float32),
+                    tf.TensorSpec([None, None, 2], tf.float32),
+                    tf.TensorSpec([], tf.int32),
+                ],
+            )
+            self.serve_hints = tf.function(
+                self._serve_hints,
+                input_signature=[
+                    tf.TensorSpec([None, None, None, None], tf.uint8, name="images"),
+                    tf.TensorSpec([None, None, 2], tf.float32, name="hint_points"),
+                    tf.TensorSpec([None, None, 2], tf.float32, name="hint_ab"),
+                    tf.TensorSpec([], tf.int32, name="patch_size"),
+                ],
+            )
 
     def _colorize(self, images, render_size, temperature=None, with_classes=False):
         temperature = self._temperature if temperature is None else temperature
@@ -262,10 +363,11 @@ class ColorizerModule(tf.Module):
         )
         return tf.cast(shape[0], tf.int64) * tf.cast(shape[1], tf.int64)
 
-    def _in_render_chunks(self, images, render_size, temperature):
-        """`colorize_traced` over consecutive chunks of the batch, each chunk's network input
-        (images x render area) within the render budget: memory stays bounded whatever N,
-        and every image is colorized exactly as it would be alone."""
+    def _in_render_chunks(self, images, render_size, colorize_chunk):
+        """`colorize_chunk(start, stop)` (`colorize_traced` of images[start:stop]) over
+        consecutive chunks of the batch, each chunk's network input (images x render area)
+        within the render budget: memory stays bounded whatever N, and every image is
+        colorized exactly as it would be alone."""
         count = tf.shape(images)[0]
         area = tf.maximum(self._render_area(images, render_size), 1)
         chunk = tf.cast(tf.maximum(self.max_render_pixels // area, 1), tf.int32)
@@ -276,7 +378,7 @@ class ColorizerModule(tf.Module):
         ]
 
         def body(index, start, arrays):
-            outputs = self.colorize_traced(images[start : start + chunk], render_size, temperature)
+            outputs = colorize_chunk(start, start + chunk)
             pairs = zip(arrays, names, strict=True)
             arrays = [array.write(index, outputs[name]) for array, name in pairs]
             return index + 1, start + chunk, arrays
@@ -319,8 +421,45 @@ class ColorizerModule(tf.Module):
                 outputs["class_probabilities"] = tf.zeros([0, self._class_count], tf.float32)
             return outputs
 
+        def colorize_chunk(start, stop):
+            return self.colorize_traced(images[start:stop], render_size, temperature)
+
         return tf.cond(
-            shape[0] == 0, empty, lambda: self._in_render_chunks(images, render_size, temperature)
+            shape[0] == 0,
+            empty,
+            lambda: self._in_render_chunks(images, render_size, colorize_chunk),
+        )
+
+    def _colorize_hints_traced(self, images, points, ab, patch_size):
+        """`colorize_traced` with user hints (checked images and hints), at the export's
+        render size: {"colorized"}."""
+        colorized = colorize_batch(
+            self.hint_model,
+            self._codec,
+            images,
+            self.render_size,
+            self._multiple,
+            self._temperature,
+            max_render_pixels=self.max_render_pixels,
+            gamut=self._gamut,
+            hints=Hints(points, ab, patch_size),
+        )
+        return {"colorized": colorized}
+
+    def _serve_hints(self, images, hint_points, hint_ab, patch_size):
+        images = check_images(images, self.max_pixels)
+        points, ab, patch_size = check_hints(images, hint_points, hint_ab, patch_size)
+        shape = tf.shape(images)
+
+        def colorize_chunk(start, stop):
+            return self.colorize_hints_traced(
+                images[start:stop], points[start:stop], ab[start:stop], patch_size
+            )
+
+        return tf.cond(
+            shape[0] == 0,
+            lambda: {"colorized": tf.zeros(tf.concat([shape[:3], [3]], 0), tf.uint8)},
+            lambda: self._in_render_chunks(images, self.render_size, colorize_chunk),
         )
 
     def _colorize_encoded(self, image_bytes, render_size):
@@ -378,6 +517,11 @@ class ColorizerModule(tf.Module):
             "colorize_images": self.serve_images.get_concrete_function(),
             "colorize_images_at": self.serve_images_at.get_concrete_function(),
             "colorize_bytes_at_size": self.serve_bytes_at_size.get_concrete_function(),
+            **(
+                {"colorize_with_hints": self.serve_hints.get_concrete_function()}
+                if self.hint_model is not None
+                else {}
+            ),
         }
 
 

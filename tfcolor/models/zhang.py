@@ -341,6 +341,35 @@ class ZhangSIGGRAPH17(keras.Model):
     output_stride = 1
     downsampling = DOWNSAMPLING
 
+    def hint_network(self) -> keras.Model:
+        """This network taking user hints: the `hint_inputs` dict (lightness, `ab_hints` in Lab
+        units, `hint_mask`), its layers and weights shared with this model (nothing copied,
+        so a fine-tuned or converted run's weights are the hint network's too). A model built
+        with `hint_inputs` is returned as it is.
+
+        The automatic network's layers from its input concatenation on are called on the
+        lightness normalized by its own `normalize_l`, ab / 110 and the mask, as the
+        reference's forward pass concatenates them when given hints.
+        """
+        if self.hint_inputs:
+            return self
+        policy = self.get_layer("normalize_l").dtype_policy
+        tail = keras.Model(
+            self.get_layer("inputs_concat").output, self.output, name=f"{self.name}_from_inputs"
+        )
+        lightness = keras.Input(shape=(*self.image_shape, 1), name="lightness")
+        ab_hints = keras.Input(shape=(*self.image_shape, 2), name="ab_hints")
+        hint_mask = keras.Input(shape=(*self.image_shape, 1), name="hint_mask")
+        normalized = self.get_layer("normalize_l")(lightness)
+        normalized_ab = LinearScaling(scale=1.0 / AB_NORM, name="normalize_ab", dtype=policy)(
+            ab_hints
+        )
+        x = keras.layers.Concatenate(name="hint_inputs_concat", dtype=policy)(
+            [normalized, normalized_ab, hint_mask]
+        )
+        inputs = {"lightness": lightness, "ab_hints": ab_hints, "hint_mask": hint_mask}
+        return keras.Model(inputs, tail(x), name=f"{self.name}_hints")
+
     def get_config(self):
         return {
             "name": self.name,
