@@ -10,27 +10,28 @@ from tests.helpers import small_config
 
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
 
-# The longest files first, longest to shortest (CPU seconds of one `make test` on 2 cores,
-# 2026-12-04), so that `make test`'s `-n 2 --dist loadfile` hands them out before the short
-# ones; a long file left in name order (tests/training/ sorts last) started late and kept one
-# worker busy alone for the suite's last minutes.
+# The longest files first, longest to shortest (seconds of CPU, user + system, children
+# included, per file in one `make test` on 2 cores, 2026-12-04; * from an earlier run's wall
+# time on a worker), so that `make test`'s `-n 2 --dist loadfile` hands them out before the
+# short ones; a long file left in name order (tests/training/ sorts last) started late and
+# kept one worker busy alone for the suite's last minutes.
 _LONGEST_FIRST = (
-    "training/test_compile_mixed_precision.py",  # 350 s
-    "training/test_colorizer_fusion_presets.py",  # 336 s
-    "training/test_colorizer.py",  # 220 s
-    "training/test_colorizer_kill_resume.py",  # 192 s
-    "training/test_distribute.py",  # 111 s
-    "training/test_video_colorizer.py",  # 104 s
+    "training/test_compile_mixed_precision.py",  # 265 s
+    "training/test_colorizer_fusion_presets.py",  # about 250 s (not profiled: its parts)
+    "training/test_colorizer.py",  # 212 s
+    "training/test_colorizer_kill_resume.py",  # 183 s
+    "training/test_distribute.py",  # 125 s
+    "pretrained/test_zhang_convert.py",  # 94 s
+    "export/test_bounds.py",  # 93 s
     "cli/test_train_cli.py",  # 83 s
-    "export/test_bounds.py",  # 77 s
-    "models/test_model_options.py",  # 74 s
-    "export/test_session_loader.py",  # 68 s
-    "training/test_colorizer_faults.py",  # 55 s
-    "training/test_wgan_refine.py",  # 52 s
-    "export/test_client.py",  # 50 s
-    "cli/test_evaluate.py",  # 46 s
-    "input_pipeline/test_input_sources.py",  # 45 s
-    "codecs/test_gamut.py",  # 41 s
+    "input_pipeline/test_input_sources.py",  # 74 s
+    "models/test_model_options.py",  # 73 s
+    "export/test_session_loader.py",  # 68 s *
+    "training/test_colorizer_faults.py",  # 52 s
+    "export/test_client.py",  # 50 s *
+    "training/test_wgan_refine.py",  # 50 s
+    "codecs/test_gamut.py",  # 49 s
+    "cli/test_evaluate.py",  # 34 s
 )
 
 
