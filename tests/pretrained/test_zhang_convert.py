@@ -22,6 +22,8 @@ from tests.pretrained import reference_nets
 from tfcolor import codecs
 from tfcolor.cli import colorize as colorize_cli
 from tfcolor.cli import convert as convert_cli
+from tfcolor.cli import evaluate as evaluate_cli
+from tfcolor.cli import refine as refine_cli
 from tfcolor.config import get_preset
 from tfcolor.export.saved_model import latest_export
 from tfcolor.models import ZhangSIGGRAPH17
@@ -238,7 +240,7 @@ def hint_export(opened, tmp_path_factory):
 HINT_X, HINT_Y, HINT_AB = 150, 60, (35.0, 45.0)
 
 
-def test_a_hint_colours_its_patch_toward_its_ab_and_nothing_else(hint_export, photos):
+def test_a_hint_colours_its_patch_toward_its_ab_and_nothing_else(hint_export, opened, photos):
     serve = tf.saved_model.load(hint_export).signatures["colorize_with_hints"]
     rgb = photos[0][:1]  # 256x256: the render size, one render pixel per input pixel
 
@@ -266,6 +268,13 @@ def test_a_hint_colours_its_patch_toward_its_ab_and_nothing_else(hint_export, ph
         colorize([[256, 10]], [HINT_AB])
     with pytest.raises(tf.errors.InvalidArgumentError, match="at most"):
         colorize([[1, 1]], [[200, 0]])
+    # Colorizer.predict takes the same hints, through the same code.
+    run = opened["zhang_siggraph17"]
+    with hint_copying_weights(run.model):
+        predicted = run.predict(rgb[0], hints=([[HINT_X, HINT_Y]], [HINT_AB], 3))
+    assert np.abs(predicted.astype(int) - colorize([[HINT_X, HINT_Y]], [HINT_AB])).max() <= 1
+    with pytest.raises(ValueError, match="inside the 256x256 images"):
+        run.predict(rgb, hints=([[[256, 0]]], [[HINT_AB]], 3))
 
 
 def test_colorize_hints_json(hint_export, photos, tmp_path, capsys):
@@ -370,6 +379,17 @@ def test_the_converted_run_is_a_normal_run(converted, opened, photos, tmp_path):
     output = tmp_path / "colorized"
     assert colorize_cli.main([str(photo), "--model", model_dir, "--output", str(output)]) == 0
     assert (output / "astronaut.png").stat().st_size > 0
+    # evaluate measures it on a folder of one's own, beside the gray baseline.
+    folder = tmp_path / "photos"
+    folder.mkdir()
+    for index, image in enumerate(photos[0]):
+        tf.io.write_file(str(folder / f"{index}.png"), tf.io.encode_png(image[::4, ::4]))
+    measured = tmp_path / "measured"
+    arguments = ["--model", model_dir, "--data", f"folder:{folder}", "--image-size", "64"]
+    assert evaluate_cli.main([*arguments, "--output", str(measured)]) == 0
+    report = json.loads((measured / "metrics.json").read_text())
+    assert report["images"] == 2 and report["image_size"] == 64
+    assert report["results"], report
 
 
 @pytest.mark.slow
@@ -394,3 +414,9 @@ def test_fine_tuning_continues_from_the_converted_weights(converted, opened, tmp
     fitted = codecs.load_codec(model_dir)
     assert fitted.fitted and fitted.n_bins == 313
     np.testing.assert_array_equal(fitted.bin_centers, opened[network].codec.bin_centers)
+    # The WGAN-GP refinement takes the fine-tuned run (its 32x32 images, batch 2).
+    refined = str(tmp_path / "refined")
+    flags = ["--epochs", "1", "--steps-per-epoch", "1", "--critic-steps", "1"]
+    flags += ["--validation-steps", "1", "--critic-border", "4", "--no-export", "--verbose", "0"]
+    assert refine_cli.main(["--model-dir", model_dir, "--output-dir", refined, *flags]) == 0
+    assert os.path.isfile(os.path.join(refined, "refinement.json"))
