@@ -277,6 +277,7 @@ def test_a_hint_colours_its_patch_toward_its_ab_and_nothing_else(hint_export, op
         run.predict(rgb, hints=([[[256, 0]]], [[HINT_AB]], 3))
 
 
+@pytest.mark.slow
 def test_colorize_hints_json(hint_export, photos, tmp_path, capsys):
     # 128 rows x 192 columns, rendered at 256x256: hints are placed through the scaling.
     small = skimage.transform.resize(photos[0][0], (128, 192), anti_aliasing=True)

@@ -637,17 +637,38 @@ class Colorizer:
     def _multiple(self) -> int:
         return getattr(self.model, "downsampling", 1)
 
-    def _colorize_same_size(self, images, render_size=None, temperature=None, gamut=None):
+    def _colorize_same_size(
+        self, images, render_size=None, temperature=None, gamut=None, hints=None
+    ):
         render_size = self.config.render_size if render_size is None else render_size
+        model = self.model
+        if hints is not None:
+            model, hints = self._hint_network(), _checked_hints(hints, images.shape)
         return inference.colorize_batch(
-            self.model,
+            model,
             self.codec,
             tf.convert_to_tensor(images),
             render_size,
             self._multiple,
             temperature,
             gamut=gamut,
+            hints=hints,
         ).numpy()
+
+    def _hint_network(self) -> keras.Model:
+        """The run's network taking user hints (its own layers and weights), built once."""
+        hint_network = getattr(self.model, "hint_network", None)
+        if hint_network is None:
+            raise ValueError(
+                "hints need a network that takes them (zhang_siggraph17). "
+                f"Received: model={self.config.model.name}"
+            )
+        # Built again if the run's model was replaced (the pair holds the model it serves).
+        model, hint_model = getattr(self, "_hint_models", (None, None))
+        if model is not self.model:
+            hint_model = hint_network()
+            self._hint_models = (self.model, hint_model)
+        return hint_model
 
     def predict(
         self,
@@ -655,6 +676,7 @@ class Colorizer:
         render_size: int | None = None,
         temperature: float | None = None,
         gamut: str | None = None,
+        hints=None,
     ) -> np.ndarray | list[np.ndarray]:
         """Colorizes images with the same code path as the export.
 
@@ -668,6 +690,11 @@ class Colorizer:
             temperature: decoding temperature (default: the codec's).
             gamut: how a colour outside sRGB is rendered, `chroma` (lower chroma at constant
                 L and hue) or `clip` (default: the codec's `CodecConfig.gamut`).
+            hints: user hints for a network that takes them (zhang_siggraph17), as the
+                export's `colorize_with_hints`: `(points, ab, patch_size)`, points (x, y) of
+                input pixels and ab (Lab) [N, K, 2] for a batch or [K, 2] for one image (a
+                negative coordinate pads), patch_size the side of each hint's square at the
+                render size (`tfcolor.export.inference.Hints`). Not with a list of images.
 
         Returns:
             uint8 RGB at each input's own size: [N, H, W, 3] for a batch ([0, H, W, 3] for
@@ -683,15 +710,20 @@ class Colorizer:
                 batch = _uint8_images(images, "images")
                 if not len(batch):
                     return np.zeros((0, *batch.shape[1:3], 3), np.uint8)
-                return self._colorize_same_size(batch, render_size, temperature, gamut)
+                return self._colorize_same_size(batch, render_size, temperature, gamut, hints)
             if images.ndim == 2 or (images.ndim == 3 and images.shape[-1] in (1, 2, 3, 4)):
                 single = images[..., None] if images.ndim == 2 else images
                 single = _uint8_images(single[None], "image")
-                return self._colorize_same_size(single, render_size, temperature, gamut)[0]
+                if hints is not None:
+                    points, ab, patch_size = hints
+                    hints = (np.asarray(points)[None], np.asarray(ab)[None], patch_size)
+                return self._colorize_same_size(single, render_size, temperature, gamut, hints)[0]
             raise ValueError(
                 "images must be [N, H, W, C], [H, W, C] with C in 1..4, or [H, W]. "
                 f"Received: shape={images.shape}, dtype={images.dtype}"
             )
+        if hints is not None:
+            raise ValueError("hints take a batch [N, H, W, C] or one image, not a list of images")
         results = []
         for index, image in enumerate(images):
             image = np.asarray(image)
@@ -774,6 +806,32 @@ class Colorizer:
         with distribute.scratch_dir(self.strategy) as scratch:
             path = write(scratch or export_dir_base or self.export_dir_base)
         return None if scratch else path
+
+
+def _checked_hints(hints, images_shape) -> inference.Hints:
+    """`(points, ab, patch_size)` for images of `images_shape` [N, H, W, C] as
+    `inference.Hints`, checked as the export checks them (`saved_model.check_hints`).
+
+    Raises:
+        ValueError: what is wrong, with what was received.
+    """
+    points, ab, patch_size = hints
+    points, ab = np.asarray(points, np.float32), np.asarray(ab, np.float32)
+    count, height, width = images_shape[:3]
+    received = f"Received: points shape {points.shape}, ab shape {ab.shape}, images {images_shape}"
+    if points.shape != ab.shape or points.ndim != 3 or points.shape[::2] != (count, 2):
+        raise ValueError(f"hint points and ab must be [N, K, 2], N the images'. {received}")
+    if not (np.isfinite(points).all() and np.isfinite(ab).all()):
+        raise ValueError(f"hint points and ab must be finite. {received}")
+    given = np.all(points >= 0, axis=-1)
+    if np.any(given & ((points[..., 0] >= width) | (points[..., 1] >= height))):
+        raise ValueError(f"hint points (x, y) must lie inside the {width}x{height} images")
+    if np.abs(ab).max(initial=0.0) > serving.MAX_AB or int(patch_size) < 1:
+        raise ValueError(
+            f"hint |a|, |b| must be at most {serving.MAX_AB:g} and patch_size at least 1. "
+            f"Received: patch_size={patch_size}, largest |ab| {np.abs(ab).max(initial=0.0):g}"
+        )
+    return inference.Hints(tf.constant(points), tf.constant(ab), tf.constant(int(patch_size)))
 
 
 def _uint8_images(images: np.ndarray, name: str) -> np.ndarray:
