@@ -16,6 +16,10 @@ input-bound run shows.
 of one frame, state zeroed) on the same clips and frames per step, and measures both on the
 same held-out clips: CDC and warp error beside PSNR, SSIM, AuC and colourfulness.
 
+`colorize` measures inference images/s of presets (default `zhang_eccv16`) with random
+weights: the network alone, and a saved export's `colorize_images` (uint8 in, uint8 out). The
+comparison with eager PyTorch is `benchmarks/zhang_vs_pytorch.py`.
+
 `video-pipeline` measures frames/s of the video loader (`input_pipeline.video_streams`) on one
 collection: (a) decoding the stored frames alone, then for each number of streams B the raw
 streams (read, decode, pad, batch) and the full pipeline (+ Lab and a 324-bin grid encoding).
@@ -95,6 +99,29 @@ def _train_command(args: argparse.Namespace) -> int:
         "other processes kept busy meanwhile, the most of the row)"
     )
     print("\n".join(train_table(rows)))
+    return 0
+
+
+def _colorize_command(args: argparse.Namespace) -> int:
+    """Inference images/s per preset, as a table on stdout (progress on stderr)."""
+    import keras
+
+    from tfcolor.benchmarks.colorize import colorize_table, run_colorize_benchmark
+
+    rows = []
+    for preset in args.preset:
+        _report(f"{preset}: measuring ...")
+        keras.backend.clear_session()
+        rows.append(
+            run_colorize_benchmark(
+                preset,
+                image_size=args.image_size,
+                batch_size=args.batch_size,
+                calls=args.calls,
+                rounds=args.rounds,
+            )
+        )
+    print("\n".join(colorize_table(rows)))
     return 0
 
 
@@ -266,6 +293,23 @@ def _build_parser() -> argparse.ArgumentParser:
         "--skip-pipeline", action="store_true", help="only synthetic in-memory batches"
     )
     train.set_defaults(handler=_train_command)
+
+    colorize = subcommands.add_parser(
+        "colorize", help="inference images/s of presets: the network and its export"
+    )
+    colorize.add_argument(
+        "--preset",
+        type=_image_presets,
+        default=("zhang_eccv16",),
+        help="an image preset, a comma list or all",
+    )
+    colorize.add_argument("--image-size", type=cli.positive_int, help="default: the preset's")
+    colorize.add_argument("--batch-size", type=cli.positive_int, default=1)
+    colorize.add_argument("--calls", type=cli.positive_int, default=4, help="calls per round")
+    colorize.add_argument(
+        "--rounds", type=cli.positive_int, default=3, help="timed rounds; medians are kept"
+    )
+    colorize.set_defaults(handler=_colorize_command)
 
     video = subcommands.add_parser(
         "video-pipeline", help="frames/s of the multi-stream video loader, B = 1 and 8"
