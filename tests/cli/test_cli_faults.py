@@ -320,7 +320,7 @@ def test_train_export_failure_is_one_line(tmp_path, monkeypatch, capsys):
     from tfcolor.cli import train
 
     class Trained:
-        is_chief, epochs_done = True, 1
+        is_chief, epochs_done, warm_start = True, 1, None
 
         def __init__(self, config, model_dir, strategy=None):
             self.model_dir = model_dir

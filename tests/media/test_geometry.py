@@ -244,6 +244,9 @@ class _CanvasNetwork:
 
 
 class _IdentityCodec:
+    class config:  # noqa: N801 - stands for the codec's CodecConfig
+        gamut = "clip"
+
     def decode(self, outputs, temperature=None):
         return outputs
 
@@ -252,9 +255,9 @@ def test_callers_agree_on_odd_sizes():
     """The loader, the trainer, the export's budget and video colorization use one canvas."""
     from tfcolor.export import inference, saved_model
     from tfcolor.input_pipeline import video_streams
-    from tfcolor.training import video as video_training
+    from tfcolor.training import streaming
 
-    assert video_training.canvas_size is geometry.canvas_size  # the trainer's state size
+    assert streaming.canvas_size is geometry.canvas_size  # the trainer's state size
     for source, frame_size, multiple in ODD_CASES:
         place = geometry.placement(*source, frame_size, multiple)
         # The loader's canvas for stored frames of the placement's size.

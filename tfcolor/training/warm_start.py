@@ -82,7 +82,7 @@ def _source_model(source: str) -> tuple[keras.Model, str]:
     model = build_model(model_config, codec)
     holder = model
     if config.model.name == "convlstm":
-        from tfcolor.training.video import streaming_trainer
+        from tfcolor.training.streaming import streaming_trainer
 
         holder = streaming_trainer(config, model)  # what a video run's files hold
     loaded = run_dir_lib.load_first_readable(holder, run.weights_to_restore())
