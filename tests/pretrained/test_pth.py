@@ -85,5 +85,6 @@ def test_other_contents_are_named(tmp_path):
     good = tmp_path / "good.pth"
     torch.save(small_state_dict(), str(good), _use_new_zipfile_serialization=False)
     truncated.write_bytes(good.read_bytes()[:-40])
-    with pytest.raises(pth.PthError, match="ends inside storage"):
+    # Cut in the storages or in the header after them, by the bytes torch wrote: named either way.
+    with pytest.raises(pth.PthError, match="truncated.pth|ends inside storage"):
         pth.read_state_dict(str(truncated))
