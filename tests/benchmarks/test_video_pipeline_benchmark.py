@@ -46,7 +46,7 @@ def test_run_video_pipeline_benchmark(collection):
 @pytest.mark.reliability
 def test_video_decode_reference_skips_a_fifo(tmp_path):
     """bench video-pipeline's decode-only reference lists a local folder with
-    `sources.walk_files`: a FIFO named like a video is never opened (it would block)."""
+    `files.walk_files`: a FIFO named like a video is never opened (it would block)."""
     from tests.video_helpers import moving_shapes, write_clip
 
     write_clip(str(tmp_path / "clip.mp4"), moving_shapes(6, 24, 32))

@@ -11,7 +11,7 @@ import tensorflow as tf
 
 from tfcolor import color, input_pipeline
 from tfcolor.config import DataConfig
-from tfcolor.input_pipeline import sources
+from tfcolor.input_pipeline import files, sources
 
 
 def _names(dataset) -> list[str]:
@@ -359,8 +359,8 @@ def test_walk_files_never_opens_special_files_and_survives_loops(tmp_path, photo
     server = socket.socket(socket.AF_UNIX)
     server.bind(str(root / "s.png"))
     try:
-        files, skipped = sources.walk_files(str(root), (".jpg", ".png"))
-        assert files == ["again/coffee.png", "cat.jpg"]
+        found, skipped = files.walk_files(str(root), (".jpg", ".png"))
+        assert found == ["again/coffee.png", "cat.jpg"]
         assert dict(skipped) == {
             "gone.jpg": "a broken symlink",
             "linked": f"a second path to the folder {outside}",
@@ -369,8 +369,8 @@ def test_walk_files_never_opens_special_files_and_survives_loops(tmp_path, photo
             "sub/up": f"a symlink loop (to {root})",
             "x.jpg": "a FIFO",
         }
-        assert sources.special_file_reason(str(root / "x.jpg")) == "a FIFO"
-        assert sources.special_file_reason(str(root / "cat.jpg")) is None
+        assert files.special_file_reason(str(root / "x.jpg")) == "a FIFO"
+        assert files.special_file_reason(str(root / "cat.jpg")) is None
 
         # The folder source (training's) reads the photos and never opens the FIFO.
         data = _folder_config(root, validation_fraction=0.0)
@@ -394,7 +394,7 @@ def test_split_all_reads_a_whole_source(photo_folder, usable_files):
     )
     assert len(shapes) == 2664 + 324
     with pytest.raises(ValueError, match="'all'"):
-        sources.split_source(data, "everything")
+        files.split_source(data, "everything")
 
 
 @pytest.mark.reliability

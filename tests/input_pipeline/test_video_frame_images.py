@@ -32,19 +32,19 @@ def _names(dataset):
 
 
 def test_video_frames_are_images_split_by_video(clip_folder):
-    from tfcolor.input_pipeline import images, sources, video_streams
+    from tfcolor.input_pipeline import images, sources, videos
 
     data = _data("video:" + clip_folder)
     train = sources.read_source(data, "train", shuffle=False)
     assert train.element_spec["rgb"].shape == (16, 16, 3)
     train_names = _names(train)
     validation_names = _names(sources.read_source(data, "validation", shuffle=False))
-    videos = {name.split("#")[0] for name in train_names}
+    trained = {name.split("#")[0] for name in train_names}
     held_out = {name.split("#")[0] for name in validation_names}
     # Every frame once, whole videos on one side, as the recurrent models' split has them.
-    assert videos | held_out == {f"clip{index}.mp4" for index in range(len(CLIP_FRAMES))}
-    assert not videos & held_out and held_out
-    assert held_out == set(video_streams.video_frame_counts(data, "validation"))
+    assert trained | held_out == {f"clip{index}.mp4" for index in range(len(CLIP_FRAMES))}
+    assert not trained & held_out and held_out
+    assert held_out == set(videos.video_frame_counts(data, "validation"))
     assert sorted(train_names + validation_names) == sorted(
         f"clip{index}.mp4#{frame}"
         for index, count in enumerate(CLIP_FRAMES)

@@ -17,8 +17,8 @@ import tensorflow as tf
 
 from tfcolor import codecs, color
 from tfcolor.config import CodecConfig, DataConfig
-from tfcolor.input_pipeline import records, video_streams
-from tfcolor.input_pipeline.sources import _is_validation
+from tfcolor.input_pipeline import records, video_streams, videos
+from tfcolor.input_pipeline.files import is_validation
 
 T = 4
 HEIGHT, WIDTH = 24, 32
@@ -270,20 +270,18 @@ def test_hash_split_keeps_videos_whole(collection):
     assert ids["train"] and ids["validation"]
     assert ids["train"] | ids["validation"] == set(IDS)
     assert not ids["train"] & ids["validation"]
-    assert ids["validation"] == {v for v in IDS if _is_validation(v, fraction)}
+    assert ids["validation"] == {v for v in IDS if is_validation(v, fraction)}
     for split in ("train", "validation"):
-        counts = video_streams.video_frame_counts(data, split)
+        counts = videos.video_frame_counts(data, split)
         assert counts == {v: FRAMES[v] for v in ids[split]}
-        assert video_streams.video_num_chunks(data, split) == sum(
-            -(-n // T) for n in counts.values()
-        )
+        assert videos.video_num_chunks(data, split) == sum(-(-n // T) for n in counts.values())
 
 
 def test_tiny_collection_still_trains(tmp_path, caplog):
     folder = write_collection(str(tmp_path), {"clips/a.mp4": 6})
     # A fraction this high puts every video in validation: the first one trains instead.
     data = config(folder, validation_source=None, validation_fraction=0.999)
-    assert video_streams.video_frame_counts(data, "train") == {"clips/a.mp4": 6}
+    assert videos.video_frame_counts(data, "train") == {"clips/a.mp4": 6}
     with caplog.at_level(logging.WARNING):
         validation = video_streams.make_video_streams(data, "validation", streams=2)
     assert "validation part" in caplog.text and folder in caplog.text
@@ -367,7 +365,7 @@ def test_missing_chunk_file_is_skipped(tmp_path, caplog):
         by_stream = rows_by_stream(video_streams.make_video_streams(data, "validation"))
     assert "clips/b.mp4" in caplog.text
     assert {v for stream in played(by_stream) for v, _ in stream} == {"clips/a.mp4", "d.mp4"}
-    stats = video_streams.video_stats(data)
+    stats = videos.video_stats(data)
     assert stats.skipped_files == ["clips/z.mp4", "clips/b.mp4"]
     assert stats.total == 4
 
@@ -417,7 +415,7 @@ def test_video_folder_streams_and_skips_the_broken_file(video_folder, caplog):
     with caplog.at_level(logging.WARNING):
         dataset = video_streams.make_video_streams(data, "train", streams=2, multiple=8)
     assert "broken.mp4" in caplog.text
-    assert video_streams.video_stats(data).skipped_files == ["broken.mp4"]
+    assert videos.video_stats(data).skipped_files == ["broken.mp4"]
     assert dataset.element_spec["frames"].shape == (2, T, 16, 24, 3)
     by_stream = rows_by_stream(dataset)
     chunks = {}
@@ -431,7 +429,7 @@ def test_video_folder_streams_and_skips_the_broken_file(video_folder, caplog):
                 assert row["reset"] == (row["chunk_index"] == 0)
                 assert row["frames"][:count].mean() > 10  # a picture, not padding
     assert chunks == {name: list(range(-(-n // T))) for name, n in CLIPS.items()}
-    assert video_streams.video_frame_counts(data, "train") == CLIPS
+    assert videos.video_frame_counts(data, "train") == CLIPS
 
 
 def test_bench_video_pipeline(collection, capsys):

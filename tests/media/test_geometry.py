@@ -254,14 +254,14 @@ class _IdentityCodec:
 def test_callers_agree_on_odd_sizes():
     """The loader, the trainer, the export's budget and video colorization use one canvas."""
     from tfcolor.export import inference, saved_model
-    from tfcolor.input_pipeline import video_streams
+    from tfcolor.input_pipeline import videos
     from tfcolor.training import streaming
 
     assert streaming.canvas_size is geometry.canvas_size  # the trainer's state size
     for source, frame_size, multiple in ODD_CASES:
         place = geometry.placement(*source, frame_size, multiple)
         # The loader's canvas for stored frames of the placement's size.
-        loader = video_streams._canvas(frame_size, place.height, place.width, multiple, "test")
+        loader = videos._canvas(frame_size, place.height, place.width, multiple, "test")
         assert loader == (place.height, place.width), (source, frame_size, multiple)
         # The export's render budget of a training chunk's canvas (fixed frame sizes only).
         if all(frame_size):

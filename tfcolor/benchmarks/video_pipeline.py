@@ -27,16 +27,16 @@ def decode_only(source: str, batch: int = 64):
     import numpy as np
     import tensorflow as tf
 
-    from tfcolor.input_pipeline import records, video_streams
+    from tfcolor.input_pipeline import records, videos
 
-    spec = video_streams.parse_video_source(source)
+    spec = videos.parse_video_source(source)
     if spec.kind == "tfrecord":
         files = [os.path.join(spec.path, entry.file) for entry in records.read_manifest(spec.path)]
         frames = (
             tf.data.TFRecordDataset(files, num_parallel_reads=tf.data.AUTOTUNE)
             .map(lambda record: records.parse_chunk(record)["frames"])
             .unbatch()
-            .map(video_streams.decode_frame, num_parallel_calls=tf.data.AUTOTUNE)
+            .map(videos.decode_frame, num_parallel_calls=tf.data.AUTOTUNE)
             .map(lambda frame: tf.shape(frame)[0])
             .batch(batch)
             .map(tf.size)
@@ -47,7 +47,7 @@ def decode_only(source: str, batch: int = 64):
         if "://" in spec.path:
             relatives = video_io.list_video_files(spec.path)
         else:  # a local folder: FIFOs and devices never opened, symlink loops skipped
-            from tfcolor.input_pipeline.sources import walk_files
+            from tfcolor.input_pipeline.files import walk_files
 
             relatives, _ = walk_files(spec.path, video_io.VIDEO_EXTENSIONS)
         paths = [os.path.join(spec.path, rel) for rel in relatives]
@@ -96,11 +96,11 @@ def run_video_pipeline_benchmark(
 
     from tfcolor import codecs
     from tfcolor.config import CodecConfig, DataConfig
-    from tfcolor.input_pipeline import video_streams
+    from tfcolor.input_pipeline import video_streams, videos
 
     data = DataConfig(source=source, validation_source=source, chunk_frames=chunk_frames)
     codec = codecs.make_codec(CodecConfig(name="grid", n_bins=324))
-    counts = video_streams.video_frame_counts(data, "train")
+    counts = videos.video_frame_counts(data, "train")
 
     def real_frames(mask):
         return float(tf.reduce_sum(mask))

@@ -55,14 +55,14 @@ def collect_inputs(
 
     Returns:
         `(pairs, skipped)`: (path, relative output name) of each file, and (path, reason) of
-        what a folder walk left out (`tfcolor.input_pipeline.sources.walk_files`: FIFOs,
+        what a folder walk left out (`tfcolor.input_pipeline.files.walk_files`: FIFOs,
         sockets, devices, symlink loops, broken links).
 
     Raises:
         FileNotFoundError: an input does not exist.
         ValueError: an input file that is not a regular file (a FIFO would block forever).
     """
-    from tfcolor.input_pipeline.sources import special_file_reason, walk_files
+    from tfcolor.input_pipeline.files import special_file_reason, walk_files
     from tfcolor.media.video_io import VIDEO_EXTENSIONS
 
     pairs, skipped = [], []

@@ -5,7 +5,11 @@ This package only re-exports; each concept has its module:
 ```
 images.py         image batches `(lightness, target)` for training and evaluation, the
                   parallelism policy, `repeat_epochs`
-sources.py        where images come from (shapes, folder:DIR, tfds:NAME, tfrecord:DIR)
+files.py          what every source stands on: the splits, a file's hash hold-out, walking a
+                  folder (special files named), what a source left out (PipelineStats)
+sources.py        where images come from (shapes, folder:DIR, tfds:NAME, tfrecord:DIR, and
+                  the frames of video:DIR as images)
+videos.py         the videos of a video source: listed, scanned, split, their frames
 transforms.py     small per-example and per-batch functions: decode, resize, augment
 shapes.py         the synthetic `shapes` data set
 image_headers.py  encoded images' sizes read from their headers, before decoding
@@ -16,6 +20,7 @@ sharding.py       each input pipeline's share of the data under a distribution s
 """
 
 from tfcolor.input_pipeline import transforms
+from tfcolor.input_pipeline.files import PipelineStats
 from tfcolor.input_pipeline.images import (
     ab_batches,
     inputs_and_targets,
@@ -30,7 +35,6 @@ from tfcolor.input_pipeline.images import (
 )
 from tfcolor.input_pipeline.sharding import image_input_fn
 from tfcolor.input_pipeline.sources import (
-    PipelineStats,
     label_names,
     list_image_files,
     parse_source,

@@ -43,13 +43,12 @@ from absl import logging
 from tfcolor import color
 from tfcolor.config import DataConfig
 from tfcolor.input_pipeline import shapes, transforms
+from tfcolor.input_pipeline.files import PipelineStats, split_source
 from tfcolor.input_pipeline.sources import (
-    PipelineStats,
     folder_files,
     parse_source,
     read_source,
     source_stats,
-    split_source,
     tfds_examples,
 )
 
@@ -422,9 +421,9 @@ def num_examples(data: DataConfig, split: str) -> int | None:
     if spec.kind == "tfds":
         return tfds_examples(data, split)
     if spec.kind == "video":
-        from tfcolor.input_pipeline import video_streams
+        from tfcolor.input_pipeline import videos
 
-        return sum(video_streams.video_frame_counts(data, split).values())
+        return sum(videos.video_frame_counts(data, split).values())
     return None
 
 

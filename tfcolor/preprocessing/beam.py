@@ -298,7 +298,7 @@ def _write_failed(failures, output_dir: str) -> None:
 def _list_inputs(input_dir: str) -> tuple[list[str], list[str]]:
     """(videos, images) under input_dir, recursively, as sorted relative paths.
 
-    A local folder is walked by `tfcolor.input_pipeline.sources.walk_files`: FIFOs, sockets,
+    A local folder is walked by `tfcolor.input_pipeline.files.walk_files`: FIFOs, sockets,
     devices (reading them would block a worker forever), symlink loops and broken links are
     left out and named in a warning; symlinked subfolders are read once.
     """
@@ -307,7 +307,7 @@ def _list_inputs(input_dir: str) -> tuple[list[str], list[str]]:
     from tfcolor.media import video_io as video
 
     if "://" not in input_dir:
-        from tfcolor.input_pipeline.sources import report_skipped, walk_files
+        from tfcolor.input_pipeline.files import report_skipped, walk_files
 
         found, skipped = walk_files(input_dir, IMAGE_EXTENSIONS + tuple(video.VIDEO_EXTENSIONS))
         report_skipped(input_dir, skipped)
