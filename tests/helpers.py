@@ -26,6 +26,24 @@ def run_python(args, timeout=600, env=None, **kwargs):
     )
 
 
+def saved_model_cli_run(export, signature: str, inputs: str, outdir, timeout=300):
+    """`saved_model_cli run` (TF Serving's session-based loader) on one signature of `export`:
+    `inputs` as the command's --inputs (`name=file.npy;...`), the outputs written as .npy
+    files into `outdir`; returns the CompletedProcess."""
+    script = os.path.join(os.path.dirname(sys.executable), "saved_model_cli")
+    command = (
+        [script]
+        if os.path.exists(script)
+        else [sys.executable, "-m", "tensorflow.python.tools.saved_model_cli"]
+    )
+    command += ["run", "--dir", str(export), "--tag_set", "serve", "--signature_def", signature]
+    command += ["--inputs", inputs, "--outdir", str(outdir)]
+    env = dict(os.environ, TF_CPP_MIN_LOG_LEVEL="2")
+    return subprocess.run(
+        command, cwd=REPO, capture_output=True, text=True, timeout=timeout, env=env
+    )
+
+
 def small_config(**train_overrides):
     """The default preset, cut down to seconds of training."""
     from tfcolor.config import get_preset

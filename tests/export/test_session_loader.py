@@ -7,15 +7,13 @@ import base64
 import io
 import json
 import os
-import subprocess
-import sys
 
 import numpy as np
 import pytest
 import tensorflow as tf
 from PIL import Image
 
-from tests.helpers import REPO, encode, run_python
+from tests.helpers import encode, run_python, saved_model_cli_run
 
 pytestmark = pytest.mark.reliability
 
@@ -88,36 +86,18 @@ def test_every_signature_runs_in_the_session_loader(
     assert video_report["colorize_video_chunk"]["colorized"]["shapes"] == [[1, 2, 20, 28, 3]]
 
 
-def _saved_model_cli():
-    """The `saved_model_cli` of this interpreter's environment."""
-    script = os.path.join(os.path.dirname(sys.executable), "saved_model_cli")
-    if os.path.exists(script):
-        return [script]
-    return [sys.executable, "-m", "tensorflow.python.tools.saved_model_cli"]
-
-
 def test_saved_model_cli_run_serves_the_default_signature(
     small_budget_export, small_budget_loaded, photos, tmp_path
 ):
     """The command of issue 14's report, which failed with "Could not find variable"."""
     jpeg = encode(photos["coffee"][:45, :70], "JPEG")
     np.save(tmp_path / "bytes.npy", np.array([jpeg], dtype=object))
-    command = [
-        *_saved_model_cli(),
-        "run",
-        "--dir",
+    result = saved_model_cli_run(
         small_budget_export,
-        "--tag_set",
-        "serve",
-        "--signature_def",
         "serving_default",
-        "--inputs",
         f"image_bytes={tmp_path / 'bytes.npy'}",
-        "--outdir",
-        str(tmp_path / "out"),
-    ]
-    env = dict(os.environ, TF_CPP_MIN_LOG_LEVEL="2")
-    result = subprocess.run(command, cwd=REPO, capture_output=True, text=True, timeout=300, env=env)
+        tmp_path / "out",
+    )
     assert result.returncode == 0, result.stderr[-3000:]
     from_cli = np.load(tmp_path / "out" / "colorized_png_bytes.npy", allow_pickle=True)
     expected = small_budget_loaded.signatures["serving_default"](image_bytes=tf.constant([jpeg]))

@@ -18,6 +18,7 @@ import skimage.transform
 import tensorflow as tf
 import torch
 
+from tests.helpers import saved_model_cli_run
 from tests.pretrained import reference_nets
 from tfcolor import codecs
 from tfcolor.cli import colorize as colorize_cli
@@ -240,7 +241,9 @@ def hint_export(opened, tmp_path_factory):
 HINT_X, HINT_Y, HINT_AB = 150, 60, (35.0, 45.0)
 
 
-def test_a_hint_colours_its_patch_toward_its_ab_and_nothing_else(hint_export, opened, photos):
+def test_a_hint_colours_its_patch_toward_its_ab_and_nothing_else(
+    hint_export, opened, photos, tmp_path
+):
     serve = tf.saved_model.load(hint_export).signatures["colorize_with_hints"]
     rgb = photos[0][:1]  # 256x256: the render size, one render pixel per input pixel
 
@@ -261,6 +264,20 @@ def test_a_hint_colours_its_patch_toward_its_ab_and_nothing_else(hint_export, op
     after = np.linalg.norm(rendered_ab(hinted)[HINT_Y, HINT_X] - HINT_AB)
     print(f"|ab - hint| at the point: {before:.1f} without the hint, {after:.1f} with it")
     assert before > 20.0 and after < 8.0
+    # TF Serving's session-based loader (saved_model_cli run) serves the same signature.
+    arrays = {
+        "images": rgb,
+        "hint_points": np.float32([[[HINT_X, HINT_Y], [-1, 7]]]),
+        "hint_ab": np.float32([[HINT_AB, [-90, 90]]]),
+        "patch_size": np.int32(3),
+    }
+    for name, array in arrays.items():
+        np.save(tmp_path / f"{name}.npy", array)
+    feeds = ";".join(f"{name}={tmp_path / name}.npy" for name in arrays)
+    result = saved_model_cli_run(hint_export, "colorize_with_hints", feeds, tmp_path / "out")
+    assert result.returncode == 0, result.stderr[-3000:]
+    served = np.load(tmp_path / "out" / "colorized.npy")[0].astype(int)
+    assert np.abs(served - hinted).max() <= 1  # the session's graph rewrites: 8-bit rounding
     # A larger patch reaches further; bad hints are refused.
     wide = colorize([[HINT_X, HINT_Y]], [HINT_AB], patch_size=9)
     assert np.any(wide[HINT_Y + 4, HINT_X] != automatic[HINT_Y + 4, HINT_X])
