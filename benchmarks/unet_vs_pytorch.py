@@ -442,6 +442,35 @@ def _parse_args(argv=None) -> argparse.Namespace:
     return parser.parse_args(argv)
 
 
+def alternating_rounds(workers, rounds: int, calls: int, images_per_call: int):
+    """Times each variant (`workers`: name -> its worker, whose `train(name, calls)` returns
+    (seconds, the worker's CPU seconds)) in `rounds` rounds, the order rotated each round so no
+    variant always runs first; prints each round. Returns (images/s per round, the cores other
+    processes kept busy in each round, where the machine's counters say), each by name."""
+    names = list(workers)
+    rates = {name: [] for name in names}
+    others = {name: [] for name in names}
+    for round_number in range(rounds):
+        shift = round_number % len(names)
+        for name in names[shift:] + names[:shift]:
+            machine = _machine_busy_seconds()
+            seconds, cpu_seconds = workers[name].train(name, calls)
+            rates[name].append(images_per_call * calls / seconds)
+            if machine is not None:
+                machine = _machine_busy_seconds() - machine
+                others[name].append(max(0.0, machine - cpu_seconds) / seconds)
+        print(
+            f"round {round_number + 1} images/s: "
+            + ", ".join(
+                f"{name} {rates[name][-1]:.2f}"
+                + (f" (others {others[name][-1]:.1f})" if others[name] else "")
+                for name in names
+            ),
+            flush=True,
+        )
+    return rates, others
+
+
 def main(argv=None) -> int:
     args = _parse_args(argv)
     cores = len(os.sched_getaffinity(0))
@@ -472,26 +501,7 @@ def main(argv=None) -> int:
     print(f"{args.rounds} rounds x {args.steps} steps after {args.warmup} warm-up steps each")
     for name in names:
         workers[name].train(name, args.warmup)
-    rates = {name: [] for name in names}
-    others = {name: [] for name in names}  # cores other processes kept busy in each round
-    for round_number in range(args.rounds):
-        shift = round_number % len(names)
-        for name in names[shift:] + names[:shift]:
-            machine = _machine_busy_seconds()
-            seconds, cpu_seconds = workers[name].train(name, args.steps)
-            rates[name].append(batch_size * args.steps / seconds)
-            if machine is not None:
-                machine = _machine_busy_seconds() - machine
-                others[name].append(max(0.0, machine - cpu_seconds) / seconds)
-        print(
-            f"round {round_number + 1} images/s: "
-            + ", ".join(
-                f"{name} {rates[name][-1]:.2f}"
-                + (f" (others {others[name][-1]:.1f})" if others[name] else "")
-                for name in names
-            ),
-            flush=True,
-        )
+    rates, others = alternating_rounds(workers, args.rounds, args.steps, batch_size)
     tf_worker.close()
     torch_worker.close()
     _report(rates, others, list(tf_info["parameters"]), list(torch_info["parameters"]))

@@ -40,10 +40,10 @@ sys.path.insert(0, _ROOT)
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 
 from unet_vs_pytorch import (  # noqa: E402
-    _machine_busy_seconds,
     _report,
     _serve,
     _Worker,
+    alternating_rounds,
 )
 
 # The outputs of the two sides on the same input: mean |ab difference| (Lab units) allowed.
@@ -249,26 +249,7 @@ def main(argv=None) -> int:
     print(f"{args.rounds} rounds x {args.calls} calls after {args.warmup} warm-up calls each")
     for name in names:
         workers[name].train(name, args.warmup)
-    rates = {name: [] for name in names}
-    others = {name: [] for name in names}
-    for round_number in range(args.rounds):
-        shift = round_number % len(names)
-        for name in names[shift:] + names[:shift]:
-            machine = _machine_busy_seconds()
-            seconds, cpu_seconds = workers[name].train(name, args.calls)
-            rates[name].append(args.batch_size * args.calls / seconds)
-            if machine is not None:
-                machine = _machine_busy_seconds() - machine
-                others[name].append(max(0.0, machine - cpu_seconds) / seconds)
-        print(
-            f"round {round_number + 1} images/s: "
-            + ", ".join(
-                f"{name} {rates[name][-1]:.2f}"
-                + (f" (others {others[name][-1]:.1f})" if others[name] else "")
-                for name in names
-            ),
-            flush=True,
-        )
+    rates, others = alternating_rounds(workers, args.rounds, args.calls, args.batch_size)
     tf_worker.close()
     torch_worker.close()
     for part in ("network", "to ab"):
