@@ -200,3 +200,33 @@ def test_argument_types():
     assert cli.expand_source("shapes") == "shapes"
     assert not cli.expand_source("video:~/clips").startswith("video:~")
     assert cli.expand_source(None) is None
+
+
+def test_only_some_fields_get_flags_and_convert_takes_trains_own():
+    """`only` adds the named fields' flags (convert's four are train's, help and all); a name
+    that is no flagged field is an error, not a flag silently left out."""
+    from tfcolor.cli import convert
+    from tfcolor.config import CodecConfig
+
+    parser = argparse.ArgumentParser()
+    cli.add_config_flags(parser, CodecConfig, only=("gamut",))
+    args = parser.parse_args(["--gamut", "clip"])
+    assert cli.config_values(args, CodecConfig, only=("gamut",)) == {"gamut": "clip"}
+    with pytest.raises(SystemExit):
+        parser.parse_args(["--temperature", "0.5"])
+    with pytest.raises(ValueError, match=r"no flagged fields \['nope'\]"):
+        cli.add_config_flags(argparse.ArgumentParser(), CodecConfig, only=("nope",))
+
+    def helps(parser):
+        return {a.option_strings[0]: a.help for a in parser._actions if a.option_strings}
+
+    converted, trained = helps(convert.build_parser()), helps(train.build_parser())
+    for flag in ("--data", "--temperature", "--gamut", "--mixed-precision"):
+        assert converted[flag] == trained[flag], flag
+    args = convert.build_parser().parse_args(
+        ["zhang_eccv16", "w.pth", "--model-dir", "r", "--temperature", "0.38", "--gamut", "clip"]
+    )
+    assert cli.config_values(args, CodecConfig, ("temperature", "gamut")) == {
+        "temperature": 0.38,
+        "gamut": "clip",
+    }

@@ -163,8 +163,10 @@ def add_config_flags(
     kind: type,
     *,
     defaults: bool = False,
+    only: Sequence[str] | None = None,
 ) -> None:
-    """Adds one flag per field of the config dataclass `kind` that declares a `help`.
+    """Adds one flag per field of the config dataclass `kind` that declares a `help` (of the
+    fields named in `only`, where given).
 
     The flag is `--field-name` (or the field's `flag`), its help the field's, its choices the
     field's (None spelled as its `none`), its type from the field's type and bounds
@@ -177,11 +179,10 @@ def add_config_flags(
         kind: a config dataclass (`tfcolor.config`).
         defaults: the flags default to the fields' defaults, shown in the help; without it
             they default to None, "not given" (a preset's value stays).
+        only: the names of the fields to add flags for; None: every field with a help.
     """
-    for field in dataclasses.fields(kind):
+    for field in _flagged_fields(kind, only):
         meta = field.metadata
-        if "help" not in meta:
-            continue
         flag = _flag(field)
         options: dict[str, Any] = {"dest": _dest(kind, field), "help": meta["help"]}
         options["help"] = options["help"].replace("%", "%%")
@@ -208,14 +209,14 @@ def add_config_flags(
         parser.add_argument(flag, default=default, **options)
 
 
-def config_values(args: argparse.Namespace, kind: type) -> dict[str, Any]:
-    """The values of `kind`'s fields given on the command line (`add_config_flags`'s flags):
-    field name -> value, with a field's `none` spelling turned into None; a flag left out
-    (None) is not in it."""
+def config_values(
+    args: argparse.Namespace, kind: type, only: Sequence[str] | None = None
+) -> dict[str, Any]:
+    """The values of `kind`'s fields given on the command line (`add_config_flags`'s flags,
+    with the same `only`): field name -> value, with a field's `none` spelling turned into
+    None; a flag left out (None) is not in it."""
     values = {}
-    for field in dataclasses.fields(kind):
-        if "help" not in field.metadata:
-            continue
+    for field in _flagged_fields(kind, only):
         value = getattr(args, _dest(kind, field))
         if value is None:
             continue
@@ -224,6 +225,17 @@ def config_values(args: argparse.Namespace, kind: type) -> dict[str, Any]:
             value = None
         values[field.name] = value
     return values
+
+
+def _flagged_fields(kind: type, only: Sequence[str] | None) -> list[dataclasses.Field]:
+    """The fields of `kind` that have a flag (a `help`), of those in `only` where given."""
+    fields = [field for field in dataclasses.fields(kind) if "help" in field.metadata]
+    if only is None:
+        return fields
+    unknown = set(only) - {field.name for field in fields}
+    if unknown:
+        raise ValueError(f"{kind.__name__} has no flagged fields {sorted(unknown)}")
+    return [field for field in fields if field.name in only]
 
 
 def _spells(value: Any, word: str) -> bool:

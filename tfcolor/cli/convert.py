@@ -13,6 +13,12 @@ every weight must come from the file, else nothing is written and the missing or
 are named (exit 2). The run (config, codec, weights, an export) is a normal one: colorize,
 evaluate, refine and train (fine-tuning on --data, continuing from the converted weights) use
 it as any other.
+
+The run's settings are train's flags of the same fields: --data (the run's data: evaluate's
+validation split, fine-tuning; default the preset's folder:images), --temperature
+(zhang_eccv16: 1, the default, is the reference's expectation over the bins; 0.38 the paper's
+annealed mean), --gamut (clip renders as the reference's scikit-image conversion does) and
+--mixed-precision (bfloat16 strays from the reference; off keeps float32).
 """
 
 from __future__ import annotations
@@ -23,10 +29,18 @@ import sys
 
 from tfcolor import config as config_lib
 from tfcolor.cli import common as cli
-from tfcolor.config.options import GAMUT_MAPPINGS, MIXED_PRECISIONS, MODELS
+from tfcolor.config import CodecConfig, DataConfig, TrainConfig
+from tfcolor.config.options import MODELS
 
 # The networks with released weights: the presets of the same names (tfcolor.pretrained.zhang).
 NETWORKS = tuple(name for name in MODELS if name.startswith("zhang_"))
+# The run's settings that convert takes, as train's flags (the module docstring says why).
+CONVERT_FLAGS = (
+    (DataConfig, ("source",)),
+    (CodecConfig, ("temperature", "gamut")),
+    (TrainConfig, ("mixed_precision",)),
+)
+SECTION_OF = {DataConfig: "data", CodecConfig: "codec", TrainConfig: "train"}
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -38,29 +52,9 @@ def build_parser() -> argparse.ArgumentParser:
     parser.add_argument("network", choices=NETWORKS, help="the released network")
     parser.add_argument("weights", help="the released .pth file")
     parser.add_argument("--model-dir", required=True, help="the new run's folder")
-    parser.add_argument(
-        "--data",
-        help="the run's data (evaluate's validation split, fine-tuning): folder:DIR | "
-        "tfds:NAME[:SPLIT] (default: the preset's folder:images)",
-    )
-    parser.add_argument(
-        "--temperature",
-        type=float,
-        help="zhang_eccv16: annealed-mean temperature (default 1: the reference's expectation "
-        "over the bins; 0.38: the paper's annealed mean)",
-    )
-    parser.add_argument(
-        "--gamut",
-        choices=GAMUT_MAPPINGS,
-        help="out-of-gamut colours: chroma (the default) or clip (R, G, B clipped one by one, "
-        "as the reference's scikit-image conversion does)",
-    )
-    parser.add_argument(
-        "--mixed-precision",
-        choices=MIXED_PRECISIONS,
-        help="the run's compute precision, its export's too (default auto: float32 on a CPU, "
-        "float16 on a GPU, bfloat16 on a TPU, which strays from the reference; off: float32)",
-    )
+    # The run's settings a user picks at conversion, as train's flags of the same fields.
+    for kind, names in CONVERT_FLAGS:
+        cli.add_config_flags(parser, kind, only=names)
     return parser
 
 
@@ -73,14 +67,10 @@ def main(argv: list[str] | None = None) -> int:
     if not os.path.isfile(weights):
         parser.error(f"{weights}: no such file")
     config = config_lib.get_preset(args.network)
-    if args.data:
-        config.data.source = cli.expand_source(args.data)
-    if args.temperature is not None:
-        config.codec.temperature = args.temperature
-    if args.gamut:
-        config.codec.gamut = args.gamut
-    if args.mixed_precision:
-        config.train.mixed_precision = args.mixed_precision
+    for kind, names in CONVERT_FLAGS:
+        part = SECTION_OF[kind]
+        setattr(config, part, getattr(config, part).updated(**cli.config_values(args, kind, names)))
+    config.data.source = cli.expand_source(config.data.source)
 
     from tfcolor.pretrained import pth, zhang
 
