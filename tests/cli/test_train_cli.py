@@ -92,6 +92,39 @@ def test_flags_reach_the_config():
     assert (config.model.simple_global, config.model.simple_global_width) == (True, 64)
 
 
+def test_the_preset_follows_the_data_where_none_is_named(tmp_path):
+    from tfcolor.cli.train import build_parser, config_from_args
+    from tfcolor.config import smoke
+    from tfcolor.training import run_dir
+
+    parser = build_parser()
+    notes = []
+    config = config_from_args(parser.parse_args([]), announce=notes.append)
+    assert (config.preset, config.data.image_size, notes) == ("unet_shapes", 32, [])
+    # Real photos never take the shapes' 32x32 settings silently.
+    config = config_from_args(parser.parse_args(["--data", "folder:/p"]), notes.append)
+    assert (config.preset, config.data.image_size, config.data.source) == (
+        "unet_128",
+        128,
+        "folder:/p",
+    )
+    assert len(notes) == 1 and "unet_128" in notes[0] and "folder:/p" in notes[0], notes
+    for source in ("tfds:cifar10", "video:/v", "tfrecord:/r"):
+        assert config_from_args(parser.parse_args(["--data", source])).preset == "unet_128"
+    # A named preset wins, and says nothing.
+    notes.clear()
+    args = parser.parse_args(["--preset", "unet_mse", "--data", "folder:/p"])
+    assert config_from_args(args, notes.append).preset == "unet_mse" and notes == []
+    # An existing run continues with its own settings, the flags on top.
+    saved = smoke("unet_gamut")
+    saved.data.source = "folder:/p"
+    run_dir.write_config(str(tmp_path), saved)
+    args = parser.parse_args(["--model-dir", str(tmp_path), "--epochs", "5"])
+    config = config_from_args(args, notes.append)
+    assert (config.preset, config.codec.name, config.train.epochs) == (saved.preset, "gamut", 5)
+    assert config.data == saved.data and str(tmp_path) in notes[0], notes
+
+
 @pytest.mark.slow
 def test_sigkill_mid_epoch_resumes_from_backup(tmp_path):
     model_dir = tmp_path / "run"

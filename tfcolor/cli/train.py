@@ -6,6 +6,10 @@ With no flags it trains the thesis U-Net (324 grid bins) on the built-in `shapes
     python -m tfcolor.train --preset unet_128 --data folder:~/photos --model-dir runs/photos
     tensorboard --logdir runs
 
+Without --preset, the preset follows the data: `unet_shapes` for the built-in shapes,
+`unet_128` (the 128x128 U-Net for real photos) for any other --data, and an existing
+--model-dir continues with its own settings (its config.json); the choice is printed.
+
 Running the same command again continues the run in --model-dir (after a crash or kill too,
 from its last backup, inside the epoch it stopped in); a larger --epochs trains further. A run
 that has finished prints its latest export again instead of writing a new version. An export
@@ -38,9 +42,9 @@ def build_parser() -> argparse.ArgumentParser:
     )
     parser.add_argument(
         "--preset",
-        default="unet_shapes",
         choices=sorted(config_lib.PRESETS),
-        help="the seed system's settings to start from (default: unet_shapes)",
+        help="the seed system's settings to start from (default: unet_shapes for the "
+        "built-in shapes, unet_128 for any other --data, an existing --model-dir's own)",
     )
     parser.add_argument("--model-dir", help="where the run lives (default: runs/<preset>)")
     defaults = config_lib.Config()
@@ -51,15 +55,48 @@ def build_parser() -> argparse.ArgumentParser:
     return parser
 
 
-def config_from_args(args: argparse.Namespace) -> config_lib.Config:
-    """The preset with the flags given on top (`Section.updated`: switching codec follows
-    `CodecConfig.updated`'s rule), validated.
+def base_config(args: argparse.Namespace, given: dict) -> tuple[config_lib.Config, str | None]:
+    """The settings the flags apply to, and a line saying why where no --preset chose them.
+
+    --preset names them; without it an existing --model-dir continues with its own
+    (config.json), else the preset follows the data (`tfcolor.config.default_preset`: real
+    photos never take the shapes' 32x32 settings).
+
+    Raises:
+        ValueError: an unreadable config.json in --model-dir.
+    """
+    if args.preset is not None:
+        return config_lib.get_preset(args.preset), None
+    if args.model_dir:
+        saved = run_dir.read_config(os.path.expanduser(args.model_dir))
+        if saved is not None:
+            return (
+                saved,
+                f"continuing {args.model_dir} with its own settings (preset {saved.preset})",
+            )
+    source = given["data"].get("source")
+    name = config_lib.default_preset(source)
+    if name == config_lib.default_preset(None):
+        return config_lib.get_preset(name), None
+    return config_lib.get_preset(name), (
+        f"no --preset: {name}, the preset for real photos, for --data {source} "
+        "(--preset chooses another)"
+    )
+
+
+def config_from_args(args: argparse.Namespace, announce=None) -> config_lib.Config:
+    """The preset (`base_config`) with the flags given on top (`Section.updated`: switching
+    codec follows `CodecConfig.updated`'s rule), validated. `announce` receives the line
+    saying which settings were taken where no --preset named them.
 
     Raises:
         ValueError: one line naming the bad flag or value.
     """
-    config = config_lib.get_preset(args.preset)
-    given = {part: cli.config_values(args, type(getattr(config, part))) for part, _ in SECTIONS}
+    defaults = config_lib.Config()
+    given = {part: cli.config_values(args, type(getattr(defaults, part))) for part, _ in SECTIONS}
+    config, why = base_config(args, given)
+    if why is not None and announce is not None:
+        announce(why)
     model = given["model"]
     if "filters" in model and model.get("name", config.model.name) not in ("unet", "convlstm"):
         name = model.get("name", config.model.name)
@@ -90,7 +127,9 @@ def main(argv: list[str] | None = None) -> int:
     args = parser.parse_args(argv)
     cli.quiet_tensorflow()
     try:
-        config = config_from_args(args)
+        config = config_from_args(
+            args, announce=lambda line: print(f"tfcolor.train: note: {line}", file=sys.stderr)
+        )
     except ValueError as error:
         parser.error(str(error))
     model_dir = args.model_dir or os.path.join("runs", config.preset)

@@ -39,6 +39,7 @@ from tfcolor.config.options import (
 from tfcolor.config.presets import (
     PRESETS,
     THESIS_CIFAR100_CLASSES,
+    default_preset,
     get_preset,
     smoke,
 )
@@ -67,6 +68,7 @@ __all__ = [
     "ModelConfig",
     "RefinementConfig",
     "TrainConfig",
+    "default_preset",
     "get_preset",
     "smoke",
 ]

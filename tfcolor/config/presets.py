@@ -22,6 +22,7 @@ __all__ = [
     "PRESETS",
     "THESIS_CIFAR100_CLASSES",
     "backbone_fusion",
+    "default_preset",
     "get_preset",
     "iizuka",
     "refinement",
@@ -447,3 +448,19 @@ def get_preset(name: str) -> Config:
     if name not in PRESETS:
         raise ValueError(f"unknown preset {name!r}; choose one of {', '.join(PRESETS)}")
     return PRESETS[name][0]()
+
+
+# The preset a run takes when none is named: the thesis's toy net for its shapes, the 128x128
+# U-Net (the README's preset for one's own photos) for real images and frames.
+SHAPES_PRESET = "unet_shapes"
+REAL_PHOTO_PRESET = "unet_128"
+
+
+def default_preset(source: str | None) -> str:
+    """The preset for a data source when none is named: `unet_shapes` for the built-in
+    `shapes` (or no source), `unet_128` for everything else (`folder:`, `tfds:`, `tfrecord:`,
+    `video:`): real photos and frames must not take the 32x32 toy settings.
+    """
+    if source is None or source == "shapes":
+        return SHAPES_PRESET
+    return REAL_PHOTO_PRESET
