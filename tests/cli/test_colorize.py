@@ -90,3 +90,47 @@ def test_output_names_never_collide():
         "b.png.png",
         "b.jpg-2.png",
     ]
+
+
+def test_overlapped_workers_give_the_same_files_and_failures(trained_run, photos, tmp_path, capsys):
+    """--workers 3 (reading, the model and writing overlapped) writes exactly what one image at
+    a time writes, fails the same files with the same lines, and leaves the umask alone."""
+    from tfcolor.cli.colorize import main
+
+    _, export = trained_run
+    inputs = tmp_path / "in"
+    (inputs / "sub").mkdir(parents=True)
+    for index, (name, photo) in enumerate(sorted(photos.items())):
+        folder = inputs / "sub" if index % 2 else inputs
+        (folder / f"{name}.jpg").write_bytes(encode(photo[: 40 + 7 * index, : 50 + 5 * index]))
+        (folder / f"{name}_crop.png").write_bytes(encode(photo[10:45, 20:60], "PNG"))
+    (inputs / "sub" / "broken.jpg").write_bytes(encode(photos["coffee"])[:300])
+    (inputs / "text.png").write_text("not a PNG")
+    mask = os.umask(0o027)
+    try:
+        outputs = {}
+        for workers in (1, 3):
+            output = tmp_path / f"out{workers}"
+            code = main([str(inputs), "--model", export, "--output", str(output),
+                         "--workers", str(workers)])  # fmt: skip
+            captured = capsys.readouterr()
+            assert code == 1, captured.err[-2000:]
+            skipped = sorted(line for line in captured.err.splitlines() if "skipped" in line)
+            outputs[workers] = (
+                {
+                    os.path.relpath(os.path.join(root, name), output): (
+                        open(os.path.join(root, name), "rb").read(),
+                        os.stat(os.path.join(root, name)).st_mode & 0o777,
+                    )
+                    for root, _, names in os.walk(output)
+                    for name in names
+                },
+                skipped,
+            )
+        assert os.umask(0o027) == 0o027  # no writer thread left another umask behind
+    finally:
+        os.umask(mask)
+    files, skipped = outputs[3]
+    assert len(files) == 2 * len(photos) and len(skipped) == 2, (sorted(files), skipped)
+    assert {mode for _, mode in files.values()} == {0o640}  # as open() under umask 027
+    assert outputs[1] == outputs[3]

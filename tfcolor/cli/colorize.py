@@ -85,21 +85,6 @@ def collect_inputs(
     return pairs, skipped
 
 
-def _read_input(path: str) -> bytes:
-    """The bytes of an input file, refusing one that became a FIFO or device since the walk.
-
-    Raises:
-        OSError: it cannot be read, or it is not a regular file.
-    """
-    import stat
-
-    descriptor = os.open(path, os.O_RDONLY | getattr(os, "O_NONBLOCK", 0))
-    with os.fdopen(descriptor, "rb") as f:
-        if not stat.S_ISREG(os.fstat(f.fileno()).st_mode):
-            raise OSError(f"{path} is not a regular file")
-        return f.read()
-
-
 def _landing_on_inputs(
     output: str, targets: list[str], pairs: list[tuple[str, str]]
 ) -> tuple[str, str] | None:
@@ -175,6 +160,12 @@ def build_parser() -> argparse.ArgumentParser:
         type=cli.positive_int,
         help="videos: frames per model call (default: the export's training chunk length; "
         "the recurrent state is carried across calls, so this changes speed, not colours)",
+    )
+    parser.add_argument(
+        "--workers",
+        type=cli.positive_int,
+        help="images in flight at once: reading, the model and writing overlap (default: one "
+        "per core, at least 2; 1: one image at a time)",
     )
     parser.add_argument(
         "--hints",
@@ -351,23 +342,13 @@ def main(argv: list[str] | None = None) -> int:
             )
             failed.append((path, message))
             tqdm.write(f"skipped {path}: cannot colorize it ({message})", file=sys.stderr)
-    for path, target_name in tqdm(images, unit="image", desc="colorizing", disable=not images):
-        try:
-            data = _read_input(path)
-            result = call(tf.constant([data]))
-            png = next(result[name] for name in client.PNG_OUTPUTS if name in result)[0].numpy()
-        except (tf.errors.OpError, OSError) as error:
-            message = client.error_reason(error)
-            failed.append((path, message))
-            tqdm.write(f"skipped {path}: cannot colorize it ({message})", file=sys.stderr)
-            continue
-        target = os.path.join(args.output, target_name)
-        try:
-            cli.write_atomic(target, png, args.output)
-        except OSError as error:
-            failed.append((path, str(error)))
-            reason = error.strerror or str(error)
-            tqdm.write(f"skipped {path}: cannot write {target} ({reason})", file=sys.stderr)
+    jobs = [(path, os.path.join(args.output, name)) for path, name in images]
+    write = lambda target, png: cli.write_atomic(target, png, args.output)  # noqa: E731
+    results = client.colorize_image_files(call, jobs, write, args.workers)
+    for result in tqdm(results, total=len(jobs), unit="image", desc="colorizing", disable=not jobs):
+        if result.error is not None:
+            failed.append((result.path, result.error))
+            tqdm.write(f"skipped {result.path}: {result.error}", file=sys.stderr)
     done = total - len(failed)
     kinds = "images" if not videos else ("videos" if not images else "images and videos")
     print(f"colorized {done} of {total} {kinds} into {args.output} with {export}")

@@ -21,6 +21,7 @@ import contextlib
 import dataclasses
 import os
 import tempfile
+import threading
 from collections.abc import Callable, Iterator, Sequence
 from typing import Any
 
@@ -349,7 +350,13 @@ def write_atomic(target: str, contents: bytes, root: str) -> None:
         f.write(contents)
 
 
+_UMASK_LOCK = threading.Lock()
+
+
 def _umask() -> int:
-    mask = os.umask(0o022)  # the only way to read it is to set it
-    os.umask(mask)
+    # The only way to read it is to set it: locked, so that writer threads
+    # (`colorize --workers`) never read each other's placeholder or leave it set.
+    with _UMASK_LOCK:
+        mask = os.umask(0o022)
+        os.umask(mask)
     return mask

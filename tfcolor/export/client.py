@@ -1,6 +1,7 @@
 """Using an export: finding a model_dir's exports, loading one checked to be a tfcolor export
 (`load_export`), colorizing batches through it at a chosen render size and temperature
 (`ExportImageColorizer`), streaming a video's chunks through it (`ExportClipColorizer`),
+colorizing image files with reading, the model and writing overlapped (`colorize_image_files`),
 reading user hints for an export that takes them (`read_hints`), and the one informative line
 of a TensorFlow error (`error_reason`).
 
@@ -10,6 +11,7 @@ when a function needs it. The commands `colorize` and `evaluate` call it.
 
 from __future__ import annotations
 
+import dataclasses
 import json
 import math
 import os
@@ -24,10 +26,14 @@ __all__ = [
     "MEASURE_SIGNATURES",
     "ExportClipColorizer",
     "ExportImageColorizer",
+    "FileResult",
+    "colorize_image_files",
+    "default_workers",
     "error_reason",
     "export_candidates",
     "load_export",
     "read_hints",
+    "read_input_file",
 ]
 
 # A model_dir's folder of exports (`tfcolor.training.run_dir` names it too).
@@ -186,6 +192,95 @@ def error_reason(error: Exception) -> str:
     if line.startswith("assertion failed: ["):
         return " ".join(re.findall(r"\[([^\[\]]*)\]", line))
     return line or type(error).__name__
+
+
+def read_input_file(path: str) -> bytes:
+    """The bytes of an input file, refusing one that became a FIFO or device since it was
+    listed (opened non-blocking, checked on the open descriptor).
+
+    Raises:
+        OSError: it cannot be read, or it is not a regular file.
+    """
+    import stat
+
+    descriptor = os.open(path, os.O_RDONLY | getattr(os, "O_NONBLOCK", 0))
+    with os.fdopen(descriptor, "rb") as f:
+        if not stat.S_ISREG(os.fstat(f.fileno()).st_mode):
+            raise OSError(f"{path} is not a regular file")
+        return f.read()
+
+
+def default_workers() -> int:
+    """Images in flight at once in `colorize_image_files`: one per core, at least two (one
+    image's decode, PNG encode and file I/O run while another's network runs)."""
+    return max(2, len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else 2)
+
+
+@dataclasses.dataclass(frozen=True)
+class FileResult:
+    """What became of one input of `colorize_image_files`.
+
+    Attributes:
+        path: the input file.
+        target: where its result was to be written.
+        error: None where it was written; else why not, one line (`"cannot colorize it
+            (...)"` or `"cannot write TARGET (...)"`).
+    """
+
+    path: str
+    target: str
+    error: str | None = None
+
+
+def colorize_image_files(call, jobs, write, workers: int | None = None):
+    """Colorizes image files with reading, the model and writing overlapped: up to `workers`
+    images are in flight, each read, colorized and written by a thread of its own (TensorFlow
+    and file I/O release the GIL), so one image's decode, PNG encode and I/O run while another
+    runs through the network. A file that cannot be read, decoded or written fails alone.
+
+    Args:
+        call: `call(image_bytes)`, image_bytes a string tensor [1], returning a dict holding
+            one of `PNG_OUTPUTS` ([1] PNG bytes): an export's `serving_default` or the like.
+        jobs: (input path, target path) pairs.
+        write: `write(target, png_bytes)`, raising OSError where it cannot.
+        workers: images in flight (default `default_workers()`); 1 colorizes one at a time.
+
+    Yields:
+        A `FileResult` per job, in the order of `jobs`; at most about 2 x workers results are
+        computed ahead of the one yielded.
+    """
+    import collections
+    import concurrent.futures
+
+    import tensorflow as tf
+
+    def one(path: str, target: str) -> FileResult:
+        try:
+            data = read_input_file(path)
+            result = call(tf.constant([data]))
+            png = next(result[name] for name in PNG_OUTPUTS if name in result)[0].numpy()
+        except (tf.errors.OpError, OSError) as error:
+            return FileResult(path, target, f"cannot colorize it ({error_reason(error)})")
+        try:
+            write(target, png)
+        except OSError as error:
+            reason = error.strerror or str(error)
+            return FileResult(path, target, f"cannot write {target} ({reason})")
+        return FileResult(path, target)
+
+    workers = workers or default_workers()
+    if workers == 1:
+        for path, target in jobs:
+            yield one(path, target)
+        return
+    with concurrent.futures.ThreadPoolExecutor(workers, "tfcolor-colorize") as pool:
+        pending = collections.deque()
+        for path, target in jobs:
+            pending.append(pool.submit(one, path, target))
+            if len(pending) >= 2 * workers:
+                yield pending.popleft().result()
+        while pending:
+            yield pending.popleft().result()
 
 
 class ExportClipColorizer:
