@@ -11,6 +11,12 @@ default size; two things are timed on random images, in alternating rounds:
 
 The comparison with the same network in eager PyTorch is `benchmarks/zhang_vs_pytorch.py`
 (torch is not a tfcolor dependency).
+
+`run_files_benchmark` times colorizing a folder of image files end to end, as
+`python -m tfcolor.colorize` does it (`tfcolor.export.client.colorize_image_files`: read,
+decode, the network at the render size, full-resolution recombination, PNG encode, write, with
+--workers images in flight), beside the ceiling: the same loop doing only the read, the decode,
+the PNG encode and the write. Alternating rounds, medians kept.
 """
 
 from __future__ import annotations
@@ -22,7 +28,15 @@ import time
 
 from tfcolor.benchmarks.timing import cpu_seconds
 
-__all__ = ["ColorizeBenchRow", "colorize_table", "run_colorize_benchmark"]
+__all__ = [
+    "ColorizeBenchRow",
+    "FilesBenchRow",
+    "colorize_table",
+    "files_table",
+    "run_colorize_benchmark",
+    "run_files_benchmark",
+    "write_photo_folder",
+]
 
 
 @dataclasses.dataclass
@@ -140,5 +154,219 @@ def colorize_table(rows: list[ColorizeBenchRow]) -> list[str]:
         lines.append(
             f"| {row.preset} | {row.batch_size} x {row.image_size}x{row.image_size} | "
             f"{row.network:.2f} | {row.export:.2f} | {others} |"
+        )
+    return lines
+
+
+@dataclasses.dataclass
+class FilesBenchRow:
+    """Images/s of colorizing a folder of files (medians of the rounds).
+
+    Attributes:
+        model: the preset (random weights) or the export measured.
+        render_size: the side the network ran at.
+        files: the images per round, and their most common size (`640x480`).
+        workers: images in flight in the overlapped runs.
+        ceiling: images/s of read + decode + PNG encode + write alone, with `workers`.
+        colorize: images/s end to end, with `workers`.
+        one_at_a_time: images/s end to end with one image in flight.
+        others_cpu: CPU cores other processes kept busy on average (None where unknown).
+    """
+
+    model: str
+    render_size: int
+    files: str
+    workers: int
+    ceiling: float
+    colorize: float
+    one_at_a_time: float
+    others_cpu: float | None
+
+    @property
+    def ratio(self) -> float:
+        """End to end against the ceiling."""
+        return self.colorize / self.ceiling
+
+
+def write_photo_folder(folder: str, count: int = 24, size=(640, 480), quality: int = 90) -> str:
+    """Writes `count` JPEGs of `size` (width, height) cut from the photos scikit-image and
+    scikit-learn ship (resized, mirrored and shifted so no two are alike); returns folder."""
+    import os
+
+    import numpy as np
+    import skimage.data
+    import skimage.transform
+    from PIL import Image
+    from sklearn.datasets import load_sample_image
+
+    photos = [
+        skimage.data.astronaut(),
+        skimage.data.chelsea(),
+        skimage.data.coffee(),
+        load_sample_image("china.jpg"),
+        load_sample_image("flower.jpg"),
+    ]
+    width, height = size
+    os.makedirs(folder, exist_ok=True)
+    for index in range(count):
+        photo = photos[index % len(photos)]
+        scale = max(height / photo.shape[0], width / photo.shape[1]) * (1 + 0.1 * (index // 5))
+        resized = skimage.transform.rescale(photo, scale, channel_axis=2, anti_aliasing=True)
+        top = (index * 7) % (resized.shape[0] - height + 1)
+        left = (index * 13) % (resized.shape[1] - width + 1)
+        crop = resized[top : top + height, left : left + width]
+        if index % 2:
+            crop = crop[:, ::-1]
+        pixels = np.clip(crop * 255 + 0.5, 0, 255).astype(np.uint8)
+        Image.fromarray(pixels).save(
+            os.path.join(folder, f"photo_{index:03d}.jpg"), quality=quality
+        )
+    return folder
+
+
+def run_files_benchmark(
+    data: str,
+    model: str | None = None,
+    preset: str = "unet_shapes",
+    render_size: int = 256,
+    workers: int | None = None,
+    rounds: int = 3,
+    seed: int = 0,
+) -> FilesBenchRow:
+    """Times colorizing the images of `data` end to end beside the ceiling (module docstring).
+
+    Args:
+        data: a folder of images (searched recursively).
+        model: an export or a model_dir (its newest export); None exports `preset` with
+            random weights at `render_size`.
+        preset: the image preset measured where `model` is None.
+        render_size: the side the network runs at (a `model`'s own export keeps its own).
+        workers: images in flight (default `tfcolor.export.client.default_workers()`).
+        rounds: timed rounds of each of the three, in alternating order.
+
+    Raises:
+        ValueError: `data` holds no images.
+    """
+    import os
+
+    import keras
+    import tensorflow as tf
+
+    from tfcolor import codecs
+    from tfcolor.config import IMAGE_EXTENSIONS, get_preset
+    from tfcolor.export import client
+    from tfcolor.export import saved_model as serving
+    from tfcolor.input_pipeline.files import walk_files
+    from tfcolor.models import build_model
+
+    found, _ = walk_files(data, IMAGE_EXTENSIONS)
+    if not found:
+        raise ValueError(f"--data {data}: no image files")
+    paths = [os.path.join(data, relative) for relative in sorted(found)]
+    workers = workers or client.default_workers()
+
+    @tf.function(input_signature=[tf.TensorSpec([None], tf.string)])
+    def ceiling(image_bytes):
+        image = tf.io.decode_image(image_bytes[0], channels=3, expand_animations=False)
+        return {"colorized_png_bytes": tf.io.encode_png(image)[tf.newaxis]}
+
+    def write(target, png):
+        with open(target, "wb") as f:
+            f.write(png)
+
+    with tempfile.TemporaryDirectory() as folder:
+        if model is None:
+            config = get_preset(preset)
+            keras.utils.set_random_seed(seed)
+            codec = codecs.make_codec(config.codec)
+            network = build_model(config.model, codec)
+            export = serving.export_saved_model(
+                network,
+                codec,
+                os.path.join(folder, "export"),
+                render_size,
+                getattr(network, "downsampling", 1),
+                config.codec.temperature,
+            )
+            name = f"{preset} (random weights)"
+        else:
+            export, name = model, model
+        loaded, export, _ = client.load_export(export, dict(client.COLORIZE_SIGNATURES))
+        if model is not None:
+            render_size = int(loaded.render_size.numpy()) if hasattr(loaded, "render_size") else 0
+        serve = loaded.signatures["serving_default"]
+        colorize = lambda image_bytes: serve(image_bytes=image_bytes)  # noqa: E731
+        outputs = os.path.join(folder, "out")
+        os.makedirs(outputs)
+        jobs = [(path, os.path.join(outputs, f"{i}.png")) for i, path in enumerate(paths)]
+
+        def timed(call, in_flight):
+            start = time.perf_counter()
+            results = list(client.colorize_image_files(call, jobs, write, in_flight))
+            failed = [result for result in results if result.error is not None]
+            if failed:
+                raise ValueError(f"{failed[0].path}: {failed[0].error}")
+            return len(jobs) / (time.perf_counter() - start)
+
+        figures = {
+            "ceiling": lambda: timed(ceiling, workers),
+            "colorize": lambda: timed(colorize, workers),
+            "one_at_a_time": lambda: timed(colorize, 1),
+        }
+        timed(colorize, workers)  # warm-up: the first calls trace and set up oneDNN
+        rates = {key: [] for key in figures}
+        start_load = cpu_seconds()
+        start = time.perf_counter()
+        for round_index in range(rounds):
+            order = list(figures)
+            for key in order[round_index % len(order) :] + order[: round_index % len(order)]:
+                rates[key].append(figures[key]())
+        elapsed = time.perf_counter() - start
+        end_load = cpu_seconds()
+    others = None
+    if start_load is not None and end_load is not None:
+        others = max(0.0, (end_load[0] - start_load[0]) - (end_load[1] - start_load[1])) / elapsed
+    return FilesBenchRow(
+        model=name,
+        render_size=render_size,
+        files=f"{len(jobs)} x {_common_size(paths)}",
+        workers=workers,
+        ceiling=statistics.median(rates["ceiling"]),
+        colorize=statistics.median(rates["colorize"]),
+        one_at_a_time=statistics.median(rates["one_at_a_time"]),
+        others_cpu=others,
+    )
+
+
+def _common_size(paths) -> str:
+    """The most common `WxH` of the images (read from their headers)."""
+    import collections
+
+    from PIL import Image
+
+    sizes = collections.Counter()
+    for path in paths:
+        try:
+            with Image.open(path) as image:
+                sizes[f"{image.width}x{image.height}"] += 1
+        except OSError:
+            sizes["?"] += 1
+    return sizes.most_common(1)[0][0]
+
+
+def files_table(rows: list[FilesBenchRow]) -> list[str]:
+    """A Markdown table of the rows."""
+    lines = [
+        "| model | render | files | ceiling images/s | colorize images/s (workers) | "
+        "ratio | one at a time | others (cores) |",
+        "| --- | --- | --- | --- | --- | --- | --- | --- |",
+    ]
+    for row in rows:
+        others = "-" if row.others_cpu is None else f"{row.others_cpu:.1f}"
+        render = row.render_size or "own size"
+        lines.append(
+            f"| {row.model} | {render} | {row.files} | {row.ceiling:.2f} | "
+            f"{row.colorize:.2f} ({row.workers}) | {row.ratio:.0%} | {row.one_at_a_time:.2f} | "
+            f"{others} |"
         )
     return lines

@@ -40,6 +40,12 @@ __all__ = ["main"]
 # `--help` and usage errors are quick and TensorFlow's C++ logging is quieted before it loads.
 
 
+def _error(message: str) -> int:
+    """A user's mistake: one line on stderr, exit status 2."""
+    print(f"tfcolor.bench: error: {message}", file=sys.stderr)
+    return 2
+
+
 def _report(message: str) -> None:
     """Progress lines go to stderr, so stdout holds the results alone."""
     print(message, file=sys.stderr, flush=True)
@@ -103,13 +109,16 @@ def _train_command(args: argparse.Namespace) -> int:
 
 
 def _colorize_command(args: argparse.Namespace) -> int:
-    """Inference images/s per preset, as a table on stdout (progress on stderr)."""
+    """Inference images/s per preset, as a table on stdout (progress on stderr); with --data,
+    colorizing its files end to end beside the ceiling."""
     import keras
 
     from tfcolor.benchmarks.colorize import colorize_table, run_colorize_benchmark
 
+    if args.data is not None or args.model is not None:
+        return _colorize_files_command(args)
     rows = []
-    for preset in args.preset:
+    for preset in args.preset or ("zhang_eccv16",):
         _report(f"{preset}: measuring ...")
         keras.backend.clear_session()
         rows.append(
@@ -122,6 +131,45 @@ def _colorize_command(args: argparse.Namespace) -> int:
             )
         )
     print("\n".join(colorize_table(rows)))
+    return 0
+
+
+def _colorize_files_command(args: argparse.Namespace) -> int:
+    """`colorize --data DIR`: images/s of colorizing its files end to end and the ceiling."""
+    import keras
+
+    from tfcolor.benchmarks.colorize import files_table, run_files_benchmark
+
+    if args.data is None:
+        return _error("colorize --model measures a folder of images: give --data DIR")
+    if not os.path.isdir(args.data):
+        return _error(f"--data {args.data}: no such folder")
+    rows = []
+    models = (
+        [(args.model, None)] if args.model else [(None, p) for p in args.preset or ("unet_thesis",)]
+    )
+    for model, preset in models:
+        _report(f"{model or preset}: colorizing {args.data} ...")
+        keras.backend.clear_session()
+        try:
+            rows.append(
+                run_files_benchmark(
+                    args.data,
+                    model=model,
+                    preset=preset or "unet_thesis",
+                    render_size=args.render_size,
+                    workers=args.workers,
+                    rounds=args.rounds,
+                )
+            )
+        except (FileNotFoundError, ValueError) as error:
+            return _error(str(error))
+    print(
+        "\nColorizing files end to end (read, decode, the network at the render size, "
+        "full-resolution recombination, PNG encode, write; the ceiling: read, decode, PNG "
+        f"encode, write; medians of {args.rounds} rounds)"
+    )
+    print("\n".join(files_table(rows)))
     return 0
 
 
@@ -300,8 +348,27 @@ def _build_parser() -> argparse.ArgumentParser:
     colorize.add_argument(
         "--preset",
         type=_image_presets,
-        default=("zhang_eccv16",),
-        help="an image preset, a comma list or all",
+        help="an image preset, a comma list or all (default: zhang_eccv16; with --data, "
+        "unet_thesis: the thesis's 32x32 U-Net)",
+    )
+    colorize.add_argument(
+        "--data",
+        help="a folder of images: time colorizing its files end to end (as tfcolor.colorize) "
+        "beside reading, decoding, PNG encoding and writing alone",
+    )
+    colorize.add_argument(
+        "--model", help="with --data: an export or a model_dir in place of --preset"
+    )
+    colorize.add_argument(
+        "--render-size",
+        type=cli.positive_int,
+        default=256,
+        help="with --data: the side a preset's network runs at (default 256)",
+    )
+    colorize.add_argument(
+        "--workers",
+        type=cli.positive_int,
+        help="with --data: images in flight (default: as tfcolor.colorize)",
     )
     colorize.add_argument("--image-size", type=cli.positive_int, help="default: the preset's")
     colorize.add_argument("--batch-size", type=cli.positive_int, default=1)
