@@ -26,8 +26,20 @@ LAYERS = (
     # Beside training's users: `pretrained` writes runs from released weights.
     ("preprocessing", "benchmarks", "pretrained"),
     ("cli",),
-    # The public API and the `python -m tfcolor.<command>` entry points.
-    ("__init__", "train", "evaluate", "colorize", "refine", "preprocess", "bench", "convert"),
+    # The public API and the `python -m tfcolor.<command>` entry points (a package's
+    # `__main__`, `python -m tfcolor.export`, is one too).
+    (
+        "__init__",
+        "__main__",
+        "train",
+        "evaluate",
+        "colorize",
+        "colorize_beam",
+        "refine",
+        "preprocess",
+        "bench",
+        "convert",
+    ),
 )
 LEVEL = {part: level for level, parts in enumerate(LAYERS) for part in parts}
 
@@ -44,9 +56,17 @@ def all_modules():
 MODULES = all_modules()
 
 
+def layer_name(name):
+    """The name `LAYERS` files a module under: its first part below tfcolor, or `__main__`."""
+    parts = name.split(".")
+    return "__main__" if parts[-1] == "__main__" else parts[1]
+
+
 def layer_of(name):
     """The layer of a module `tfcolor.<top>...`; the package itself is its public API."""
     parts = name.split(".")
+    if parts[-1] == "__main__":
+        return LEVEL["__main__"]
     return LEVEL["__init__" if len(parts) == 1 else parts[1]]
 
 
@@ -88,7 +108,7 @@ GRAPH = import_graph()
 
 
 def test_every_module_has_a_layer():
-    tops = {name.split(".")[1] for name in MODULES if name != "tfcolor"}
+    tops = {layer_name(name) for name in MODULES if name != "tfcolor"}
     assert tops <= set(LEVEL), f"modules outside every layer: {sorted(tops - set(LEVEL))}"
 
 
