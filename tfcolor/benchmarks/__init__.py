@@ -6,6 +6,7 @@
 - `video_pipeline`: frames/s of the multi-stream video loader against decoding alone.
 - `flicker`: the stateful ConvLSTM against the same network frame by frame, trained and
   measured (CDC, warp error, ...) on the same clips.
+- `quality`: a preset trained on real clips' earlier frames, measured on their later ones.
 - `timing` (how throughput is counted) and `data` (the data a benchmark makes for itself, so
   that it runs anywhere) are shared.
 

