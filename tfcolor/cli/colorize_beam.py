@@ -145,11 +145,9 @@ def parse_args(argv: Sequence[str]) -> tuple[argparse.Namespace, PipelineOptions
 
 def summary_line(summary: dict) -> str:
     """ "colorized N of M images into OUTPUT with EXPORT in S s"."""
-    failed = len(summary["failed"])
     done = summary["colorized"]
-    total = "?" if done is None else done + failed
     return (
-        f"colorized {'?' if done is None else done} of {total} images into {summary['output']} "
+        f"colorized {done} of {done + len(summary['failed'])} images into {summary['output']} "
         f"with {summary['export']} in {summary['seconds']:.1f} s"
     )
 

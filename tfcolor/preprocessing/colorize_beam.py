@@ -471,12 +471,13 @@ def colorize_files(
         max_batch_size: images per model call at most.
 
     Returns:
-        {"colorized": results written, "failed": [(path, reason)], "output", "export",
+        {"colorized": results written, "counters": the Beam counters by name (`colorized`,
+        `failed`), "failed": [(path, reason)] from failed.txt, "output", "export",
         "passed_over": [(export, reason)], "seconds"}.
 
     Raises:
         ImportError: Apache Beam is not installed.
-        FileNotFoundError: no such model, or an input matches no file.
+        FileNotFoundError: no such model, or an input matches no file (locally: no image).
         ValueError: a bad model or argument, or --output overlaps the inputs or cannot be
             written (one line each).
     """
@@ -486,11 +487,25 @@ def colorize_files(
         raise ValueError(f"max_batch_size must be >= 1. Received: {max_batch_size}")
     if not inputs:
         raise ValueError("no inputs given")
+    # A mistyped --model is named before the inputs are matched (as colorize does).
+    if _is_remote(model):
+        _remote_export_candidates(model)
+    else:
+        from tfcolor.export.client import export_candidates
+
+        export_candidates(model)
     patterns = [input_pattern(item) for item in inputs]
     for (pattern, _), item in zip(patterns, inputs, strict=True):
-        (matched,) = FileSystems.match([pattern], limits=[1])
+        # A local listing is cheap: an input without images is named before anything is
+        # made. A bucket's may be long: the first file tells a mistyped pattern, and one
+        # that matches files but no image colorizes nothing (`colorized` 0, no failures).
+        (matched,) = FileSystems.match([pattern], limits=[1] if _is_remote(pattern) else None)
         if not matched.metadata_list:
             raise FileNotFoundError(f"{item}: no file matches it")
+        if not _is_remote(pattern) and not any(_is_image(m.path) for m in matched.metadata_list):
+            raise FileNotFoundError(
+                f"{item}: no image files ({', '.join(IMAGE_EXTENSIONS)}) match it"
+            )
     bases = [base for _, base in patterns]
     _check_output(output, bases)
     loaded, export, passed_over = resolve_export(model)
@@ -555,6 +570,7 @@ def colorize_files(
     counters = _counters(result)
     return {
         "colorized": counters.get("colorized", 0),
+        "counters": counters,
         "failed": failed,
         "output": output,
         "export": export,
