@@ -467,7 +467,7 @@ def test_colorization_metrics_over_batches_with_the_gray_baseline():
     for batch in (slice(0, 2), slice(2, 3)):
         aggregate.update(true_rgb[batch], predicted_rgb[batch], pixel_weights=weights[batch])
     result = aggregate.result()
-    names = ["psnr", "ssim", "auc", "auc_rebalanced", "colorfulness"]
+    names = ["psnr", "ssim", "ab_error", "auc", "auc_rebalanced", "colorfulness"]
     assert set(result) == {*names, *[f"gray_{name}" for name in names], "colorfulness_true"}
     assert all(isinstance(value, float) for value in result.values())
 
@@ -479,6 +479,9 @@ def test_colorization_metrics_over_batches_with_the_gray_baseline():
         "ssim": np.mean(metrics.ssim(true_rgb, predicted_rgb)),
         "auc": metrics.ab_error_auc(true_ab, predicted_ab),
         "auc_rebalanced": metrics.ab_error_auc(true_ab, predicted_ab, weights),
+        # The mean over every pixel, in numpy: the distance in ab, pooled over the batches.
+        "ab_error": np.mean(np.linalg.norm(np.float64(predicted_ab) - true_ab, axis=-1)),
+        "gray_ab_error": np.mean(np.linalg.norm(np.float64(true_ab), axis=-1)),
         "colorfulness": np.mean(metrics.colorfulness(predicted_rgb)),
         "colorfulness_true": np.mean(metrics.colorfulness(true_rgb)),
         "gray_psnr": np.mean(metrics.psnr(true_rgb, gray)),

@@ -216,49 +216,6 @@ def _write_frames(path: str, folder: str, split_args: dict) -> FrameSplit:
 # === Measuring ===
 
 
-class _AbError:
-    """The mean per-pixel ab error (L2 distance in ab, Zhang et al. 2016 sec. 3.1) of the
-    prediction and of the gray baseline (a = b = 0), pooled over every pixel.
-
-    The one figure `tfcolor.evaluation.metrics` does not report; its ab come from the same
-    conversion `measure` uses (`color.lightness_and_ab` of the uint8 images), and its
-    per-pixel error is the one whose cumulative curve gives the AuC (the tests check that
-    the two agree).
-    """
-
-    def __init__(self):
-        self.error = self.gray_error = 0.0
-        self.pixels = 0
-
-    def update(self, truth: np.ndarray, predicted: np.ndarray) -> None:
-        import tensorflow as tf
-
-        from tfcolor import color
-        from tfcolor.evaluation import metrics
-
-        def ab(images):
-            return color.lightness_and_ab(tf.image.convert_image_dtype(images, tf.float32))[1]
-
-        true_ab = ab(truth)
-        for attribute, predicted_ab in (
-            ("error", ab(predicted)),
-            ("gray_error", metrics.gray_ab(true_ab)),
-        ):
-            distance = tf.norm(tf.cast(predicted_ab - true_ab, tf.float64), axis=-1)
-            setattr(self, attribute, getattr(self, attribute) + float(tf.reduce_sum(distance)))
-        self.pixels += int(np.prod(truth.shape[:-1]))
-
-    def result(self) -> dict[str, float]:
-        mean = self.error / self.pixels
-        gray = self.gray_error / self.pixels
-        return {
-            "ab_error": mean,
-            "gray_ab_error": gray,
-            # A clip with no colour at all leaves gray nothing to miss.
-            "ab_error_ratio": mean / gray if gray > 0 else float("nan"),
-        }
-
-
 def measure_frames(
     colorize: Callable[[np.ndarray], np.ndarray],
     batches: Iterable[np.ndarray],
@@ -267,8 +224,8 @@ def measure_frames(
     sheet_frames: int = 0,
     frames: int | None = None,
 ):
-    """`tfcolor.evaluation.measure` of `colorize` on the truth `batches`, the mean ab error
-    beside the gray baseline's, and the frames for a contact sheet.
+    """`tfcolor.evaluation.measure` of `colorize` on the truth `batches`, the mean ab error's
+    ratio to the gray baseline's, and the frames for a contact sheet.
 
     Args:
         colorize: uint8 RGB [N, S, S, 3] -> colorized uint8 RGB of the same shape (its colour
@@ -280,14 +237,13 @@ def measure_frames(
         frames: how many frames `batches` holds, for spreading the sheet's.
 
     Returns:
-        (results, (truth, predicted)): `measure`'s results (`psnr`, `ssim`, `auc`,
-        `colorfulness`, `colorfulness_true`, each but the last also as `gray_<name>`, ...)
-        with `ab_error`, `gray_ab_error`, `ab_error_ratio` and `images` added, and the
-        sheet's uint8 frames [K, S, S, 3] each.
+        (results, (truth, predicted)): `measure`'s results (`ab_error`, `psnr`, `ssim`,
+        `auc`, `colorfulness`, `colorfulness_true`, each but the last also as `gray_<name>`,
+        ...) with `ab_error_ratio` and `images` added, and the sheet's uint8 frames
+        [K, S, S, 3] each.
     """
     from tfcolor.evaluation import measure as evaluation
 
-    ab_error = _AbError()
     count = sheet_frames if frames is None else min(sheet_frames, frames)
     wanted = set(_evenly(0, frames, count)) if frames else set(range(sheet_frames))
     kept_truth, kept_predicted = [], []
@@ -296,7 +252,6 @@ def measure_frames(
     def colorize_and_keep(truth: np.ndarray) -> np.ndarray:
         nonlocal seen
         predicted = np.asarray(colorize(truth))
-        ab_error.update(truth, predicted)
         for offset in range(len(truth)):
             if seen + offset in wanted:
                 kept_truth.append(truth[offset])
@@ -307,7 +262,10 @@ def measure_frames(
     measured = evaluation.measure(
         colorize_and_keep, batches, pixel_class_weights=pixel_class_weights
     )
-    results = {**measured.results, **ab_error.result(), "images": measured.images}
+    results = dict(measured.results, images=measured.images)
+    gray = results["gray_ab_error"]
+    # A clip with no colour at all leaves gray nothing to miss.
+    results["ab_error_ratio"] = results["ab_error"] / gray if gray > 0 else float("nan")
     if not kept_truth:
         return results, (np.zeros((0, 1, 1, 3), np.uint8),) * 2
     return results, (np.stack(kept_truth), np.stack(kept_predicted))

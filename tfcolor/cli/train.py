@@ -119,7 +119,7 @@ def config_from_args(args: argparse.Namespace, announce=None) -> config_lib.Conf
 
 
 # The image metrics of `Colorizer.evaluate`, printed beside the gray baseline's.
-_IMAGE_METRICS = ("psnr", "ssim", "auc", "auc_rebalanced", "colorfulness")
+_IMAGE_METRICS = ("ab_error", "psnr", "ssim", "auc", "auc_rebalanced", "colorfulness")
 
 
 def main(argv: list[str] | None = None) -> int:

@@ -54,6 +54,7 @@ from tfcolor.color import lab_from_parts, lightness_and_ab
 __all__ = [
     "PSNR",
     "SSIM",
+    "AbError",
     "AbErrorAuC",
     "ColorizationMetrics",
     "Colorfulness",
@@ -451,14 +452,38 @@ class AbErrorAuC(keras.metrics.Metric):
         return {"max_threshold": self.max_threshold, "name": self.name, "dtype": self.dtype}
 
 
+class AbError(MeanMetric):
+    """The mean per-pixel ab error: the Euclidean distance between predicted and true ab, in
+    Lab units (the error whose cumulative curve `AbErrorAuC` integrates), pooled over every
+    pixel seen since the reset.
+
+    `update_state(y_true, y_pred, sample_weight=None)`: true and predicted ab, float
+    [N, H, W, 2]; sample_weight None, [N] per image or [N, H, W] per pixel.
+
+    Args:
+        name: the metric's name.
+    """
+
+    accumulator_dtype = "float64"  # pixel counts pass float32's exact integers in a few batches
+
+    def __init__(self, name: str = "ab_error", dtype: str | None = None):
+        super().__init__(name=name, dtype=dtype)
+
+    def update_state(self, y_true, y_pred, sample_weight=None):
+        difference = tf.cast(y_pred, tf.float64) - tf.cast(y_true, tf.float64)
+        error = tf.sqrt(tf.reduce_sum(tf.square(difference), axis=-1))
+        self._accumulate(error, pixel_weights(sample_weight, error))
+
+
 # === Aggregation over a dataset, with the gray baseline ===
 
 
 class ColorizationMetrics:
     """Every metric over a dataset, and the same for the gray baseline beside it.
 
-    Holds `PSNR`, `SSIM`, `AbErrorAuC`, a rebalanced `AbErrorAuC` (when pixel weights are
-    given) and `Colorfulness` of the prediction and of the truth; with `gray_baseline`, the
+    Holds `PSNR`, `SSIM`, `AbError` (the mean ab error), `AbErrorAuC`, a rebalanced
+    `AbErrorAuC` (when pixel weights are given) and `Colorfulness` of the prediction and of
+    the truth; with `gray_baseline`, the
     same metrics of the gray prediction (true lightness, a = b = 0) under the prefix `gray_`.
 
     Example:
@@ -480,6 +505,7 @@ class ColorizationMetrics:
         for prefix in prefixes:
             self._metrics[f"{prefix}psnr"] = PSNR(name=f"{prefix}psnr")
             self._metrics[f"{prefix}ssim"] = SSIM(name=f"{prefix}ssim")
+            self._metrics[f"{prefix}ab_error"] = AbError(name=f"{prefix}ab_error")
             for suffix in ("", "_rebalanced"):
                 name = f"{prefix}auc{suffix}"
                 self._metrics[name] = AbErrorAuC(self.max_threshold, name=name)
@@ -535,14 +561,16 @@ class ColorizationMetrics:
         metrics = self._metrics
         metrics[f"{prefix}psnr"].update_state(true_rgb, predicted_rgb)
         metrics[f"{prefix}ssim"].update_state(true_rgb, predicted_rgb)
+        metrics[f"{prefix}ab_error"].update_state(true_ab, predicted_ab)
         metrics[f"{prefix}auc"].update_state(true_ab, predicted_ab)
         if pixel_weights is not None:
             metrics[f"{prefix}auc_rebalanced"].update_state(true_ab, predicted_ab, pixel_weights)
         metrics[f"{prefix}colorfulness"].update_state(true_rgb, predicted_rgb)
 
     def result(self) -> dict[str, float]:
-        """The metrics so far: `psnr`, `ssim`, `auc`, `auc_rebalanced` (only with pixel
-        weights), `colorfulness`, `colorfulness_true`, and each but the last with `gray_`."""
+        """The metrics so far: `psnr`, `ssim`, `ab_error`, `auc`, `auc_rebalanced` (only with
+        pixel weights), `colorfulness`, `colorfulness_true`, and each but the last with
+        `gray_`."""
         return {
             name: float(metric.result())
             for name, metric in self._metrics.items()
