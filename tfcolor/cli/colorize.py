@@ -41,6 +41,8 @@ import sys
 
 from tfcolor.cli import common as cli
 from tfcolor.config import IMAGE_EXTENSIONS
+from tfcolor.export.result_names import is_video as _is_video
+from tfcolor.export.result_names import output_names
 
 # Written into an --output that lies inside an input folder: the results there are colorize's
 # own, which a later run may replace (without it, a file in the way is the user's).
@@ -97,43 +99,6 @@ def _landing_on_inputs(
         if real in inputs:
             return target, inputs[real]
     return None
-
-
-def _is_video(path: str) -> bool:
-    from tfcolor.media.video_io import VIDEO_EXTENSIONS
-
-    return path.lower().endswith(tuple(VIDEO_EXTENSIONS))
-
-
-def output_names(relatives: list[str]) -> list[str]:
-    """Unique output names: `a/b.jpg` -> `a/b.png`, `a/c.avi` -> `a/c.mp4`.
-
-    Where two inputs would share a name (`b.jpg` and `b.png`, compared case-insensitively for
-    filesystems that do), each keeps its extension (`b.jpg.png`); names still shared after that
-    (the same relative path from two input folders) get a counter (`b.jpg-2.png`).
-    """
-    suffixes = [".mp4" if _is_video(relative) else ".png" for relative in relatives]
-    plain = [
-        os.path.splitext(relative)[0] + suffix
-        for relative, suffix in zip(relatives, suffixes, strict=True)
-    ]
-    counts: dict[str, int] = {}
-    for name in plain:
-        counts[name.lower()] = counts.get(name.lower(), 0) + 1
-    names = [
-        name if counts[name.lower()] == 1 else relative + suffix
-        for name, relative, suffix in zip(plain, relatives, suffixes, strict=True)
-    ]
-    taken: set[str] = set()
-    unique = []
-    for name, suffix in zip(names, suffixes, strict=True):
-        candidate, number = name, 1
-        while candidate.lower() in taken:
-            number += 1
-            candidate = f"{name[: -len(suffix)]}-{number}{suffix}"
-        taken.add(candidate.lower())
-        unique.append(candidate)
-    return unique
 
 
 def build_parser() -> argparse.ArgumentParser:

@@ -5,7 +5,8 @@ gs:// and every file system Beam has), spreads the files over the workers, reads
 (`fileio.ReadMatches`), checks and decodes each image as the export's `serving_default` does
 (its header against the export's pixel budget, then `tf.io.decode_image`), colorizes the
 decoded images with Beam's `RunInference` and writes each result as a PNG under the output
-folder at the name `python -m tfcolor.colorize` gives it (`tfcolor.cli.colorize.output_names`).
+folder at the name `python -m tfcolor.colorize` gives it
+(`tfcolor.export.result_names.output_names`).
 A file that cannot be read or decoded is listed in `failed.txt` (path and reason) and counted;
 the others are still written. The Beam counters (namespace `tfcolor`) are `colorized` and
 `failed`.
@@ -319,7 +320,7 @@ def _output_names(keys: list[tuple[int, str]], bases: Sequence[str], output: str
     """{(input index, path): output path} for every matched image: `tfcolor.colorize`'s
     names (the inputs in order, each one's paths sorted); None where the result would land on
     an input file."""
-    from tfcolor.cli.colorize import output_names
+    from tfcolor.export.result_names import output_names
 
     keys = sorted(set(keys))
     names = output_names([_relative(path, bases[index]) for index, path in keys])
@@ -399,20 +400,24 @@ def _check_output(output: str, bases: Sequence[str]) -> None:
     Raises:
         ValueError: one line naming both.
     """
-    from tfcolor.cli.common import within
-
     for base in bases:
         if _is_remote(output) or _is_remote(base):
             out, folder = output.rstrip("/") + "/", base.rstrip("/") + "/"
             inside, holds = out.startswith(folder), folder.startswith(out)
         else:
-            inside, holds = within(output, base), within(base, output)
+            inside, holds = _within(output, base), _within(base, output)
         if inside or holds:
             what = "is" if inside and holds else ("lies inside" if inside else "holds")
             raise ValueError(
                 f"--output {output} {what} the input folder {base}; results are never written "
                 "among the inputs: choose another folder"
             )
+
+
+def _within(path: str, folder: str) -> bool:
+    """`tfcolor.cli.common.within` (real paths), which this layer may not import."""
+    path, folder = os.path.realpath(path), os.path.realpath(folder)
+    return path == folder or path.startswith(folder.rstrip(os.sep) + os.sep)
 
 
 def _prepare_output(output: str) -> None:
