@@ -35,7 +35,6 @@ from collections.abc import Sequence
 from typing import TYPE_CHECKING
 
 from tfcolor.cli import common as cli
-from tfcolor.cli.preprocess import _beam_parser
 from tfcolor.config import IMAGE_EXTENSIONS
 from tfcolor.preprocessing.beam import NO_BEAM, beam_installed
 from tfcolor.preprocessing.colorize_beam import DEFAULT_MAX_BATCH_SIZE
@@ -124,7 +123,7 @@ def parse_args(argv: Sequence[str]) -> tuple[argparse.Namespace, PipelineOptions
         parser.parse_args(["--help"])  # exits, with or without Beam
     from apache_beam.options.pipeline_options import PipelineOptions
 
-    combined = _beam_parser()
+    combined = cli.beam_parser()
     _add_arguments(combined)
     combined.error = parser.error  # our usage line, not Beam's 170 options
     namespace, unknown = combined.parse_known_args(argv)

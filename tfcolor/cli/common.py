@@ -31,6 +31,7 @@ __all__ = [
     "add_config_flags",
     "add_run_flags",
     "atomic_target",
+    "beam_parser",
     "check_not_input",
     "config_values",
     "expand_source",
@@ -360,3 +361,13 @@ def _umask() -> int:
         mask = os.umask(0o022)
         os.umask(mask)
     return mask
+
+
+def beam_parser() -> argparse.ArgumentParser:
+    """Beam's own parser of every pipeline option it knows (its runners' included), for the
+    commands that run a Beam pipeline (preprocess, colorize_beam) to parse theirs beside it."""
+    from apache_beam.options.pipeline_options import PipelineOptions
+
+    captured = []
+    PipelineOptions([]).get_all_options(add_extra_args_fn=captured.append)
+    return captured[0]

@@ -144,15 +144,6 @@ def build_parser() -> argparse.ArgumentParser:
     return parser
 
 
-def _beam_parser() -> argparse.ArgumentParser:
-    """Beam's own parser of every pipeline option it knows (its runners' included)."""
-    from apache_beam.options.pipeline_options import PipelineOptions
-
-    captured = []
-    PipelineOptions([]).get_all_options(add_extra_args_fn=captured.append)
-    return captured[0]
-
-
 def parse_args(argv: Sequence[str]) -> tuple[argparse.Namespace, PipelineOptions]:
     """Our flags and Beam's, from one command line, in any order.
 
@@ -166,7 +157,7 @@ def parse_args(argv: Sequence[str]) -> tuple[argparse.Namespace, PipelineOptions
         parser.parse_args(["--help"])  # exits, with or without Beam
     from apache_beam.options.pipeline_options import PipelineOptions
 
-    combined = _beam_parser()
+    combined = cli.beam_parser()
     _add_arguments(combined)
     combined.error = parser.error  # our usage line, not Beam's 170 options
     namespace, unknown = combined.parse_known_args(argv)

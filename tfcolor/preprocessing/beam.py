@@ -43,6 +43,7 @@ __all__ = [
     "NAMESPACE",
     "NO_BEAM",
     "beam_installed",
+    "pipeline_counters",
     "preprocess",
 ]
 
@@ -340,7 +341,7 @@ def _clear_previous_output(output_dir: str) -> None:
         tf.io.gfile.remove(path)
 
 
-def _counters(result) -> dict[str, int]:
+def pipeline_counters(result) -> dict[str, int]:
     """The tfcolor counters of a finished pipeline, by name (committed values where the runner
     has them: retried bundles are counted once)."""
     totals: dict[str, int] = {}
@@ -491,7 +492,7 @@ def preprocess(
     result.wait_until_finish()
     seconds = time.monotonic() - start
 
-    counters = _counters(result)
+    counters = pipeline_counters(result)
     if "videos_done" not in counters:  # a runner without metrics: the manifest has them
         entries = video_records.read_manifest(output_dir)
         counters.update(

@@ -40,7 +40,7 @@ from typing import TYPE_CHECKING
 from absl import logging
 
 from tfcolor.config import IMAGE_EXTENSIONS
-from tfcolor.preprocessing.beam import NAMESPACE, NO_BEAM, _counters, beam_installed
+from tfcolor.preprocessing.beam import NAMESPACE, NO_BEAM, beam_installed, pipeline_counters
 
 try:
     import apache_beam as beam
@@ -572,7 +572,7 @@ def colorize_files(
     seconds = time.monotonic() - start
 
     failed = _read_failed(output)
-    counters = _counters(result)
+    counters = pipeline_counters(result)
     return {
         "colorized": counters.get("colorized", 0),
         "counters": counters,
