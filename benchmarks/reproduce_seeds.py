@@ -78,7 +78,6 @@ def write_photo_folders(folder: str, size: int = 64, seed: int = 0) -> tuple[str
     training crops from seven photos, the validation crops from two others (no photo in both)."""
     import numpy as np
     import skimage.data
-    import skimage.transform
     from PIL import Image
     from sklearn.datasets import load_sample_image
 
@@ -108,11 +107,11 @@ def write_photo_folders(folder: str, size: int = 64, seed: int = 0) -> tuple[str
                 side = int(rng.integers(short // 4, short + 1))
                 top = int(rng.integers(0, photo.shape[0] - side + 1))
                 left = int(rng.integers(0, photo.shape[1] - side + 1))
-                crop = skimage.transform.resize(
-                    photo[top : top + side, left : left + side], (size, size), anti_aliasing=True
+                crop = Image.fromarray(
+                    np.ascontiguousarray(photo[top : top + side, left : left + side])
                 )
-                pixels = np.clip(crop * 255 + 0.5, 0, 255).astype(np.uint8)
-                Image.fromarray(pixels).save(os.path.join(target, f"{name}_{index:02d}.png"))
+                crop = crop.resize((size, size), Image.Resampling.LANCZOS, reducing_gap=3.0)
+                crop.save(os.path.join(target, f"{name}_{index:02d}.png"))
         folders.append(target)
     return folders[0], folders[1]
 
