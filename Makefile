@@ -22,7 +22,7 @@ demo: $(STAMP)
 # Two workers, one per core: much of the suite waits on subprocesses, file I/O and small
 # graphs; --dist loadfile keeps each file's shared fixtures (trained runs) in one worker.
 test: $(STAMP)
-	$(PY) -m pytest -q -n 2 --dist loadfile tests
+	$(PY) -m pytest -q -n 2 --dist loadfile --durations=30 tests
 
 test-fast: $(STAMP)
 	$(PY) -m pytest -q -n 2 --dist loadfile -m "not slow" tests
