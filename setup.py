@@ -26,6 +26,10 @@ setuptools.setup(
         # Preprocessing at scale (`python -m tfcolor.preprocess`); any Beam runner.
         # WriteToTFRecord needs a CRC32C implementation (google-crc32c is the fast one).
         "beam": ["apache-beam[tfrecord]>=2.60", "google-crc32c>=1.5"],
+        # Portable exports (`python -m tfcolor.export --format onnx|litert`) and their
+        # runtimes: tf2onnx converts, onnx (1.21+) raises the model to opset 26 (BitCast), ONNX
+        # Runtime runs it (1.32 tested), ai-edge-litert holds the LiteRT interpreter.
+        "export": ["tf2onnx>=1.17", "onnx>=1.21", "onnxruntime>=1.32", "ai-edge-litert>=2.3"],
     },
     entry_points={
         "console_scripts": [
@@ -36,6 +40,7 @@ setuptools.setup(
             "tfcolor-preprocess=tfcolor.cli.preprocess:main",
             "tfcolor-refine=tfcolor.cli.refine:main",
             "tfcolor-convert=tfcolor.cli.convert:main",
+            "tfcolor-export=tfcolor.cli.export:main",
         ]
     },
 )
