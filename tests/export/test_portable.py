@@ -331,3 +331,14 @@ def test_an_op_without_a_conversion_is_named(tmp_path, format):
     assert "Igamma" in message and "odd_layer" in message
     assert ("ONNX" if format == "onnx" else "LiteRT") in message
     assert not path.exists()
+
+
+def test_command_refuses_an_output_named_for_another_format(default_run, tmp_path, capsys):
+    from tfcolor.cli.export import main
+
+    model_dir, _ = default_run
+    output = tmp_path / "colorizer.onnx"
+    assert main(["--model", model_dir, "--format", "litert", "--output", str(output)]) == 2
+    error = capsys.readouterr().err.strip()
+    assert error.count("\n") == 0 and str(output) in error and ".tflite" in error
+    assert not output.exists()

@@ -369,7 +369,8 @@ def _onnx_bytes(graph_def, outputs: dict[str, str], metadata: dict[str, str]) ->
             custom_op_handlers={"Bitcast": (_bitcast_placeholder(placeholders), [])},
         )
     except Exception as error:  # tf2onnx raises many kinds; the message names the node
-        raise PortableExportError(f"ONNX export failed in tf2onnx: {error}") from error
+        first = (str(error).strip().splitlines() or [type(error).__name__])[0]
+        raise PortableExportError(f"ONNX export failed in tf2onnx: {first}") from error
     unconverted = _onnx_unconverted(model_proto)
     if unconverted:
         raise PortableExportError(
@@ -601,8 +602,9 @@ def export_portable(
         format: `saved_model` (the run's versioned SavedModel export, as training writes it),
             `onnx` or `litert`.
         output: saved_model: the folder of versions (default the run's `export/`); onnx,
-            litert: the file, or a folder to write `colorizer.onnx` / `colorizer.tflite` in
-            (default the run's `export/`).
+            litert: the file (ending in `.onnx` / `.tflite`), or a folder (existing, or
+            ending in a separator) to write `colorizer.onnx` / `colorizer.tflite` in (default
+            the run's `export/`).
         batch_size: the portable file's N; None: any N for onnx, `DEFAULT_LITERT_BATCH` for
             litert. Not for saved_model (any N).
 
@@ -610,8 +612,8 @@ def export_portable(
         The SavedModel version's folder, or the file written.
 
     Raises:
-        ValueError: an unknown format, a video run to onnx or litert, or a batch_size for
-            saved_model.
+        ValueError: an unknown format, a video run to onnx or litert, a batch_size for
+            saved_model, or an output file named with another format's ending.
         PortableExportError: as `export_onnx`.
     """
     if format not in FORMATS:
@@ -626,9 +628,12 @@ def export_portable(
             "image models export to onnx or litert; --format saved_model serves video "
             "(colorize_video_chunk)"
         )
+    extension = EXTENSIONS[format]
     path = run.export_dir_base if output is None else output
-    if output is None or os.path.isdir(path):
-        path = os.path.join(path, "colorizer" + EXTENSIONS[format])
+    if output is None or os.path.isdir(path) or path.endswith(os.sep):
+        path = os.path.join(path, "colorizer" + extension)
+    elif not path.endswith(extension):
+        raise ValueError(f"output {path}: a {format} file's name ends in {extension}")
     if format == "litert" and batch_size is None:
         batch_size = DEFAULT_LITERT_BATCH
     config = run.config
