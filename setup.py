@@ -35,6 +35,7 @@ setuptools.setup(
         "console_scripts": [
             "tfcolor-train=tfcolor.cli.train:main",
             "tfcolor-colorize=tfcolor.cli.colorize:main",
+            "tfcolor-colorize-beam=tfcolor.cli.colorize_beam:main",
             "tfcolor-evaluate=tfcolor.cli.evaluate:main",
             "tfcolor-bench=tfcolor.cli.bench:main",
             "tfcolor-preprocess=tfcolor.cli.preprocess:main",
