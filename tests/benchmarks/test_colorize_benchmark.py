@@ -19,6 +19,8 @@ def test_the_network_and_the_export_are_timed():
     row = run_colorize_benchmark("smoke", image_size=32, batch_size=2, calls=1, rounds=1)
     assert row.preset == "smoke" and (row.image_size, row.batch_size) == (32, 2)
     assert row.network > 0 and row.export > 0
+    # The same colorization as ONNX and LiteRT files, timed in their runtimes beside it.
+    assert row.onnx > 0 and row.litert > 0
     table = colorize_table([row])
     assert table[2].startswith("| smoke | 2 x 32x32 | ")
     # No --preset: zhang_eccv16 for the network, unet_thesis for --data (_colorize_command).

@@ -7,7 +7,9 @@ default size; two things are timed on random images, in alternating rounds:
   in one `tf.function` (graph mode, no XLA), as `Colorizer.predict` and the export call it;
 - `export`: uint8 RGB [B, S, S, 3] -> uint8 RGB through a saved and reloaded export's
   `colorize_images` signature (Lab conversion, the network at the render size, decoding,
-  upsampling, the out-of-gamut rendering): what a server does per image.
+  upsampling, the out-of-gamut rendering): what a server does per image;
+- `onnx`, `litert`: the same colorization as portable files (`tfcolor.export.portable`) in
+  ONNX Runtime and the LiteRT interpreter, where `tfcolor[export]` is installed.
 
 The comparison with the same network in eager PyTorch is `benchmarks/zhang_vs_pytorch.py`
 (torch is not a tfcolor dependency).
@@ -49,6 +51,10 @@ class ColorizeBenchRow:
         batch_size: images per call.
         network: images/s of the network alone.
         export: images/s through the export's `colorize_images`.
+        onnx: images/s of the same colorization as an ONNX file in ONNX Runtime (None where
+            `tfcolor[export]` is not installed or the network does not convert).
+        litert: the same as a LiteRT file in the LiteRT interpreter (one image a call, the
+            file's fixed batch).
         others_cpu: CPU cores other processes kept busy on average while timing (None where
             it cannot be read).
     """
@@ -59,6 +65,41 @@ class ColorizeBenchRow:
     network: float
     export: float
     others_cpu: float | None
+    onnx: float | None = None
+    litert: float | None = None
+
+
+def _portable_calls(model, codec, folder, size, multiple, temperature, images) -> dict:
+    """name -> call of the ONNX and LiteRT files of the same colorization (those that export
+    and run here; `tfcolor[export]` missing leaves both out)."""
+    import os
+
+    import numpy as np
+
+    try:
+        from tfcolor.export import portable, portable_runtime
+    except ImportError:
+        return {}
+    pixels = np.asarray(images)
+    calls = {}
+    for name, write, suffix in (
+        ("onnx", portable.export_onnx, ".onnx"),
+        ("litert", portable.export_litert, ".tflite"),
+    ):
+        try:
+            path = write(
+                model,
+                codec,
+                os.path.join(folder, "colorizer" + suffix),
+                size,
+                multiple,
+                temperature,
+            )
+            run = portable_runtime.open_portable(path)
+        except (ImportError, portable.PortableExportError, ValueError):
+            continue
+        calls[name] = lambda run=run: run(pixels)["colorized"]
+    return calls
 
 
 def _images_per_second(call, batch_size: int, calls: int) -> float:
@@ -75,8 +116,10 @@ def run_colorize_benchmark(
     calls: int = 4,
     rounds: int = 3,
     seed: int = 0,
+    portable: bool = True,
 ) -> ColorizeBenchRow:
-    """Times `preset`'s network and its export (see the module docstring).
+    """Times `preset`'s network and its export (see the module docstring), and with
+    `portable` the same colorization as ONNX and LiteRT files in their runtimes.
 
     Args:
         preset: an image preset (`tfcolor.config.PRESETS`).
@@ -118,6 +161,10 @@ def run_colorize_benchmark(
             "network": lambda: network(lightness).numpy(),
             "export": lambda: serve(images=images)["colorized"].numpy(),
         }
+        if portable:
+            figures |= _portable_calls(
+                model, codec, folder, size, multiple, config.codec.temperature, images
+            )
         for call in figures.values():  # warm-up: tracing, oneDNN's first calls
             call()
         rates = {name: [] for name in figures}
@@ -140,20 +187,25 @@ def run_colorize_benchmark(
         network=statistics.median(rates["network"]),
         export=statistics.median(rates["export"]),
         others_cpu=others,
+        onnx=statistics.median(rates["onnx"]) if "onnx" in rates else None,
+        litert=statistics.median(rates["litert"]) if "litert" in rates else None,
     )
 
 
 def colorize_table(rows: list[ColorizeBenchRow]) -> list[str]:
     """A Markdown table of the rows."""
     lines = [
-        "| preset | images | network images/s | export images/s | others (cores) |",
-        "| --- | --- | --- | --- | --- |",
+        "| preset | images | network images/s | export images/s | ONNX Runtime | LiteRT | "
+        "others (cores) |",
+        "| --- | --- | --- | --- | --- | --- | --- |",
     ]
     for row in rows:
         others = "-" if row.others_cpu is None else f"{row.others_cpu:.1f}"
+        onnx = "-" if row.onnx is None else f"{row.onnx:.2f}"
+        litert = "-" if row.litert is None else f"{row.litert:.2f}"
         lines.append(
             f"| {row.preset} | {row.batch_size} x {row.image_size}x{row.image_size} | "
-            f"{row.network:.2f} | {row.export:.2f} | {others} |"
+            f"{row.network:.2f} | {row.export:.2f} | {onnx} | {litert} | {others} |"
         )
     return lines
 

@@ -134,6 +134,7 @@ def _colorize_command(args: argparse.Namespace) -> int:
                 batch_size=args.batch_size,
                 calls=args.calls,
                 rounds=args.rounds,
+                portable=not args.no_portable,
             )
         )
     print("\n".join(colorize_table(rows)))
@@ -435,6 +436,12 @@ def _build_parser() -> argparse.ArgumentParser:
         type=cli.positive_int,
         default=256,
         help="with --data: the side a preset's network runs at (default 256)",
+    )
+    colorize.add_argument(
+        "--no-portable",
+        action="store_true",
+        help="leave out the ONNX Runtime and LiteRT figures (timed where tfcolor[export] is "
+        "installed)",
     )
     colorize.add_argument(
         "--workers",
