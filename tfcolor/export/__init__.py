@@ -1,6 +1,8 @@
 """Inference and its export: `inference` (colorize_batch, colorize_chunk: shared by predict,
 the TensorBoard panels, video colorization and the export), `saved_model` (the SavedModel for
-TF Serving and the command line) and `client` (using an export: finding, loading, running).
+TF Serving and the command line), `portable` (the same colorization as ONNX and LiteRT files)
+and `portable_runtime` (running them without TensorFlow), `client` (using an export: finding,
+loading, running) and `result_names` (the output file of each input).
 
 The names below load their module when first used, so that `tfcolor.export.client` (which needs
 TensorFlow only when it runs) does not import TensorFlow with the package.

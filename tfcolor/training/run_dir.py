@@ -16,6 +16,8 @@ A run's files (the names on disk never change, so every model_dir ever written s
     logs/train, logs/validation   TensorBoard
     samples/            the fixed validation images of the TensorBoard panel, as PNG
     export/<version>/   SavedModels
+    export/colorizer.onnx, export/colorizer.tflite   portable exports, where made
+                        (`python -m tfcolor.export --format onnx|litert`; `export.portable`)
     eval/               `python -m tfcolor.evaluate`'s default output
 
 and a refined run's (`training.wgan.refine`), beside the above:
