@@ -10,6 +10,7 @@ import numpy as np
 import pytest
 import tensorflow as tf
 
+from tests.helpers import run_python
 from tfcolor.export import client
 
 
@@ -129,3 +130,27 @@ def test_client_loads_without_tensorflow():
     assert set(tfcolor.export.__all__) <= set(dir(tfcolor.export))
     with pytest.raises(AttributeError, match="no attribute 'nope'"):
         tfcolor.export.nope  # noqa: B018
+
+
+def test_images_in_flight_run_their_ops_on_one_thread_each():
+    # In a process of its own: the threads can be set only before TensorFlow runs anything.
+    code = (
+        "import tensorflow as tf\n"
+        "from tfcolor.export import client\n"
+        "assert not client.one_thread_per_image(1)\n"
+        "assert tf.config.threading.get_intra_op_parallelism_threads() == 0\n"
+        "assert client.one_thread_per_image(2)\n"
+        "assert tf.config.threading.get_intra_op_parallelism_threads() == 1\n"
+    )
+    result = run_python(["-c", code])
+    assert result.returncode == 0, result.stderr[-2000:]
+    # Where TensorFlow already runs with its own threads: left as they are, no error.
+    code = (
+        "import tensorflow as tf\n"
+        "from tfcolor.export import client\n"
+        "tf.constant(1.0) + 1.0\n"
+        "assert not client.one_thread_per_image(2)\n"
+        "assert tf.config.threading.get_intra_op_parallelism_threads() == 0\n"
+    )
+    result = run_python(["-c", code])
+    assert result.returncode == 0, result.stderr[-2000:]

@@ -151,6 +151,10 @@ def _colorize_files_command(args: argparse.Namespace) -> int:
         return _error("colorize --model measures a folder of images: give --data DIR")
     if not os.path.isdir(args.data):
         return _error(f"--data {args.data}: no such folder")
+    from tfcolor.export import client
+
+    # As tfcolor.colorize runs images: one thread per image, the workers sharing the cores.
+    client.one_thread_per_image(args.workers or client.default_workers())
     rows = []
     models = (
         [(args.model, None)] if args.model else [(None, p) for p in args.preset or ("unet_thesis",)]

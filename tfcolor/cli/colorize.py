@@ -251,6 +251,9 @@ def main(argv: list[str] | None = None) -> int:
                 f"--output {args.output} lies inside the input {holder} and already holds "
                 f"{existing}, which colorize did not write; choose a new or empty folder"
             )
+    if not any(_is_video(path) for path, _ in pairs):
+        # Images only: each image's ops on one thread, --workers images sharing the cores.
+        client.one_thread_per_image(args.workers or client.default_workers())
     signatures = dict(client.COLORIZE_SIGNATURES)
     if args.render_size is not None:
         signatures["colorize_bytes_at_size"] = ({"image_bytes", "render_size"}, client.PNG_OUTPUTS)

@@ -30,6 +30,7 @@ __all__ = [
     "colorize_image_files",
     "default_workers",
     "error_reason",
+    "one_thread_per_image",
     "export_candidates",
     "load_export",
     "read_hints",
@@ -214,6 +215,27 @@ def default_workers() -> int:
     """Images in flight at once in `colorize_image_files`: one per core, at least two (one
     image's decode, PNG encode and file I/O run while another's network runs)."""
     return max(2, len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else 2)
+
+
+def one_thread_per_image(workers: int) -> bool:
+    """Runs each op on one thread where `workers` > 1 images are in flight (call before
+    TensorFlow runs anything): the images then share the cores, instead of each image's ops
+    spreading over all of them and the workers fighting for them (measured on 2 cores,
+    `bench colorize --data`: 10.2 images/s against 8.6 with TensorFlow's default threads).
+
+    Returns:
+        Whether it is set (False for one worker, or where TensorFlow already runs with
+        other threads).
+    """
+    if workers <= 1:
+        return False
+    import tensorflow as tf
+
+    try:
+        tf.config.threading.set_intra_op_parallelism_threads(1)
+    except RuntimeError:  # the runtime is initialized: its threads stay as they are
+        return False
+    return True
 
 
 @dataclasses.dataclass(frozen=True)
