@@ -1,7 +1,7 @@
 """Runs the comparisons the thesis and the course report make, on CPU-sized data, and prints
 them as one Markdown table (README, "The seeds' comparisons").
 
-    python benchmarks/reproduce_seeds.py                      # the whole table, about 20 min
+    python benchmarks/reproduce_seeds.py                      # the whole table, about 10 min
     python benchmarks/reproduce_seeds.py --only thesis --epochs 6 --work-dir runs/repro
 
 The thesis (its 32x32 U-Net on the shapes data, trained as it trained: plain cross-entropy,
@@ -116,16 +116,20 @@ def write_photo_folders(folder: str, size: int = 64, seed: int = 0) -> tuple[str
     return folders[0], folders[1]
 
 
-def report_runs(folder: str, epochs: int, steps: int | None):
-    """(name, config, temperatures) of the course report's basic against full model."""
+def report_runs(folder: str, epochs: int, steps: int | None, photos: str | None = None):
+    """(name, config, temperatures) of the course report's basic against full model, on the
+    shipped photos' crops or on `photos` (a folder, with its own validation split)."""
     from tfcolor.config import get_preset
 
-    train, validation = write_photo_folders(os.path.join(folder, "photos"))
+    if photos is None:
+        train, validation = write_photo_folders(os.path.join(folder, "photos"))
+    else:
+        train, validation = os.path.abspath(os.path.expanduser(photos)), None
     runs = []
     for preset, name in (("iizuka_basic", "basic model"), ("iizuka", "full model")):
         config = get_preset(preset)
         config.data.source = f"folder:{train}"
-        config.data.validation_source = f"folder:{validation}"
+        config.data.validation_source = validation and f"folder:{validation}"
         config.data.image_size = 64
         config.data.batch_size = 16
         config.data.augment = True
@@ -220,6 +224,11 @@ def main(argv=None) -> int:
         "--report-epochs", type=int, default=15, help="the report's runs (default 15)"
     )
     parser.add_argument("--steps-per-epoch", type=int, help="cut every epoch (a quick try)")
+    parser.add_argument(
+        "--photos",
+        help="the report's runs on this folder of photos (its deterministic validation split) "
+        "instead of crops of the shipped photos",
+    )
     parser.add_argument("--work-dir", help="where the runs go (default: a temporary folder)")
     args = parser.parse_args(argv)
 
@@ -238,7 +247,7 @@ def main(argv=None) -> int:
             runs = thesis_runs(args.epochs, args.steps_per_epoch)
             rows += run_group("thesis, shapes 32x32", runs, work_dir, progress)
         if args.only in (None, "report"):
-            runs = report_runs(work_dir, args.report_epochs, args.steps_per_epoch)
+            runs = report_runs(work_dir, args.report_epochs, args.steps_per_epoch, args.photos)
             rows += run_group("course report, photos", runs, work_dir, progress)
         elapsed = time.perf_counter() - start
     print("\n".join(table(rows)))

@@ -61,3 +61,14 @@ def test_the_table_sets_each_figure_beside_its_baseline():
     results |= {"colorfulness": 30.0, "colorfulness_true": 40.0}
     (line,) = script.table([script.Row("g", "r", results, 12.4)])[2:]
     assert line == "| g | r | 50.0 % (25.0 %) | 20.000 / 18.000 | - | - | 30.000 / 40.000 | 12 s |"
+
+
+def test_the_report_runs_differ_only_in_the_global_network(tmp_path):
+    script = _script()
+    basic, full = (config for _, config, _ in script.report_runs(str(tmp_path), 3, None, "/p"))
+    assert (basic.preset, full.preset) == ("iizuka_basic", "iizuka")
+    assert basic.data == full.data and basic.train == full.train
+    assert (basic.data.source, basic.data.validation_source) == ("folder:/p", None)
+    assert (basic.model.global_network, full.model.global_network) == (False, True)
+    for config in (basic, full):
+        config.validate()
