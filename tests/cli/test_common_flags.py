@@ -22,7 +22,8 @@ from tfcolor.config import (
 # `python -m tfcolor.train --help` before the flags were generated: flag -> (type, choices,
 # default); only --classes, --filters and --critic-filters were parsed after argparse then.
 TRAIN_FLAGS = {
-    "--preset": ("str", None, "unet_shapes"),
+    # None: the preset follows the data (train.base_config), unet_shapes for the shapes.
+    "--preset": ("str", None, None),
     "--model-dir": ("str", None, None),
     "--data": ("str", None, None),
     "--validation-data": ("str", None, None),
