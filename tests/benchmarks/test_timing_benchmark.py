@@ -34,3 +34,13 @@ def test_cpu_seconds():
     if seconds is not None:  # None only without /proc/stat
         busy, own = seconds
         assert busy > 0 and own > 0
+
+
+def test_alternating_rounds_rotate_the_order_and_keep_medians():
+    calls = []
+    rates = {"a": iter([1.0, 5.0, 3.0]), "b": iter([2.0, 2.0, 9.0]), "c": iter([4.0, 4.0, 4.0])}
+    figures = {name: lambda name=name: calls.append(name) or next(rates[name]) for name in rates}
+    medians, others = timing.alternating_rounds(figures, 3)
+    assert calls == ["a", "b", "c", "b", "c", "a", "c", "a", "b"]
+    assert medians == {"a": 3.0, "b": 2.0, "c": 4.0}
+    assert others is None or others >= 0.0

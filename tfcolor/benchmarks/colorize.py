@@ -24,11 +24,10 @@ the PNG encode and the write. Alternating rounds, medians kept.
 from __future__ import annotations
 
 import dataclasses
-import statistics
 import tempfile
 import time
 
-from tfcolor.benchmarks.timing import cpu_seconds
+from tfcolor.benchmarks.timing import alternating_rounds
 
 __all__ = [
     "ColorizeBenchRow",
@@ -167,28 +166,22 @@ def run_colorize_benchmark(
             )
         for call in figures.values():  # warm-up: tracing, oneDNN's first calls
             call()
-        rates = {name: [] for name in figures}
-        start_load = cpu_seconds()
-        start = time.perf_counter()
-        for _ in range(rounds):
-            for name, call in figures.items():
-                rates[name].append(_images_per_second(call, batch_size, calls))
-        elapsed = time.perf_counter() - start
-        end_load = cpu_seconds()
-    others = None
-    if start_load is not None and end_load is not None:
-        machine = end_load[0] - start_load[0]
-        own = end_load[1] - start_load[1]
-        others = max(0.0, machine - own) / elapsed
+        rates, others = alternating_rounds(
+            {
+                name: lambda call=call: _images_per_second(call, batch_size, calls)
+                for name, call in figures.items()
+            },
+            rounds,
+        )
     return ColorizeBenchRow(
         preset=preset,
         image_size=size,
         batch_size=batch_size,
-        network=statistics.median(rates["network"]),
-        export=statistics.median(rates["export"]),
+        network=rates["network"],
+        export=rates["export"],
         others_cpu=others,
-        onnx=statistics.median(rates["onnx"]) if "onnx" in rates else None,
-        litert=statistics.median(rates["litert"]) if "litert" in rates else None,
+        onnx=rates.get("onnx"),
+        litert=rates.get("litert"),
     )
 
 
@@ -366,26 +359,15 @@ def run_files_benchmark(
             "one_at_a_time": lambda: timed(colorize, 1),
         }
         timed(colorize, workers)  # warm-up: the first calls trace and set up oneDNN
-        rates = {key: [] for key in figures}
-        start_load = cpu_seconds()
-        start = time.perf_counter()
-        for round_index in range(rounds):
-            order = list(figures)
-            for key in order[round_index % len(order) :] + order[: round_index % len(order)]:
-                rates[key].append(figures[key]())
-        elapsed = time.perf_counter() - start
-        end_load = cpu_seconds()
-    others = None
-    if start_load is not None and end_load is not None:
-        others = max(0.0, (end_load[0] - start_load[0]) - (end_load[1] - start_load[1])) / elapsed
+        rates, others = alternating_rounds(figures, rounds)
     return FilesBenchRow(
         model=name,
         render_size=render_size,
         files=f"{len(jobs)} x {_common_size(paths)}",
         workers=workers,
-        ceiling=statistics.median(rates["ceiling"]),
-        colorize=statistics.median(rates["colorize"]),
-        one_at_a_time=statistics.median(rates["one_at_a_time"]),
+        ceiling=rates["ceiling"],
+        colorize=rates["colorize"],
+        one_at_a_time=rates["one_at_a_time"],
         others_cpu=others,
     )
 

@@ -7,7 +7,13 @@ import os
 import time
 from collections.abc import Callable
 
-__all__ = ["Epochs", "cpu_seconds", "frames_per_second", "images_per_second"]
+__all__ = [
+    "Epochs",
+    "alternating_rounds",
+    "cpu_seconds",
+    "frames_per_second",
+    "images_per_second",
+]
 
 
 def images_per_second(dataset, images: int) -> float:
@@ -68,3 +74,33 @@ def cpu_seconds() -> tuple[float, float] | None:
     ticks = os.sysconf("SC_CLK_TCK")
     own = os.times()
     return (sum(fields[:8]) - idle) / ticks, own.user + own.system
+
+
+def alternating_rounds(
+    figures: dict[str, Callable[[], float]], rounds: int
+) -> tuple[dict[str, float], float | None]:
+    """Runs each of `figures` (name -> a call returning a rate) once a round, the order
+    rotating from round to round so that none is always first after another, for `rounds`
+    rounds.
+
+    Returns:
+        (name -> the median of its rates, the CPU cores other processes kept busy on average
+        meanwhile: None where `cpu_seconds` cannot tell).
+    """
+    import statistics
+
+    rates = {name: [] for name in figures}
+    order = list(figures)
+    start_load = cpu_seconds()
+    start = time.perf_counter()
+    for index in range(rounds):
+        shift = index % len(order)
+        for name in order[shift:] + order[:shift]:
+            rates[name].append(figures[name]())
+    elapsed = time.perf_counter() - start
+    end_load = cpu_seconds()
+    others = None
+    if start_load is not None and end_load is not None:
+        machine, own = (end - begin for end, begin in zip(end_load, start_load, strict=True))
+        others = max(0.0, machine - own) / elapsed
+    return {name: statistics.median(values) for name, values in rates.items()}, others

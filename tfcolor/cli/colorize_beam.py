@@ -115,31 +115,9 @@ def build_parser() -> argparse.ArgumentParser:
 
 def parse_args(argv: Sequence[str]) -> tuple[argparse.Namespace, PipelineOptions]:
     """Our flags and Beam's, from one command line, in any order (as
-    `tfcolor.cli.preprocess.parse_args`: one parser that knows both, so that a Beam flag's
+    `tfcolor.cli.common.parse_with_beam`: one parser that knows both, so that a Beam flag's
     value is never taken for an input; a flag neither knows is a usage error)."""
-    parser = build_parser()
-    argv = list(argv)
-    if "-h" in argv or "--help" in argv:
-        parser.parse_args(["--help"])  # exits, with or without Beam
-    from apache_beam.options.pipeline_options import PipelineOptions
-
-    combined = cli.beam_parser()
-    _add_arguments(combined)
-    combined.error = parser.error  # our usage line, not Beam's 170 options
-    namespace, unknown = combined.parse_known_args(argv)
-    if unknown:
-        parser.error(
-            f"unrecognized arguments: {' '.join(unknown)} (neither {_PROG}'s flags nor Beam "
-            "pipeline options)"
-        )
-    ours = {action.dest for action in parser._actions}  # argparse has no public way
-    beam_options = {
-        dest: value
-        for dest, value in vars(namespace).items()
-        if dest not in ours and value != combined.get_default(dest)
-    }
-    own = argparse.Namespace(**{dest: getattr(namespace, dest) for dest in ours if dest != "help"})
-    return own, PipelineOptions(flags=[], **beam_options)
+    return cli.parse_with_beam(build_parser(), _add_arguments, argv, _PROG)
 
 
 def summary_line(summary: dict) -> str:

@@ -32,6 +32,7 @@ __all__ = [
     "add_run_flags",
     "atomic_target",
     "beam_parser",
+    "parse_with_beam",
     "check_not_input",
     "config_values",
     "expand_source",
@@ -371,3 +372,38 @@ def beam_parser() -> argparse.ArgumentParser:
     captured = []
     PipelineOptions([]).get_all_options(add_extra_args_fn=captured.append)
     return captured[0]
+
+
+def parse_with_beam(parser: argparse.ArgumentParser, add_arguments, argv: Sequence[str], prog: str):
+    """A Beam command's flags and Beam's, from one command line, in any order.
+
+    Both sets are parsed by one parser that knows them all (`beam_parser` with
+    `add_arguments(parser)` on top), so that a Beam flag's value (`--runner DataflowRunner`) is
+    never taken for an input; a flag neither knows is a usage error of `parser`. Beam gets
+    only the options given on the command line.
+
+    Returns:
+        (the command's own `argparse.Namespace`, Beam's `PipelineOptions`).
+    """
+    argv = list(argv)
+    if "-h" in argv or "--help" in argv:
+        parser.parse_args(["--help"])  # exits, with or without Beam
+    from apache_beam.options.pipeline_options import PipelineOptions
+
+    combined = beam_parser()
+    add_arguments(combined)
+    combined.error = parser.error  # our usage line, not Beam's 170 options
+    namespace, unknown = combined.parse_known_args(argv)
+    if unknown:
+        parser.error(
+            f"unrecognized arguments: {' '.join(unknown)} (neither {prog}'s flags nor Beam "
+            "pipeline options)"
+        )
+    ours = {action.dest for action in parser._actions}  # argparse has no public way
+    beam_options = {
+        dest: value
+        for dest, value in vars(namespace).items()
+        if dest not in ours and value != combined.get_default(dest)
+    }
+    own = argparse.Namespace(**{dest: getattr(namespace, dest) for dest in ours if dest != "help"})
+    return own, PipelineOptions(flags=[], **beam_options)

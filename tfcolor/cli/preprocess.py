@@ -151,29 +151,7 @@ def parse_args(argv: Sequence[str]) -> tuple[argparse.Namespace, PipelineOptions
     value of a Beam flag (`--runner DataflowRunner`) is never taken for INPUT_DIR; a flag
     that neither knows is a usage error. Beam gets the options given on the command line.
     """
-    parser = build_parser()
-    argv = list(argv)
-    if "-h" in argv or "--help" in argv:
-        parser.parse_args(["--help"])  # exits, with or without Beam
-    from apache_beam.options.pipeline_options import PipelineOptions
-
-    combined = cli.beam_parser()
-    _add_arguments(combined)
-    combined.error = parser.error  # our usage line, not Beam's 170 options
-    namespace, unknown = combined.parse_known_args(argv)
-    if unknown:
-        parser.error(
-            f"unrecognized arguments: {' '.join(unknown)} (neither tfcolor.preprocess's flags "
-            "nor Beam pipeline options)"
-        )
-    ours = {action.dest for action in parser._actions}  # argparse has no public way
-    beam_options = {
-        dest: value
-        for dest, value in vars(namespace).items()
-        if dest not in ours and value != combined.get_default(dest)
-    }
-    own = argparse.Namespace(**{dest: getattr(namespace, dest) for dest in ours if dest != "help"})
-    return own, PipelineOptions(flags=[], **beam_options)
+    return cli.parse_with_beam(build_parser(), _add_arguments, argv, "tfcolor.preprocess")
 
 
 def summary_line(summary: dict) -> str:
