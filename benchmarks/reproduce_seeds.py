@@ -142,17 +142,6 @@ def report_runs(folder: str, epochs: int, steps: int | None, photos: str | None 
     return runs
 
 
-def validation_batches(config):
-    """uint8 RGB batches of the run's validation images (those `evaluate` measures)."""
-    from tfcolor import input_pipeline
-
-    dataset = input_pipeline.load_images(
-        config.data, split="validation", limit=config.train.metric_images
-    )
-    batches = dataset.map(lambda element: element["image"]).batch(config.data.batch_size)
-    return batches.as_numpy_iterator()
-
-
 def run_group(group: str, runs, work_dir: str, progress) -> list[Row]:
     """Trains each run, then measures it at each of its temperatures."""
     import keras
@@ -175,7 +164,7 @@ def run_group(group: str, runs, work_dir: str, progress) -> list[Row]:
             measured = dict(results)
             label = name
             if temperature is not None and len(temperatures) > 1:
-                images = validation_batches(config)
+                images = colorizer.validation_images(config.train.metric_images)
                 measured.update(colorizer.measure(images, temperature=temperature).results)
                 label = f"{name}, T = {temperature:g}"
             rows.append(Row(group, label, measured, seconds))

@@ -606,7 +606,7 @@ class Colorizer:
 
     def _image_metrics(self, images: int) -> dict[str, float]:
         """The image metrics of `evaluate` over `images` validation images."""
-        return self.measure(self._validation_images(images)).results
+        return self.measure(self.validation_images(images)).results
 
     def measure(self, batches, samples: int = 0, **colorize_args):
         """`tfcolor.evaluation.measure` of this model on uint8 RGB truth batches.
@@ -622,8 +622,9 @@ class Colorizer:
             samples=samples,
         )
 
-    def _validation_images(self, limit: int | None):
-        """uint8 RGB batches [B, S, S, 3] of validation images, in a fixed order."""
+    def validation_images(self, limit: int | None):
+        """uint8 RGB batches [B, S, S, 3] of the validation images `evaluate` measures (at
+        most `limit`; None: all), in a fixed order: for `measure` at other settings."""
         dataset = input_pipeline.load_images(self.config.data, split="validation", limit=limit)
         batches = dataset.map(lambda element: element["image"]).batch(self.config.data.batch_size)
         return batches.as_numpy_iterator()
