@@ -25,6 +25,7 @@ from collections.abc import Callable, Iterable, Sequence
 import numpy as np
 
 from tfcolor.config.presets import REAL_PHOTO_PRESET
+from tfcolor.media.files import write_atomic
 
 __all__ = [
     "COLUMNS",
@@ -477,18 +478,10 @@ def run_quality_benchmark(
     return rows
 
 
-def _write_atomic(path: str, contents: bytes) -> None:
-    """Writes to a temporary name beside `path` and renames it into place."""
-    partial = f"{path}.partial"
-    with open(partial, "wb") as f:
-        f.write(contents)
-    os.replace(partial, path)
-
-
 def _write_png(path: str, image: np.ndarray) -> None:
     import tensorflow as tf
 
-    _write_atomic(path, tf.io.encode_png(image).numpy())
+    write_atomic(path, tf.io.encode_png(image).numpy())
 
 
 def _write_json(path: str, rows: Sequence[QualityRow]) -> None:
@@ -510,7 +503,7 @@ def _write_json(path: str, rows: Sequence[QualityRow]) -> None:
         }
         for row in rows
     ]
-    _write_atomic(path, json.dumps(records, indent=2).encode("utf-8"))
+    write_atomic(path, json.dumps(records, indent=2).encode("utf-8"))
 
 
 def quality_table(rows: Sequence[QualityRow]) -> list[str]:

@@ -21,11 +21,11 @@ import contextlib
 import dataclasses
 import os
 import tempfile
-import threading
 from collections.abc import Callable, Iterator, Sequence
 from typing import Any
 
 from tfcolor.config.base import field_type
+from tfcolor.media import files
 
 __all__ = [
     "add_config_flags",
@@ -315,11 +315,11 @@ def prepare_output_folder(path: str, flag: str) -> None:
 @contextlib.contextmanager
 def atomic_target(target: str, root: str) -> Iterator[str]:
     """A temporary path beside `target` to write, renamed onto `target` if the block ends
-    without an exception (and removed otherwise).
+    without an exception (and removed otherwise): `tfcolor.media.files.atomic_path`, in a
+    folder that may not lead outside `root` through a symlink.
 
     `os.replace` replaces a symlink at `target` rather than writing where it points. The
-    folders up to `target` are made; one that leads outside `root` through a symlink is
-    refused.
+    folders up to `target` are made.
 
     Raises:
         OSError: the folder cannot be made, leads outside `root`, or cannot be written.
@@ -329,17 +329,8 @@ def atomic_target(target: str, root: str) -> Iterator[str]:
     # so a symlink out of `root` is refused without a folder left behind where it points.
     if not within(folder, root):
         raise OSError(f"{folder} leads outside {root} through a symlink")
-    os.makedirs(folder, exist_ok=True)
-    suffix = os.path.splitext(target)[1]  # writers that pick a format by the name see it
-    descriptor, partial = tempfile.mkstemp(prefix=".tmp-", suffix=suffix, dir=folder)
-    os.close(descriptor)
-    try:
-        os.chmod(partial, 0o666 & ~_umask())  # mkstemp's 0600 -> what open() would give
+    with files.atomic_path(target) as partial:
         yield partial
-        os.replace(partial, target)
-    finally:
-        if os.path.exists(partial):
-            os.remove(partial)
 
 
 def write_atomic(target: str, contents: bytes, root: str) -> None:
@@ -350,18 +341,6 @@ def write_atomic(target: str, contents: bytes, root: str) -> None:
     """
     with atomic_target(target, root) as partial, open(partial, "wb") as f:
         f.write(contents)
-
-
-_UMASK_LOCK = threading.Lock()
-
-
-def _umask() -> int:
-    # The only way to read it is to set it: locked, so that writer threads
-    # (`colorize --workers`) never read each other's placeholder or leave it set.
-    with _UMASK_LOCK:
-        mask = os.umask(0o022)
-        os.umask(mask)
-    return mask
 
 
 def beam_parser() -> argparse.ArgumentParser:

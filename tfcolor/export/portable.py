@@ -40,6 +40,7 @@ import tempfile
 import tensorflow as tf
 
 from tfcolor.export import inference
+from tfcolor.media.files import write_atomic
 
 __all__ = [
     "DEFAULT_LITERT_BATCH",
@@ -445,26 +446,6 @@ def _litert_bytes(graph_def, outputs: dict[str, str], spec) -> bytes:
 # --- writing -----------------------------------------------------------------------------------
 
 
-def _write_atomic(path: str, contents: bytes) -> str:
-    """Writes `contents` to `path` whole (a temporary file beside it, renamed into place),
-    readable by everyone (0644, as the SavedModel's files: a server often runs as another
-    user); returns the path."""
-    folder = os.path.dirname(os.path.abspath(path))
-    os.makedirs(folder, exist_ok=True)
-    descriptor, partial = tempfile.mkstemp(
-        prefix=".tmp-", suffix=os.path.splitext(path)[1], dir=folder
-    )
-    try:
-        with os.fdopen(descriptor, "wb") as f:
-            f.write(contents)
-        os.chmod(partial, 0o644)
-        os.replace(partial, path)
-    finally:
-        if os.path.exists(partial):
-            os.remove(partial)
-    return path
-
-
 def _check_image_network(model) -> None:
     if hasattr(model, "zero_state"):  # VideoUNet: frames and a recurrent state
         raise ValueError(
@@ -512,7 +493,9 @@ def _export(
         contents = _onnx_bytes(graph_def, outputs, metadata)
     else:
         contents = _litert_bytes(graph_def, outputs, _input_spec(concrete))
-    return _write_atomic(path, contents)
+    # Readable by everyone (0644, as the SavedModel's files: a server often runs as another
+    # user).
+    return write_atomic(path, contents, mode=0o644)
 
 
 def export_onnx(

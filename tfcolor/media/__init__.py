@@ -1,1 +1,1 @@
-"""Media: video files (PyAV) and the frame-canvas geometry."""
+"""Media: video files (PyAV), the frame-canvas geometry, and files written whole (`files`)."""
