@@ -182,8 +182,12 @@ def test_bench_quality_on_carphone_matches_evaluate(tmp_path, capsys):
     assert evaluate.main(
         ["--model", str(work / "carphone" / "smoke"), "--output", str(tmp_path / "eval")]
     ) == 0  # fmt: skip
-    assert "6 images" in capsys.readouterr().out
-    theirs = json.loads((tmp_path / "eval" / "metrics.json").read_text())["results"]["model"]
+    held_out = f"folder:{work / 'carphone' / 'frames' / 'test'}"
+    # The run's validation split reads its validation_source: that is what evaluate names.
+    assert f"6 images of {held_out} (validation)" in capsys.readouterr().out
+    report = json.loads((tmp_path / "eval" / "metrics.json").read_text())
+    assert report["data"] == held_out
+    theirs = report["results"]["model"]
     # The same functions on the same frames and weights: equal up to float32 sums over
     # differently sized batches (evaluate's 32, the run's 4).
     names = [name for name in theirs if name in ours]

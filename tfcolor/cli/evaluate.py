@@ -163,6 +163,7 @@ def main(argv: list[str] | None = None) -> int:
     from tfcolor import input_pipeline
     from tfcolor.config import DataConfig
     from tfcolor.evaluation import measure as evaluation
+    from tfcolor.input_pipeline.files import split_source
 
     run_dir = _run_dir(args.model)
     is_export = os.path.exists(os.path.join(args.model, "saved_model.pb"))
@@ -256,9 +257,11 @@ def main(argv: list[str] | None = None) -> int:
             return _error(error_reason(error))
         return _error((str(error).strip().splitlines() or [type(error).__name__])[0])
 
+    # What was measured: a run's validation split reads its validation_source where it has one.
+    measured_source = split_source(data, split)[0]
     report = {
         "model": os.path.abspath(args.model),
-        "data": data.source,
+        "data": measured_source,
         "split": split,
         "image_size": data.image_size,
         "gamut": gamut,
@@ -279,15 +282,15 @@ def main(argv: list[str] | None = None) -> int:
             evaluation.plot_error_curves(
                 curves,
                 partial,
-                title=f"{os.path.basename(os.path.abspath(args.model))} on {data.source}",
+                title=f"{os.path.basename(os.path.abspath(args.model))} on {measured_source}",
             )
     except OSError as error:
         return _error(f"--output {output}: cannot write the results ({error.strerror or error})")
     if data.is_video:
         width, height = data.frame_size
-        print(f"{measured.images} frames of {data.source} ({split}), {width}x{height}")
+        print(f"{measured.images} frames of {measured_source} ({split}), {width}x{height}")
     else:
-        print(f"{measured.images} images of {data.source} ({split}), {data.image_size} px")
+        print(f"{measured.images} images of {measured_source} ({split}), {data.image_size} px")
     print(_table(rows))
     print(f"written to {output}: metrics.json, contact_sheet.png, ab_error_curve.png")
     return 0
