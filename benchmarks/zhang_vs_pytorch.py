@@ -31,6 +31,7 @@ from __future__ import annotations
 import argparse
 import multiprocessing
 import os
+import statistics
 import sys
 import time
 
@@ -109,6 +110,32 @@ class TorchRunner:
         return time.perf_counter() - start
 
 
+def multiply_adds(net, inputs) -> int:
+    """The multiply-adds of one image through `net`'s convolutions (every other layer is a
+    rounding error beside them), counted with forward hooks on a real pass."""
+    import torch
+
+    counted = []
+
+    def count(module, given, output):
+        if isinstance(module, torch.nn.ConvTranspose2d):  # each input pixel, every tap
+            pixels, channels = given[0][0, 0].numel(), module.out_channels
+        else:
+            pixels, channels = output[0, 0].numel(), module.in_channels
+        taps = module.kernel_size[0] * module.kernel_size[1]
+        counted.append(pixels * channels * module.out_channels * taps // module.groups)
+
+    convolutions = (torch.nn.Conv2d, torch.nn.ConvTranspose2d)
+    hooks = [m.register_forward_hook(count) for m in net.modules() if isinstance(m, convolutions)]
+    try:
+        with torch.inference_mode():
+            net(inputs[:1])
+    finally:
+        for hook in hooks:
+            hook.remove()
+    return sum(counted)
+
+
 def _torch_worker(connection, args, threads: int) -> None:
     import numpy as np
     import torch
@@ -131,6 +158,7 @@ def _torch_worker(connection, args, threads: int) -> None:
             f"mkldnn {'on' if torch.backends.mkldnn.enabled else 'off'} (default)",
             "state_dict": state,
             "ab": np.asarray(ab),
+            "multiply_adds": multiply_adds(net, torch.from_numpy(lightness).permute(0, 3, 1, 2)),
             "parameters": {
                 runner.name: sum(p.numel() for p in net.parameters()) for runner in runners
             },
@@ -252,6 +280,12 @@ def main(argv=None) -> int:
     rates, others = alternating_rounds(workers, args.rounds, args.calls, args.batch_size)
     tf_worker.close()
     torch_worker.close()
+    # Both run oneDNN's fp32 convolutions: how close each comes to what the CPU can do.
+    flops = 2 * torch_info["multiply_adds"]
+    print(f"\n{flops / 1e9:.1f} GFLOP per image in the convolutions; at the medians of all rounds:")
+    for name in names:
+        rate = statistics.median(rates[name])
+        print(f"  {name:32s} {rate * flops / 1e9:6.1f} GFLOP/s")
     for part in ("network", "to ab"):
         print(f"\n--- {part} ---")
         chosen = [name for name in names if name.endswith(part)]
