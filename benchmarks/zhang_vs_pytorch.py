@@ -119,11 +119,11 @@ def multiply_adds(net, inputs) -> int:
 
     def count(module, given, output):
         if isinstance(module, torch.nn.ConvTranspose2d):  # each input pixel, every tap
-            pixels, channels = given[0][0, 0].numel(), module.out_channels
+            pixels = given[0][0, 0].numel()
         else:
-            pixels, channels = output[0, 0].numel(), module.in_channels
+            pixels = output[0, 0].numel()
         taps = module.kernel_size[0] * module.kernel_size[1]
-        counted.append(pixels * channels * module.out_channels * taps // module.groups)
+        counted.append(pixels * module.in_channels * module.out_channels * taps // module.groups)
 
     convolutions = (torch.nn.Conv2d, torch.nn.ConvTranspose2d)
     hooks = [m.register_forward_hook(count) for m in net.modules() if isinstance(m, convolutions)]
