@@ -415,7 +415,7 @@ def run_quality_benchmark(
     *,
     output: str,
     image_size: int = 64,
-    epochs: int = 60,
+    epochs: int = 120,
     batch_size: int = 16,
     train_frames: int = 96,
     test_frames: int = 24,
